@@ -1,0 +1,1 @@
+"""PostgreSQL: models, migrations, repositories, sessions and the embedded default."""

@@ -1,0 +1,51 @@
+"""Settings from the environment (pydantic-settings). Every knob is documented in README.md."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_JWT_SECRET = "licensing-development-secret-do-not-use-in-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    jwt_secret: str | None = Field(default=None, alias="LICENSING_JWT_SECRET")
+    max_bulk_users: int = Field(default=20, alias="LICENSING_MAX_BULK_USERS", ge=1)
+    max_members_per_call: int = Field(default=10_000, alias="LICENSING_MAX_MEMBERS_PER_CALL", ge=1)
+    cancellation_window_days: int = Field(default=7, alias="LICENSING_CANCELLATION_WINDOW_DAYS", ge=0)
+    service_plan_rules: Path | None = Field(default=None, alias="LICENSING_SERVICE_PLAN_RULES")
+    data_dir: Path = Field(default=Path(".licensing"), alias="LICENSING_DATA_DIR")
+    graphiql: bool = Field(default=True, alias="LICENSING_GRAPHIQL")
+    introspection: bool = Field(default=True, alias="LICENSING_INTROSPECTION")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="LICENSING_CORS_ORIGINS")
+    max_depth: int = Field(default=12, alias="LICENSING_MAX_DEPTH")
+    max_aliases: int = Field(default=50, alias="LICENSING_MAX_ALIASES")
+    max_tokens: int = Field(default=10_000, alias="LICENSING_MAX_TOKENS")
+    allow_batching: bool = Field(default=False, alias="LICENSING_ALLOW_BATCHING")
+    lock_timeout_ms: int = Field(default=10_000, alias="LICENSING_LOCK_TIMEOUT_MS")
+    lifecycle_interval_seconds: float = Field(default=300.0, alias="LICENSING_LIFECYCLE_INTERVAL_SECONDS")
+    pool_size: int = Field(default=10, alias="LICENSING_DB_POOL_SIZE")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @property
+    def effective_jwt_secret(self) -> str:
+        return self.jwt_secret or DEV_JWT_SECRET
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Repositories: all SQL lives here. Functions take a connection and the tenant id first."""

@@ -1,0 +1,429 @@
+"""Users, groups and memberships (direct and transitive)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Group, GroupGroupMember, GroupLicense, GroupUserMember, LicensePath, User, UserLicense
+from db.records import GroupRecord, UserRecord
+from db.repo.paging import Page, keyset_page
+
+U = User.__table__
+G = Group.__table__
+GUM = GroupUserMember.__table__
+GGM = GroupGroupMember.__table__
+GL = GroupLicense.__table__
+LP = LicensePath.__table__
+UL = UserLicense.__table__
+
+USER_COLUMNS = [
+    U.c.id, U.c.user_principal_name, U.c.display_name, U.c.mail, U.c.user_type, U.c.usage_location,
+    U.c.account_enabled, U.c.department, U.c.job_title, U.c.created_at, U.c.created_seq,
+]
+GROUP_COLUMNS = [G.c.id, G.c.display_name, G.c.description, G.c.security_enabled, G.c.created_at]
+
+user_sort = func.lower(U.c.display_name).collate("C")
+group_sort = func.lower(G.c.display_name).collate("C")
+
+
+def _uuid_key(values: list[Any]) -> list[Any]:
+    return [values[0], uuid.UUID(str(values[1]))]
+
+
+# ------------------------------------------------------------------------------ users
+
+
+@dataclass(frozen=True)
+class UserFilterSpec:
+    search: str | None = None
+    user_type: str | None = None
+    has_product_id: uuid.UUID | None = None
+    license_state: str | None = None
+    member_of_group_id: uuid.UUID | None = None
+    unlicensed: bool | None = None
+
+
+def _like_prefix(term: str) -> str:
+    return term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def descendant_groups(tenant_id: str, group_id: uuid.UUID) -> Any:
+    """CTE: the group and every group nested in it, at any depth (UNION stops cycles)."""
+    base = select(literal(group_id).label("id"))
+    cte = base.cte("descendants", recursive=True)
+    step = select(GGM.c.member_group_id).where(GGM.c.tenant_id == tenant_id, GGM.c.group_id == cte.c.id)
+    return cte.union(step)
+
+
+def _user_conditions(tenant_id: str, spec: UserFilterSpec) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [U.c.tenant_id == tenant_id]
+    if spec.search:
+        pattern = _like_prefix(spec.search.strip())
+        conds.append(
+            or_(
+                func.lower(U.c.display_name).collate("C").like(pattern),
+                func.lower(U.c.user_principal_name).collate("C").like(pattern),
+                func.lower(U.c.mail).collate("C").like(pattern),
+                func.lower(U.c.display_name).collate("C").like("% " + pattern),
+            )
+        )
+    if spec.user_type:
+        conds.append(U.c.user_type == spec.user_type)
+    if spec.has_product_id is not None:
+        conds.append(
+            exists().where(UL.c.tenant_id == tenant_id, UL.c.user_id == U.c.id, UL.c.product_id == spec.has_product_id)
+        )
+    if spec.license_state is not None:
+        conds.append(exists().where(LP.c.tenant_id == tenant_id, LP.c.user_id == U.c.id, LP.c.state == spec.license_state))
+    if spec.unlicensed is not None:
+        has_path = exists().where(LP.c.tenant_id == tenant_id, LP.c.user_id == U.c.id)
+        conds.append(~has_path if spec.unlicensed else has_path)
+    if spec.member_of_group_id is not None:
+        groups = descendant_groups(tenant_id, spec.member_of_group_id)
+        conds.append(
+            exists().where(GUM.c.tenant_id == tenant_id, GUM.c.user_id == U.c.id, GUM.c.group_id.in_(select(groups.c.id)))
+        )
+    return conds
+
+
+async def users_page(
+    conn: AsyncConnection, tenant_id: str, spec: UserFilterSpec, *, first: int, after: str | None
+) -> Page[UserRecord]:
+    query = select(*USER_COLUMNS, user_sort.label("sort")).where(*_user_conditions(tenant_id, spec))
+    return await keyset_page(
+        conn, query, [user_sort, U.c.id], first=first, after=after,
+        key_of=lambda r: (r.sort, str(r.id)), convert=UserRecord.from_row, cast_after=_uuid_key,
+    )
+
+
+async def users_count(conn: AsyncConnection, tenant_id: str, spec: UserFilterSpec) -> int:
+    return int((await conn.execute(select(func.count()).select_from(U).where(*_user_conditions(tenant_id, spec)))).scalar_one())
+
+
+async def users_by_ids(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UserRecord]:
+    if not ids:
+        return {}
+    rows = await conn.execute(select(*USER_COLUMNS).where(U.c.tenant_id == tenant_id, U.c.id.in_(list(set(ids)))))
+    return {r.id: UserRecord.from_row(r) for r in rows}
+
+
+async def user_by_upn(conn: AsyncConnection, tenant_id: str, upn: str) -> UserRecord | None:
+    row = (
+        await conn.execute(
+            select(*USER_COLUMNS).where(
+                U.c.tenant_id == tenant_id, func.lower(U.c.user_principal_name).collate("C") == upn.lower()
+            )
+        )
+    ).first()
+    return UserRecord.from_row(row) if row else None
+
+
+async def upn_taken(conn: AsyncConnection, tenant_id: str, upn: str, *, except_id: uuid.UUID | None = None) -> bool:
+    query = select(U.c.id).where(U.c.tenant_id == tenant_id, func.lower(U.c.user_principal_name).collate("C") == upn.lower())
+    if except_id is not None:
+        query = query.where(U.c.id != except_id)
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
+async def insert_user(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> UserRecord:
+    row = (
+        await conn.execute(insert(U).values(tenant_id=tenant_id, id=uuid.uuid4(), **values).returning(*USER_COLUMNS))
+    ).one()
+    return UserRecord.from_row(row)
+
+
+async def update_user(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID, values: dict[str, Any]) -> UserRecord:
+    row = (
+        await conn.execute(
+            update(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id).values(**values).returning(*USER_COLUMNS)
+        )
+    ).one()
+    return UserRecord.from_row(row)
+
+
+async def delete_user(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID) -> None:
+    await conn.execute(delete(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id))
+
+
+async def count_users(conn: AsyncConnection, tenant_id: str) -> int:
+    return int((await conn.execute(select(func.count()).select_from(U).where(U.c.tenant_id == tenant_id))).scalar_one())
+
+
+# ------------------------------------------------------------------------------ groups
+
+
+@dataclass(frozen=True)
+class GroupFilterSpec:
+    search: str | None = None
+    has_licenses: bool | None = None
+    has_members_with_license_errors: bool | None = None
+
+
+def _group_conditions(tenant_id: str, spec: GroupFilterSpec) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [G.c.tenant_id == tenant_id]
+    if spec.search:
+        pattern = _like_prefix(spec.search.strip())
+        conds.append(or_(group_sort.like(pattern), group_sort.like("% " + pattern)))
+    if spec.has_licenses is not None:
+        has = exists().where(GL.c.tenant_id == tenant_id, GL.c.group_id == G.c.id)
+        conds.append(has if spec.has_licenses else ~has)
+    if spec.has_members_with_license_errors is not None:
+        has = exists().where(LP.c.tenant_id == tenant_id, LP.c.group_id == G.c.id, LP.c.state == "ERROR")
+        conds.append(has if spec.has_members_with_license_errors else ~has)
+    return conds
+
+
+async def groups_page(
+    conn: AsyncConnection, tenant_id: str, spec: GroupFilterSpec, *, first: int, after: str | None
+) -> Page[GroupRecord]:
+    query = select(*GROUP_COLUMNS, group_sort.label("sort")).where(*_group_conditions(tenant_id, spec))
+    return await keyset_page(
+        conn, query, [group_sort, G.c.id], first=first, after=after,
+        key_of=lambda r: (r.sort, str(r.id)), convert=GroupRecord.from_row, cast_after=_uuid_key,
+    )
+
+
+async def groups_count(conn: AsyncConnection, tenant_id: str, spec: GroupFilterSpec) -> int:
+    query = select(func.count()).select_from(G).where(*_group_conditions(tenant_id, spec))
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def groups_by_ids(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GroupRecord]:
+    if not ids:
+        return {}
+    rows = await conn.execute(select(*GROUP_COLUMNS).where(G.c.tenant_id == tenant_id, G.c.id.in_(list(set(ids)))))
+    return {r.id: GroupRecord.from_row(r) for r in rows}
+
+
+async def insert_group(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> GroupRecord:
+    row = (
+        await conn.execute(insert(G).values(tenant_id=tenant_id, id=uuid.uuid4(), **values).returning(*GROUP_COLUMNS))
+    ).one()
+    return GroupRecord.from_row(row)
+
+
+async def delete_group(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> None:
+    await conn.execute(delete(G).where(G.c.tenant_id == tenant_id, G.c.id == group_id))
+
+
+async def group_has_licenses(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> bool:
+    query = select(GL.c.product_id).where(GL.c.tenant_id == tenant_id, GL.c.group_id == group_id).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
+# ------------------------------------------------------------------------------ membership
+
+
+async def add_members(
+    conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, user_ids: Iterable[uuid.UUID], group_ids: Iterable[uuid.UUID]
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """Adds members set-based; existing members are a no-op (D17). Returns what was newly added."""
+    users = sorted(set(user_ids))
+    groups = sorted(set(group_ids))
+    added_users: list[uuid.UUID] = []
+    added_groups: list[uuid.UUID] = []
+    if users:
+        stmt = (
+            pg_insert(GUM)
+            .from_select(
+                ["tenant_id", "group_id", "user_id"],
+                select(literal(tenant_id), literal(group_id), U.c.id)
+                .where(U.c.tenant_id == tenant_id, U.c.id.in_(users))
+                .order_by(U.c.created_seq),
+            )
+            .on_conflict_do_nothing()
+            .returning(GUM.c.user_id)
+        )
+        added_users = [r[0] for r in await conn.execute(stmt)]
+    if groups:
+        stmt = (
+            pg_insert(GGM)
+            .values([{"tenant_id": tenant_id, "group_id": group_id, "member_group_id": g} for g in groups])
+            .on_conflict_do_nothing()
+            .returning(GGM.c.member_group_id)
+        )
+        added_groups = [r[0] for r in await conn.execute(stmt)]
+    return added_users, added_groups
+
+
+async def remove_members(
+    conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, user_ids: Iterable[uuid.UUID], group_ids: Iterable[uuid.UUID]
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    users = list(set(user_ids))
+    groups = list(set(group_ids))
+    removed_users: list[uuid.UUID] = []
+    removed_groups: list[uuid.UUID] = []
+    if users:
+        stmt = (
+            delete(GUM)
+            .where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id, GUM.c.user_id.in_(users))
+            .returning(GUM.c.user_id)
+        )
+        removed_users = [r[0] for r in await conn.execute(stmt)]
+    if groups:
+        stmt = (
+            delete(GGM)
+            .where(GGM.c.tenant_id == tenant_id, GGM.c.group_id == group_id, GGM.c.member_group_id.in_(groups))
+            .returning(GGM.c.member_group_id)
+        )
+        removed_groups = [r[0] for r in await conn.execute(stmt)]
+    return removed_users, removed_groups
+
+
+# Direct members: groups first, then users, each by display name (D19).
+def _direct_members_query(tenant_id: str, group_id: uuid.UUID) -> Select[Any]:
+    groups = (
+        select(
+            literal(0).label("kind"),
+            group_sort.label("sort"),
+            G.c.id.label("id"),
+        )
+        .join(GGM, and_(GGM.c.tenant_id == G.c.tenant_id, GGM.c.member_group_id == G.c.id))
+        .where(GGM.c.tenant_id == tenant_id, GGM.c.group_id == group_id)
+    )
+    users = (
+        select(
+            literal(1).label("kind"),
+            user_sort.label("sort"),
+            U.c.id.label("id"),
+        )
+        .join(GUM, and_(GUM.c.tenant_id == U.c.tenant_id, GUM.c.user_id == U.c.id))
+        .where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id)
+    )
+    return union(groups, users).subquery("members")
+
+
+async def direct_members_page(
+    conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, *, first: int, after: str | None
+) -> Page[tuple[str, uuid.UUID]]:
+    sub = _direct_members_query(tenant_id, group_id)
+    query = select(sub.c.kind, sub.c.sort, sub.c.id)
+    return await keyset_page(
+        conn, query, [sub.c.kind, sub.c.sort, sub.c.id], first=first, after=after,
+        key_of=lambda r: (r.kind, r.sort, str(r.id)),
+        convert=lambda r: ("Group" if r.kind == 0 else "User", r.id),
+        cast_after=lambda v: [int(v[0]), v[1], uuid.UUID(str(v[2]))],
+    )
+
+
+async def direct_members_count(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> int:
+    sub = _direct_members_query(tenant_id, group_id)
+    return int((await conn.execute(select(func.count()).select_from(sub))).scalar_one())
+
+
+async def transitive_members_page(
+    conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, *, first: int, after: str | None
+) -> Page[UserRecord]:
+    return await users_page(conn, tenant_id, UserFilterSpec(member_of_group_id=group_id), first=first, after=after)
+
+
+async def transitive_members_count(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> int:
+    return await users_count(conn, tenant_id, UserFilterSpec(member_of_group_id=group_id))
+
+
+async def member_of_page(
+    conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID, *, transitive: bool, first: int, after: str | None
+) -> Page[GroupRecord]:
+    query = select(*GROUP_COLUMNS, group_sort.label("sort")).where(G.c.tenant_id == tenant_id)
+    query = query.where(G.c.id.in_(select(_member_of_ids(tenant_id, user_id, transitive).c.id)))
+    return await keyset_page(
+        conn, query, [group_sort, G.c.id], first=first, after=after,
+        key_of=lambda r: (r.sort, str(r.id)), convert=GroupRecord.from_row, cast_after=_uuid_key,
+    )
+
+
+async def member_of_count(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID, *, transitive: bool) -> int:
+    ids = _member_of_ids(tenant_id, user_id, transitive)
+    return int((await conn.execute(select(func.count()).select_from(ids))).scalar_one())
+
+
+def _member_of_ids(tenant_id: str, user_id: uuid.UUID, transitive: bool) -> Any:
+    direct = select(GUM.c.group_id.label("id")).where(GUM.c.tenant_id == tenant_id, GUM.c.user_id == user_id)
+    if not transitive:
+        return direct.subquery("member_of")
+    cte = direct.cte("ancestors", recursive=True)
+    step = select(GGM.c.group_id).where(GGM.c.tenant_id == tenant_id, GGM.c.member_group_id == cte.c.id)
+    return cte.union(step)
+
+
+async def first_groups_of_users(
+    conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID], limit: int
+) -> dict[uuid.UUID, list[GroupRecord]]:
+    """The first `limit` direct groups (by display name) of each user, in one statement (DataLoader)."""
+    if not user_ids:
+        return {}
+    rows = await conn.execute(
+        text(
+            """
+            SELECT u.uid AS user_id, g.id, g.display_name, g.description, g.security_enabled, g.created_at
+            FROM unnest(CAST(:ids AS uuid[])) AS u(uid)
+            CROSS JOIN LATERAL (
+                SELECT gr.id, gr.display_name, gr.description, gr.security_enabled, gr.created_at
+                FROM group_user_members m
+                JOIN groups gr ON gr.tenant_id = m.tenant_id AND gr.id = m.group_id
+                WHERE m.tenant_id = :tid AND m.user_id = u.uid
+                ORDER BY lower(gr.display_name) COLLATE "C", gr.id
+                LIMIT :lim
+            ) g
+            """
+        ),
+        {"ids": list(user_ids), "tid": tenant_id, "lim": limit},
+    )
+    result: dict[uuid.UUID, list[GroupRecord]] = {u: [] for u in user_ids}
+    for r in rows:
+        result[r.user_id].append(GroupRecord.from_row(r))
+    return result
+
+
+async def direct_group_counts_of_users(
+    conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    rows = await conn.execute(
+        select(GUM.c.user_id, func.count())
+        .where(GUM.c.tenant_id == tenant_id, GUM.c.user_id.in_(list(user_ids)))
+        .group_by(GUM.c.user_id)
+    )
+    counts = {u: 0 for u in user_ids}
+    counts.update({r[0]: int(r[1]) for r in rows})
+    return counts
+
+
+async def existing_ids(
+    conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID], group_ids: Sequence[uuid.UUID]
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    users: set[uuid.UUID] = set()
+    groups: set[uuid.UUID] = set()
+    if user_ids:
+        users = {r[0] for r in await conn.execute(select(U.c.id).where(U.c.tenant_id == tenant_id, U.c.id.in_(list(user_ids))))}
+    if group_ids:
+        groups = {
+            r[0] for r in await conn.execute(select(G.c.id).where(G.c.tenant_id == tenant_id, G.c.id.in_(list(group_ids))))
+        }
+    return users, groups
+
+
+async def is_transitive_member(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID, group_id: uuid.UUID) -> bool:
+    ids = _member_of_ids(tenant_id, user_id, True)
+    row = (await conn.execute(select(ids.c.id).where(ids.c.id == group_id).limit(1))).first()
+    return row is not None

@@ -1,0 +1,75 @@
+"""Engine, connections and transactions.
+
+A GraphQL query runs in one read-only REPEATABLE READ transaction (one snapshot); a mutation in
+one write transaction, rolled back for a dry run. Core statements throughout (the ORM models
+give the shape; bulk work needs set-based SQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from db.urls import async_url
+
+TENANT_LOCK_NAMESPACE = 0x4C1C  # first key of pg_advisory_xact_lock(int, int) for tenant license locks
+
+
+class LockTimeout(Exception):
+    """Another change of this tenant's licenses held the lock for too long."""
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, lock_timeout_ms: int = 10_000) -> None:
+        self.url = url
+        self.lock_timeout_ms = lock_timeout_ms
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        )
+        self.statement_count = 0
+
+        @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
+        def _count(*_args: object) -> None:
+            self.statement_count += 1
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """One consistent snapshot: REPEATABLE READ, READ ONLY."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def write(self, *, dry_run: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One write transaction; rolled back at the end when `dry_run` (nothing stored)."""
+        async with self.engine.connect() as conn:
+            trans = await conn.begin()
+            try:
+                await conn.execute(text(f"SET LOCAL lock_timeout = {int(self.lock_timeout_ms)}"))
+                yield conn
+            except BaseException:
+                await trans.rollback()
+                raise
+            if dry_run:
+                await trans.rollback()
+            else:
+                await trans.commit()
+
+    async def ping(self) -> bool:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+
+async def lock_tenant_licenses(conn: AsyncConnection, tenant_id: str) -> None:
+    """D21: every license-affecting mutation first takes the tenant's transaction-scoped lock."""
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(:ns, hashtext(:tid))"), {"ns": TENANT_LOCK_NAMESPACE, "tid": tenant_id}
+    )

@@ -1,0 +1,56 @@
+"""Bearer tokens (SPEC §5): HS256 JWTs with tid, sub, roles, exp."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+import jwt
+
+
+class Role(str, Enum):
+    GLOBAL_ADMINISTRATOR = "GlobalAdministrator"
+    BILLING_ADMINISTRATOR = "BillingAdministrator"
+    LICENSE_ADMINISTRATOR = "LicenseAdministrator"
+    USER_ADMINISTRATOR = "UserAdministrator"
+    GLOBAL_READER = "GlobalReader"
+
+
+CLAIM_ROLES = {r.value: r for r in Role}
+
+
+class AuthError(Exception):
+    """Missing, expired or badly signed token, or unknown tenant: HTTP 401."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    tenant_id: str
+    sub: str
+    roles: frozenset[Role]
+
+
+def issue_token(secret: str, tenant_id: str, sub: str, roles: list[Role], ttl_seconds: int = 3600) -> str:
+    now = int(time.time())
+    payload = {"tid": tenant_id, "sub": sub, "roles": [r.value for r in roles], "iat": now, "exp": now + ttl_seconds}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def decode_token(secret: str, authorization: str | None) -> Claims:
+    if not authorization:
+        raise AuthError("missing Authorization header: send `Authorization: Bearer <token>` (see `licensing token`)")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("the Authorization header must be `Bearer <token>`")
+    try:
+        payload = jwt.decode(token.strip(), secret, algorithms=["HS256"], options={"require": ["exp", "tid", "sub"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError("the token has expired: get a new one") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthError("the token is not valid (bad signature or malformed)") from exc
+    tid, sub, raw_roles = payload.get("tid"), payload.get("sub"), payload.get("roles", [])
+    if not isinstance(tid, str) or not isinstance(sub, str) or not isinstance(raw_roles, list):
+        raise AuthError("the token's tid, sub and roles claims are malformed")
+    roles = frozenset(CLAIM_ROLES[r] for r in raw_roles if isinstance(r, str) and r in CLAIM_ROLES)
+    return Claims(tid, sub, roles)

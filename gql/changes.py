@@ -1,0 +1,99 @@
+"""LicenseChangeSummary: what a (dry-run or real) mutation did to seats and paths (R19, D16)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.repo import subscriptions
+from engine.subscription_pool import PoolFigures, SubscriptionFacts, pool_figures
+from gql.context import Context
+from gql.errors import ErrorCode, LicenseError, bad_user_input
+from gql.loaders import subscription_terms
+from gql.types import AssignmentState, Group, Product, User
+
+MAX_OUTCOMES = 1000
+
+
+@strawberry.type
+class ProductSeatChange:
+    product: Product
+    consumed_before: int
+    consumed_after: int
+    total_units: int
+
+
+@strawberry.type
+class LicenseOutcome:
+    user: User
+    product: Product
+    assigned_by_group: Group | None
+    state: AssignmentState
+    error: LicenseError | None
+    removed: bool
+
+
+@strawberry.type
+class ErrorCount:
+    product: Product
+    code: ErrorCode
+    count: int
+
+
+@strawberry.type
+class LicenseChangeSummary:
+    dry_run: bool
+    affected_user_count: int
+    products: list[ProductSeatChange]
+    error_counts: list[ErrorCount]
+    outcomes_: strawberry.Private[list[LicenseOutcome]]
+
+    @strawberry.field
+    def outcomes(self, first: int | None = 100) -> list[LicenseOutcome]:
+        first = 100 if first is None else first
+        if first < 0 or first > MAX_OUTCOMES:
+            raise bad_user_input(f"`outcomes(first:)` must be between 0 and {MAX_OUTCOMES}; got {first}.")
+        return self.outcomes_[:first]
+
+
+async def pool_snapshot(conn: AsyncConnection, ctx: Context, product_ids: list[uuid.UUID]) -> dict[uuid.UUID, PoolFigures]:
+    """Pool figures of some products, read inside the mutation's own transaction."""
+    subs = await subscriptions.tenant_subscriptions(conn, ctx.tenant_id)
+    consumed = await subscriptions.pool_consumed(conn, ctx.tenant_id, product_ids)
+    now = ctx.services.clock.now()
+    window = timedelta(days=ctx.settings.cancellation_window_days)
+    result = {}
+    for pid in product_ids:
+        facts = [SubscriptionFacts(s.quantity, s.is_self_service, subscription_terms(s)) for s in subs if s.product_id == pid]
+        result[pid] = pool_figures(facts, consumed.get(pid, 0), now, window)
+    return result
+
+
+def seat_changes(
+    ctx: Context, before: dict[uuid.UUID, PoolFigures], after: dict[uuid.UUID, PoolFigures]
+) -> list[ProductSeatChange]:
+    return [
+        ProductSeatChange(
+            product=Product.of(ctx.catalog.products[pid]),
+            consumed_before=before[pid].consumed,
+            consumed_after=after[pid].consumed,
+            total_units=after[pid].total,
+        )
+        for pid in sorted(before, key=lambda p: ctx.catalog.products[p].display_name.lower())
+    ]
+
+
+def summary(
+    *, dry_run: bool, affected: int = 0, products: list[ProductSeatChange] | None = None,
+    outcomes: list[LicenseOutcome] | None = None, error_counts: list[ErrorCount] | None = None,
+) -> LicenseChangeSummary:
+    return LicenseChangeSummary(
+        dry_run=dry_run,
+        affected_user_count=affected,
+        products=products or [],
+        error_counts=error_counts or [],
+        outcomes_=outcomes or [],
+    )

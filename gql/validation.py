@@ -1,0 +1,99 @@
+"""Input validation (D8): trimmed strings, Entra's limits, ISO usage locations, quantities.
+
+Each check raises ArgError naming the input path, so the mutation is refused with
+INVALID_INPUT and nothing changes.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+
+from engine.countries import normalize_usage_location
+
+
+from gql.errors import ErrorCode
+from gql.resolve import ArgError
+
+MAX_DISPLAY_NAME = 256
+MAX_UPN = 113
+MAX_TEXT = 1024
+MAX_QUANTITY = 1_000_000
+_MAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_UPN_LOCAL = re.compile(r"^[A-Za-z0-9._%+\-'#!$&*=?^`{|}~]+$")
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def invalid(field: str, message: str) -> ArgError:
+    return ArgError(ErrorCode.INVALID_INPUT, field, message)
+
+
+def required_text(value: str, field: str, *, max_length: int = MAX_DISPLAY_NAME) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise invalid(field, f"`{field}` is required and cannot be empty.")
+    if len(cleaned) > max_length:
+        raise invalid(field, f"`{field}` is {len(cleaned)} characters long; the limit is {max_length}.")
+    return cleaned
+
+
+def optional_text(value: str | None, field: str, *, max_length: int = MAX_TEXT) -> str | None:
+    if value is None:
+        return None
+    cleaned = value.strip()
+    if len(cleaned) > max_length:
+        raise invalid(field, f"`{field}` is {len(cleaned)} characters long; the limit is {max_length}.")
+    return cleaned or None
+
+
+def user_principal_name(value: str, field: str) -> str:
+    upn = required_text(value, field, max_length=MAX_UPN)
+    local, at, domain = upn.partition("@")
+    if upn.count("@") != 1 or not local or not domain or not _UPN_LOCAL.match(local) or not _DOMAIN.match(domain):
+        raise invalid(
+            field, f"`{field}` must look like name@domain (exactly one @, no spaces, at most {MAX_UPN} characters); got {upn[:120]!r}."
+        )
+    return upn
+
+
+def mail_address(value: str | None, field: str, *, required: bool = False) -> str | None:
+    if value is None or not value.strip():
+        if required:
+            raise invalid(field, f"`{field}` is required: give an email address like ada@partner.example.")
+        return None
+    mail = value.strip()
+    if len(mail) > 254 or not _MAIL.match(mail):
+        raise invalid(field, f"`{field}` is not a valid email address ({mail[:120]!r}).")
+    return mail
+
+
+def usage_location(value: str | None, field: str) -> str | None:
+    """An officially assigned ISO 3166-1 alpha-2 code, any case in, upper case out; None/empty clears."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return normalize_usage_location(value.strip())
+    except ValueError as exc:
+        raise invalid(
+            field, f"`{field}` must be a two-letter ISO 3166-1 country code such as NO or US; {value.strip()[:40]!r} is not one."
+        ) from exc
+
+
+def quantity(value: int, field: str) -> int:
+    if value < 1 or value > MAX_QUANTITY:
+        raise invalid(field, f"`{field}` must be between 1 and {MAX_QUANTITY:,}; got {value}.")
+    return value
+
+
+def no_duplicates(ids: Sequence[uuid.UUID], raw: Sequence[str], field: str) -> None:
+    seen: set[uuid.UUID] = set()
+    for index, key in enumerate(ids):
+        if key in seen:
+            raise invalid(f"{field}.{index}", f"`{field}` names {raw[index]!r} more than once.")
+        seen.add(key)
+
+
+def bounded(items: Sequence[object], field: str, limit: int, hint: str) -> None:
+    if len(items) > limit:
+        raise invalid(field, f"`{field}` has {len(items):,} entries; at most {limit:,} per call. {hint}")
