@@ -27,7 +27,9 @@ def missing_prerequisite(
     return None
 
 
-def has_requirements(plan_names: frozenset[str], required_by: Mapping[str, tuple[frozenset[str], ...]]) -> bool:
+def has_requirements(
+    plan_names: frozenset[str], required_by: Mapping[str, tuple[frozenset[str], ...]]
+) -> bool:
     """True when some plan among `plan_names` has a `requires_any` rule."""
     return any(name in required_by for name in plan_names)
 

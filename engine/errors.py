@@ -89,9 +89,7 @@ def prohibited_location_message(product_name: str, location: str) -> str:
     )
 
 
-def mutually_exclusive_message(
-    plan: str, product_name: str, other_plan: str, other_product_name: str
-) -> str:
+def mutually_exclusive_message(plan: str, product_name: str, other_plan: str, other_product_name: str) -> str:
     """R6: names both plans and both products, and says how to fix it."""
     return (
         f"{plan} ({product_name}) and {other_plan} ({other_product_name}) are mutually exclusive "
@@ -136,10 +134,7 @@ def count_violation_message(
     `available` may be negative when the product is over-assigned (R15); it is shown as 0
     with the overage. D6: self-service seats, when some exist, are pointed out as takeable.
     """
-    text = (
-        f"{_plural(needed, 'more license')} of {product_name} needed, {max(available, 0)} "
-        f"available"
-    )
+    text = f"{_plural(needed, 'more license')} of {product_name} needed, {max(available, 0)} available"
     if available < 0:
         text += f" ({-available} already over-assigned)"
     text += ": buy more or unassign."

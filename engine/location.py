@@ -5,9 +5,7 @@ from __future__ import annotations
 from engine.errors import ErrorCode, LocationProblem
 
 
-def usage_location_for(
-    *, direct: bool, user_location: str | None, tenant_default: str | None
-) -> str | None:
+def usage_location_for(*, direct: bool, user_location: str | None, tenant_default: str | None) -> str | None:
     """The location a path is judged in: the user's; for group paths, else the tenant default."""
     if user_location:
         return user_location.upper()

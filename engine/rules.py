@@ -127,9 +127,7 @@ def parse_rules_csv(text: str) -> ServicePlanRules:
             continue
         if not header_seen:
             if tuple(cell.lower() for cell in cells) != HEADER:
-                raise ValueError(
-                    f"service-plan rules, line {line}: expected the header {','.join(HEADER)}"
-                )
+                raise ValueError(f"service-plan rules, line {line}: expected the header {','.join(HEADER)}")
             header_seen = True
             continue
         if len(cells) not in (3, 4):

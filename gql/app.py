@@ -89,7 +89,7 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
         return JSONResponse({"status": "ok", "database": "ok"})
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(started: Starlette) -> AsyncIterator[None]:
         if not settings.jwt_secret:
             log.warning("LICENSING_JWT_SECRET is not set: using the development secret. Set it in production.")
         db = Database(database_url, pool_size=settings.pool_size, lock_timeout_ms=settings.lock_timeout_ms)
@@ -101,6 +101,7 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
             catalog = await load_catalog(conn)
         the_clock = clock or SystemClock()
         state["services"] = AppServices(settings=settings, db=db, catalog=catalog, clock=the_clock)
+        started.state.services = state["services"]
         job = asyncio.create_task(_lifecycle_loop(db, the_clock, settings)) if run_lifecycle_job else None
         try:
             yield

@@ -11,7 +11,6 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-
 from db import embedded, migrate
 from db.config import Settings, get_settings
 from db.session import Database
@@ -92,8 +91,8 @@ def serve(
             if not settings.database_url:
                 console.print(f"Database:  embedded PostgreSQL in {settings.data_dir.resolve()}")
             if demo:
-                from gql.auth import Role, issue_token
                 from db.demo import DEMO_ADMIN_UPN, DEMO_TENANT
+                from gql.auth import Role, issue_token
 
                 token = issue_token(
                     settings.effective_jwt_secret, DEMO_TENANT, DEMO_ADMIN_UPN, [Role.GLOBAL_ADMINISTRATOR], ttl_seconds=86_400

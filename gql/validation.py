@@ -11,8 +11,6 @@ import uuid
 from collections.abc import Sequence
 
 from engine.countries import normalize_usage_location
-
-
 from gql.errors import ErrorCode
 from gql.resolve import ArgError
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -70,7 +71,7 @@ def _like_prefix(term: str) -> str:
 
 def descendant_groups(tenant_id: str, group_id: uuid.UUID) -> Any:
     """CTE: the group and every group nested in it, at any depth (UNION stops cycles)."""
-    base = select(literal(group_id).label("id"))
+    base = select(literal(group_id, PG_UUID(as_uuid=True)).label("id"))
     cte = base.cte("descendants", recursive=True)
     step = select(GGM.c.member_group_id).where(GGM.c.tenant_id == tenant_id, GGM.c.group_id == cte.c.id)
     return cte.union(step)
@@ -248,7 +249,7 @@ async def add_members(
             pg_insert(GUM)
             .from_select(
                 ["tenant_id", "group_id", "user_id"],
-                select(literal(tenant_id), literal(group_id), U.c.id)
+                select(literal(tenant_id), literal(group_id, PG_UUID(as_uuid=True)), U.c.id)
                 .where(U.c.tenant_id == tenant_id, U.c.id.in_(users))
                 .order_by(U.c.created_seq),
             )

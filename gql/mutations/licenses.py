@@ -17,7 +17,13 @@ from strawberry.types import Info
 from gql.changes import LicenseChangeSummary, summary
 from gql.context import Context
 from gql.errors import ErrorCode, UserError
-from gql.inputs import AssignGroupLicensesInput, AssignLicensesInput, CreateUserInput, ReprocessLicensesInput, UpdateUserServicePlansInput
+from gql.inputs import (
+    AssignGroupLicensesInput,
+    AssignLicensesInput,
+    CreateUserInput,
+    ReprocessLicensesInput,
+    UpdateUserServicePlansInput,
+)
 from gql.permissions import CanManageLicenses
 from gql.types import Group, User
 

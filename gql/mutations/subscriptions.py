@@ -3,7 +3,6 @@ takeOverSubscription (R3, R15, D6, D7, D23)."""
 
 from __future__ import annotations
 
-
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +17,12 @@ from gql import validation as v
 from gql.changes import LicenseChangeSummary, pool_snapshot, seat_changes, summary
 from gql.context import Context
 from gql.errors import ErrorCode, UserError, refuse
-from gql.inputs import PurchaseSubscriptionInput, SetRecurringBillingInput, SubscriptionIdInput, UpdateSubscriptionQuantityInput
+from gql.inputs import (
+    PurchaseSubscriptionInput,
+    SetRecurringBillingInput,
+    SubscriptionIdInput,
+    UpdateSubscriptionQuantityInput,
+)
 from gql.loaders import subscription_terms
 from gql.mutations.common import record, run_mutation
 from gql.permissions import CanManageSubscriptions, CanPurchase

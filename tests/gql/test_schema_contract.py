@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 from graphql import (
     GraphQLEnumType,
-    GraphQLScalarType,
-    Undefined,
-    ast_from_value,
-    print_ast,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLUnionType,
+    Undefined,
+    ast_from_value,
     build_schema,
+    print_ast,
 )
 
 from db.config import Settings

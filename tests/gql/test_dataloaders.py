@@ -1,0 +1,43 @@
+"""SPEC §6: the number of SQL statements of a query does not grow with the rows it returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import Tenant
+
+PAGE = """
+query($first: Int!) {
+  users(first: $first) {
+    totalCount
+    edges {
+      node {
+        displayName
+        memberOf(first: 10) { totalCount edges { node { displayName description } } }
+        licenses { product { skuPartNumber } state }
+      }
+    }
+  }
+  products { skuPartNumber totalUnits consumedUnits subscriptions { quantity status purchasedBy { displayName } } }
+  subscriptions { quantity product { displayName } }
+}"""
+
+
+async def _statements(tenant: Tenant, database: Any, first: int) -> int:
+    before = database.statement_count
+    data = await tenant.ok(PAGE, {"first": first})
+    assert len(data["users"]["edges"]) == first
+    return database.statement_count - before
+
+
+async def test_a_50_user_page_runs_as_many_statements_as_a_5_user_page(tenant: Tenant, app: Any) -> None:
+    await tenant.buy("SPE_E3", 10)
+    await tenant.buy("EMS", 5)
+    users = [await tenant.create_user(f"User {i:02d}") for i in range(55)]
+    for g in range(3):
+        await tenant.create_group(f"Group {g}", users[g::3])
+    database = app.state.services.db
+    small = await _statements(tenant, database, 5)
+    large = await _statements(tenant, database, 50)
+    assert small == large
+    assert large <= 12  # auth, tenant pool, page, count, groups batch, group counts …
