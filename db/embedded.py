@@ -30,6 +30,7 @@ which must be able to reach the cluster: see ``_grant_traversal``. Unix only.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -334,6 +335,14 @@ class EmbeddedPostgres:
         postmaster = self._postmaster()
         if postmaster is None or not postmaster.alive:
             return
+        try:
+            self._stop_postmaster(postmaster)
+        finally:
+            if postmaster.socket_dir is not None and postmaster.socket_dir != self.pgdata:
+                with contextlib.suppress(OSError):  # our directory in /tmp, empty once stopped
+                    postmaster.socket_dir.rmdir()
+
+    def _stop_postmaster(self, postmaster: _Postmaster) -> None:
         log.info("stopping the embedded PostgreSQL in %s", self.pgdata)
         deadline = time.monotonic() + STOP_TIMEOUT
         args = ["-D", str(self.pgdata), "-m", "fast", "-w", "-t", str(int(STOP_TIMEOUT)), "stop"]

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
 
 from engine.errors import MissingPrerequisite
 
-Ref = TypeVar("Ref")
+Requirements = Mapping[str, tuple[frozenset[str], ...]]
+# One user's candidate paths as R7 sees them: the rule plans each enables, and (for the seat
+# rounds) whether it is ACTIVE. Users with the same products share profiles, hence the memo.
+Losses = tuple[tuple[int, MissingPrerequisite], ...]
 
 
 def missing_prerequisite(
-    plan_names: frozenset[str],
-    enabled_for_user: frozenset[str] | set[str],
-    required_by: Mapping[str, tuple[frozenset[str], ...]],
+    plan_names: frozenset[str], enabled_for_user: frozenset[str] | set[str], required_by: Requirements
 ) -> MissingPrerequisite | None:
     """The first requirement of a path's plans that `enabled_for_user` does not meet, or None.
 
@@ -27,36 +27,72 @@ def missing_prerequisite(
     return None
 
 
-def has_requirements(
-    plan_names: frozenset[str], required_by: Mapping[str, tuple[frozenset[str], ...]]
-) -> bool:
-    """True when some plan among `plan_names` has a `requires_any` rule."""
-    return any(name in required_by for name in plan_names)
+class PrerequisiteCheck:
+    """R7 for whole users, memoised by profile (users with the same products share results)."""
 
+    def __init__(self, required_by: Requirements) -> None:
+        self.required_by = required_by
+        self._needs: dict[frozenset[str], bool] = {}
+        self._unsatisfiable: dict[tuple[frozenset[str], ...], Losses] = {}
+        self._inactive: dict[tuple[tuple[frozenset[str], bool], ...], Losses] = {}
 
-def prune_unsatisfiable(
-    candidates: Sequence[Ref],
-    plan_names: Callable[[Ref], frozenset[str]],
-    required_by: Mapping[str, tuple[frozenset[str], ...]],
-) -> tuple[list[Ref], dict[Ref, MissingPrerequisite]]:
-    """One user's paths whose prerequisites no other candidate path of the user could supply,
-    even if every candidate were active. Such paths are DEPENDENCY_VIOLATION whatever the
-    seats do, so they take no seat at all; removing them may strand others (repeated).
+    def needs(self, plan_names: frozenset[str]) -> bool:
+        """True when some plan among `plan_names` has a `requires_any` rule."""
+        known = self._needs.get(plan_names)
+        if known is None:
+            known = self._needs[plan_names] = any(name in self.required_by for name in plan_names)
+        return known
 
-    Returns the remaining candidates (in the given order) and the pruned ones.
-    """
-    remaining = list(candidates)
-    pruned: dict[Ref, MissingPrerequisite] = {}
-    while True:
+    def unsatisfiable(self, candidates: tuple[frozenset[str], ...]) -> Losses:
+        """Positions of one user's candidate paths whose prerequisites no other candidate could
+        supply even if all were active: DEPENDENCY_VIOLATION whatever the seats do, so they
+        take no seat. Removing one may strand another, so this repeats until none is left."""
+        known = self._unsatisfiable.get(candidates)
+        if known is None:
+            known = self._unsatisfiable[candidates] = self._prune(candidates)
+        return known
+
+    def _prune(self, candidates: Sequence[frozenset[str]]) -> Losses:
+        remaining = dict(enumerate(candidates))
+        losses: list[tuple[int, MissingPrerequisite]] = []
+        while True:
+            enabled: set[str] = set()
+            for names in remaining.values():
+                enabled.update(names)
+            newly = [
+                (position, gap)
+                for position, names in remaining.items()
+                if (gap := missing_prerequisite(names, enabled, self.required_by)) is not None
+            ]
+            if not newly:
+                return tuple(losses)
+            losses.extend(newly)
+            for position, _ in newly:
+                del remaining[position]
+
+    def not_enabled(self, profile: tuple[tuple[frozenset[str], bool], ...]) -> Losses:
+        """Positions of one user's candidate paths whose prerequisites are not enabled by the
+        user's ACTIVE paths (profile: plans and ACTIVE-ness of each candidate). A path counts
+        its own plans, as it would if it got its seat."""
+        known = self._inactive.get(profile)
+        if known is None:
+            enabled: set[str] = set()
+            for names, active in profile:
+                if active:
+                    enabled.update(names)
+            losses = []
+            for position, (names, _) in enumerate(profile):
+                if self.needs(names):
+                    gap = missing_prerequisite(names, enabled | names, self.required_by)
+                    if gap is not None:
+                        losses.append((position, gap))
+            known = self._inactive[profile] = tuple(losses)
+        return known
+
+    def could_be_met(self, lost: Sequence[frozenset[str]], kept: Sequence[frozenset[str]]) -> bool:
+        """Whether any lost path's prerequisites are among the plans of the kept paths and all
+        lost paths together — if not, no later hand-out of seats could make it ACTIVE."""
         enabled: set[str] = set()
-        for ref in remaining:
-            enabled.update(plan_names(ref))
-        newly = {
-            ref: gap
-            for ref in remaining
-            if (gap := missing_prerequisite(plan_names(ref), enabled, required_by)) is not None
-        }
-        if not newly:
-            return remaining, pruned
-        pruned.update(newly)
-        remaining = [ref for ref in remaining if ref not in newly]
+        for names in (*lost, *kept):
+            enabled.update(names)
+        return any(missing_prerequisite(names, enabled, self.required_by) is None for names in lost)

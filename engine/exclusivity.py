@@ -55,3 +55,25 @@ def _first_conflict(
             if holder is not None:
                 return ExclusivityConflict(name, other, holder.product_id, holder.group_id)
     return None
+
+
+class ExclusivityCheck:
+    """R6 lookups shared by a whole evaluation."""
+
+    def __init__(self, exclusive_with: Mapping[str, frozenset[str]]) -> None:
+        self.exclusive_with = exclusive_with
+        self.exclusive_names = frozenset(exclusive_with)
+        self._self_conflicting: dict[frozenset[str], bool] = {}
+
+    def contested(self, plan_names: frozenset[str]) -> bool:
+        """True when a path enabling these plans could conflict with some path."""
+        return not self.exclusive_names.isdisjoint(plan_names)
+
+    def self_conflicting(self, plan_names: frozenset[str]) -> bool:
+        """True when one path enables two mutually exclusive plans by itself."""
+        known = self._self_conflicting.get(plan_names)
+        if known is None:
+            known = self._self_conflicting[plan_names] = any(
+                not self.exclusive_with.get(name, frozenset()).isdisjoint(plan_names) for name in plan_names
+            )
+        return known

@@ -15,18 +15,13 @@ def usage_location_for(*, direct: bool, user_location: str | None, tenant_defaul
 
 
 def location_error(
-    *,
-    direct: bool,
-    user_location: str | None,
-    tenant_default: str | None,
-    prohibited_in: frozenset[str],
+    location: str | None, prohibited_in: frozenset[str]
 ) -> tuple[ErrorCode, LocationProblem] | None:
-    """R8 for one path: None when it passes, else the code and the location judged.
+    """R8 for one path judged in `location` (see `usage_location_for`): None when it passes.
 
     USAGE_LOCATION_REQUIRED when there is no location; PROHIBITED_IN_USAGE_LOCATION_VIOLATION
     when the product may not be used there.
     """
-    location = usage_location_for(direct=direct, user_location=user_location, tenant_default=tenant_default)
     if location is None:
         return ErrorCode.USAGE_LOCATION_REQUIRED, LocationProblem(None)
     if location in prohibited_in:

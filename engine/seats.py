@@ -14,20 +14,23 @@ product is over-assigned (R15): then nobody gets a new seat until it is positive
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
 class Claim:
     """A user's claim to one seat of one product, backed by that user's candidate paths."""
 
-    __slots__ = ("user_id", "product_id", "created_seq", "paths", "queue_seqs", "holder", "seated", "alive")
+    __slots__ = ("user_id", "product_id", "created_seq", "paths", "first_seq", "holder", "seated", "alive")
 
-    def __init__(self, user_id: str, product_id: str, created_seq: int, holder: bool) -> None:
+    def __init__(
+        self, user_id: str, product_id: str, created_seq: int, holder: bool, ref: int, queue_seq: int
+    ) -> None:
         self.user_id = user_id
         self.product_id = product_id
         self.created_seq = created_seq
-        self.paths: list[int] = []
-        self.queue_seqs: list[int] = []
+        self.paths = [ref]
+        self.first_seq = queue_seq
         self.holder = holder
         self.seated = holder
         self.alive = True
@@ -35,19 +38,20 @@ class Claim:
     def add_path(self, ref: int, queue_seq: int) -> None:
         """Back the claim with one more candidate path."""
         self.paths.append(ref)
-        self.queue_seqs.append(queue_seq)
+        if queue_seq < self.first_seq:
+            self.first_seq = queue_seq
 
-    def drop_path(self, ref: int) -> bool:
+    def drop_path(self, ref: int, queue_seq_of: Sequence[int]) -> bool:
         """Remove a path that dropped out; True when the claim's place in line moved."""
-        position = self.paths.index(ref)
-        before = min(self.queue_seqs)
-        del self.paths[position]
-        del self.queue_seqs[position]
-        return bool(self.queue_seqs) and min(self.queue_seqs) != before
+        self.paths.remove(ref)
+        if not self.paths:
+            return False
+        before, self.first_seq = self.first_seq, min(queue_seq_of[other] for other in self.paths)
+        return self.first_seq != before
 
     def place_in_line(self) -> tuple[int, int, str]:
         """R4/D2: earliest path first, ties by user creation order (then id, for determinism)."""
-        return (min(self.queue_seqs), self.created_seq, self.user_id)
+        return (self.first_seq, self.created_seq, self.user_id)
 
 
 class SeatLine:

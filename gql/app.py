@@ -75,7 +75,9 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
         schema, authenticate=authenticate, make_context=make_context, close_context=close_context,
         graphiql=settings.graphiql, allow_batching=settings.allow_batching,
     )
-    websocket = GraphQLWebSocket(schema, authenticate_token=authenticate_token, make_context=make_context)
+    websocket = GraphQLWebSocket(
+        schema, authenticate_token=authenticate_token, make_context=make_context, close_context=close_context
+    )
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -8,6 +8,7 @@ from datetime import timedelta
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.records import SubscriptionRecord
 from db.repo import subscriptions
 from engine.subscription_pool import PoolFigures, SubscriptionFacts, pool_figures
 from gql.context import Context
@@ -63,6 +64,13 @@ async def pool_snapshot(conn: AsyncConnection, ctx: Context, product_ids: list[u
     """Pool figures of some products, read inside the mutation's own transaction."""
     subs = await subscriptions.tenant_subscriptions(conn, ctx.tenant_id)
     consumed = await subscriptions.pool_consumed(conn, ctx.tenant_id, product_ids)
+    return figures_of(ctx, subs, consumed, product_ids)
+
+
+def figures_of(
+    ctx: Context, subs: list[SubscriptionRecord], consumed: dict[uuid.UUID, int], product_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, PoolFigures]:
+    """Pool figures from given subscriptions and counters (a dry run passes what the change would make)."""
     now = ctx.services.clock.now()
     window = timedelta(days=ctx.settings.cancellation_window_days)
     result = {}

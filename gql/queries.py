@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from db.repo import audit, directory
-from db.repo.paging import BadCursor, decode_cursor, encode_cursor
+from db.repo.paging import BAD_CURSOR, BadCursor, decode_cursor, encode_cursor, text_key
 from gql.errors import bad_user_input, page_size
 from gql.ids import BadId, from_global_id
 from gql.permissions import CanReadTenant
@@ -189,9 +189,10 @@ class Query:
         start = 0
         if after is not None:
             try:
-                key = tuple(decode_cursor(after, 2))
-            except BadCursor as exc:
-                raise bad_user_input(str(exc)) from exc
+                raw = decode_cursor(after, 2)
+                key = (text_key(raw[0]), text_key(raw[1]))
+            except (BadCursor, TypeError) as exc:
+                raise bad_user_input(BAD_CURSOR) from exc
             start = next((i for i, p in enumerate(products) if (p.sku_part_number.lower(), str(p.id)) > key), total)
         chosen = products[start : start + n]
         cursors = [encode_cursor((p.sku_part_number.lower(), str(p.id))) for p in chosen]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import AuditEvent
 from db.records import AuditRecord
-from db.repo.paging import Page, keyset_page
+from db.repo.paging import Page, int_key, keyset_page
 
 A = AuditEvent.__table__
 
@@ -38,7 +38,7 @@ async def events_page(conn: AsyncConnection, tenant_id: str, *, first: int, afte
     query = select(A.c.id, A.c.occurred_at, A.c.actor, A.c.action, A.c.target_id, A.c.summary).where(A.c.tenant_id == tenant_id)
     return await keyset_page(
         conn, query, [A.c.id], first=first, after=after, descending=True,
-        key_of=lambda r: (r.id,), convert=lambda r: AuditRecord(*r), cast_after=lambda v: [int(v[0])],
+        key_of=lambda r: (r.id,), convert=lambda r: AuditRecord(*r), cast_after=lambda v: [int_key(v[0])],
     )
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Group, GroupGroupMember, GroupLicense, GroupUserMember, LicensePath, User, UserLicense
 from db.records import GroupRecord, UserRecord
-from db.repo.paging import Page, keyset_page
+from db.repo.paging import Page, int_key, keyset_page, text_key
 
 U = User.__table__
 G = Group.__table__
@@ -49,7 +49,7 @@ group_sort = func.lower(G.c.display_name).collate("C")
 
 
 def _uuid_key(values: list[Any]) -> list[Any]:
-    return [values[0], uuid.UUID(str(values[1]))]
+    return [text_key(values[0]), uuid.UUID(text_key(values[1]))]
 
 
 # ------------------------------------------------------------------------------ users
@@ -324,7 +324,7 @@ async def direct_members_page(
         conn, query, [sub.c.kind, sub.c.sort, sub.c.id], first=first, after=after,
         key_of=lambda r: (r.kind, r.sort, str(r.id)),
         convert=lambda r: ("Group" if r.kind == 0 else "User", r.id),
-        cast_after=lambda v: [int(v[0]), v[1], uuid.UUID(str(v[2]))],
+        cast_after=lambda v: [int_key(v[0]), text_key(v[1]), uuid.UUID(text_key(v[2]))],
     )
 
 
@@ -428,3 +428,34 @@ async def is_transitive_member(conn: AsyncConnection, tenant_id: str, user_id: u
     ids = _member_of_ids(tenant_id, user_id, True)
     row = (await conn.execute(select(ids.c.id).where(ids.c.id == group_id).limit(1))).first()
     return row is not None
+
+
+def unsaved_user(values: dict[str, Any], now: Any) -> UserRecord:
+    """The user a dry run would create (never stored)."""
+    return UserRecord(
+        id=uuid.uuid4(), user_principal_name=values["user_principal_name"], display_name=values["display_name"],
+        mail=values.get("mail"), user_type=values.get("user_type", "MEMBER"), usage_location=values.get("usage_location"),
+        account_enabled=values.get("account_enabled", True), department=values.get("department"),
+        job_title=values.get("job_title"), created_at=now, created_seq=0,
+    )
+
+
+async def current_members(
+    conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, user_ids: Sequence[uuid.UUID], group_ids: Sequence[uuid.UUID]
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Which of these users and groups are direct members of the group now."""
+    users: set[uuid.UUID] = set()
+    groups: set[uuid.UUID] = set()
+    if user_ids:
+        rows = await conn.execute(
+            select(GUM.c.user_id).where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id, GUM.c.user_id.in_(list(user_ids)))
+        )
+        users = {r[0] for r in rows}
+    if group_ids:
+        rows = await conn.execute(
+            select(GGM.c.member_group_id).where(
+                GGM.c.tenant_id == tenant_id, GGM.c.group_id == group_id, GGM.c.member_group_id.in_(list(group_ids))
+            )
+        )
+        groups = {r[0] for r in rows}
+    return users, groups

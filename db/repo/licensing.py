@@ -79,3 +79,11 @@ async def take_over_seats(conn: AsyncConnection, tenant_id: str, subscription_id
 
 
 
+
+
+async def licenses_held(conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> int:
+    """How many seats (pool or self-service) these users hold."""
+    row = await conn.execute(
+        select(func.count()).where(UL.c.tenant_id == tenant_id, UL.c.user_id.in_(list(user_ids)), UL.c.holds_seat)
+    )
+    return int(row.scalar_one())

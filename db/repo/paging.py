@@ -23,14 +23,29 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(values), default=str).encode()).decode()
 
 
+BAD_CURSOR = "the `after` cursor is not one this API returned; pass an endCursor from a previous page"
+
+
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
     except Exception as exc:  # noqa: BLE001 - any garbage is the same admin error
-        raise BadCursor("the `after` cursor is not one this API returned; pass an endCursor from a previous page") from exc
+        raise BadCursor(BAD_CURSOR) from exc
     if not isinstance(values, list) or len(values) != arity:
-        raise BadCursor("the `after` cursor is not one this API returned; pass an endCursor from a previous page")
+        raise BadCursor(BAD_CURSOR)
     return values
+
+
+def text_key(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def int_key(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("expected an integer")
+    return value
 
 
 @dataclass
@@ -57,7 +72,10 @@ async def keyset_page(
     if after is not None:
         values = decode_cursor(after, len(keys))
         if cast_after is not None:
-            values = cast_after(values)
+            try:
+                values = cast_after(values)
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise BadCursor(BAD_CURSOR) from exc
         cond = tuple_(*keys) < tuple_(*values) if descending else tuple_(*keys) > tuple_(*values)
         query = query.where(cond)
     order = [k.desc() for k in keys] if descending else list(keys)

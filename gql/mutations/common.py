@@ -36,11 +36,15 @@ async def run_mutation(
     license_lock: bool = False,
     already_exists_message: str = "That already exists.",
 ) -> tuple[T | None, list[UserError]]:
-    """Run `work` in one transaction (rolled back for a dry run). Returns (result, errors)."""
+    """Run `work` in one write transaction. Returns (result, errors).
+
+    A dry run (R19, D21) runs the same `work` in a read-only snapshot and takes no locks: the
+    work decides exactly as for real and skips its writes (a write would fail loudly here).
+    """
     ctx: Context = info.context
     try:
-        async with ctx.write(dry_run=dry_run) as conn:
-            if license_lock:
+        async with ctx.db.read() if dry_run else ctx.write(dry_run=False) as conn:
+            if license_lock and not dry_run:
                 await lock_tenant_licenses(conn, ctx.tenant_id)
             result = await work(conn)
     except ArgError as exc:
@@ -66,9 +70,12 @@ async def run_mutation(
 
 
 async def record(
-    conn: AsyncConnection, ctx: Context, action: str, summary: str, *, target_id: str | None = None, **details: Any
+    conn: AsyncConnection, ctx: Context, action: str, summary: str, *, target_id: str | None = None,
+    dry_run: bool = False, **details: Any,
 ) -> None:
-    """R21: append the audit event (inside the mutation's transaction; a dry run rolls it back)."""
+    """R21: append the audit event inside the mutation's transaction (D11: never for a dry run)."""
+    if dry_run:
+        return
     await audit.append(
         conn, ctx.tenant_id, actor=ctx.principal.sub, action=action, target_id=target_id, summary=summary,
         details=details, occurred_at=ctx.services.clock.now(),

@@ -131,8 +131,9 @@ async def delete_group(info: Info, input: DeleteGroupInput) -> DeleteGroupPayloa
                 f"{group.display_name} holds licenses; remove its licenses first, then delete the group.",
                 group_id=input.group_id,
             )
-        await directory.delete_group(conn, ctx.tenant_id, group.id)
-        await record(conn, ctx, "GROUP_DELETED", f"Deleted group {group.display_name}", target_id=input.group_id)
+        if not dry_run:
+            await directory.delete_group(conn, ctx.tenant_id, group.id)
+        await record(conn, ctx, "GROUP_DELETED", f"Deleted group {group.display_name}", target_id=input.group_id, dry_run=dry_run)
         return summary(dry_run=dry_run)
 
     changes, errors = await run_mutation(info, work, dry_run=dry_run, license_lock=True)
@@ -151,17 +152,20 @@ async def _change_members(info: Info, input: GroupMembersInput, *, add: bool) ->
         if group.id in groups:
             index = next(i for i, raw in enumerate(input.member_ids) if from_global_id(raw).key == str(group.id))
             raise v.invalid(f"input.memberIds.{index}", "A group cannot be a member of itself.")
-        if add:
+        if dry_run:
+            current_users, current_groups = await directory.current_members(conn, ctx.tenant_id, group.id, users, groups)
+            changed_users = [u for u in users if (u in current_users) != add]
+            changed_groups = [g for g in groups if (g in current_groups) != add]
+        elif add:
             changed_users, changed_groups = await directory.add_members(conn, ctx.tenant_id, group.id, users, groups)
-            action, verb = "GROUP_MEMBERS_ADDED", "Added"
         else:
             changed_users, changed_groups = await directory.remove_members(conn, ctx.tenant_id, group.id, users, groups)
-            action, verb = "GROUP_MEMBERS_REMOVED", "Removed"
+        action, verb = ("GROUP_MEMBERS_ADDED", "Added") if add else ("GROUP_MEMBERS_REMOVED", "Removed")
         if changed_users or changed_groups:
             await record(
                 conn, ctx, action,
                 f"{verb} {len(changed_users)} user(s) and {len(changed_groups)} group(s) {'to' if add else 'from'} {group.display_name}",
-                target_id=Group.of(group).id, users=len(changed_users), groups=len(changed_groups),
+                target_id=Group.of(group).id, dry_run=dry_run, users=len(changed_users), groups=len(changed_groups),
             )
         return group, summary(dry_run=dry_run)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
@@ -36,14 +38,17 @@ async def update_tenant(info: Info, input: UpdateTenantInput) -> UpdateTenantPay
         location = v.usage_location(input.default_usage_location, "input.defaultUsageLocation")
         if location == current.default_usage_location:
             return current, summary(dry_run=dry_run)
-        updated = await tenants.update_tenant(conn, ctx.tenant_id, {"default_usage_location": location})
+        if dry_run:
+            updated = replace(current, default_usage_location=location)
+        else:
+            updated = await tenants.update_tenant(conn, ctx.tenant_id, {"default_usage_location": location})
         from gql.mutations.licenses import reevaluate_after_tenant_location_change
 
         changes = await reevaluate_after_tenant_location_change(conn, ctx, dry_run=dry_run)
         await record(
             conn, ctx, "TENANT_UPDATED",
             f"Default usage location changed from {current.default_usage_location or 'none'} to {location or 'none'}",
-            target_id=Tenant.of(updated).id,
+            target_id=Tenant.of(updated).id, dry_run=dry_run,
         )
         return updated, changes
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import strawberry
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
 from db.records import UserRecord
-from db.repo import directory, licensing
+from db.repo import directory, licensing, subscriptions
 from gql import validation as v
 from gql.auth import Role
 from gql.changes import LicenseChangeSummary, pool_snapshot, seat_changes, summary
@@ -79,8 +80,11 @@ async def create_user(info: Info, input: CreateUserInput) -> CreateUserPayload:
         }
         if await directory.upn_taken(conn, ctx.tenant_id, upn):
             raise _upn_taken(upn)
-        user = await directory.insert_user(conn, ctx.tenant_id, values)
-        await record(conn, ctx, "USER_CREATED", f"Created user {upn}", target_id=User.of(user).id, users=1)
+        if dry_run:
+            user = directory.unsaved_user(values, ctx.services.clock.now())
+        else:
+            user = await directory.insert_user(conn, ctx.tenant_id, values)
+        await record(conn, ctx, "USER_CREATED", f"Created user {upn}", target_id=User.of(user).id, dry_run=dry_run, users=1)
         return user, summary(dry_run=dry_run)
 
     result, errors = await run_mutation(info, work, dry_run=dry_run, already_exists_message="That user principal name is taken.")
@@ -127,7 +131,10 @@ async def update_user(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
             location_changed = values["usage_location"] != existing[uid].usage_location
         if not values:
             return existing[uid], summary(dry_run=dry_run)
-        user = await directory.update_user(conn, ctx.tenant_id, uid, values)
+        if dry_run:
+            user = replace(existing[uid], **values)
+        else:
+            user = await directory.update_user(conn, ctx.tenant_id, uid, values)
         changes = summary(dry_run=dry_run)
         if location_changed:
             from gql.mutations.licenses import reevaluate_after_location_change
@@ -135,7 +142,7 @@ async def update_user(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
             changes = await reevaluate_after_location_change(conn, ctx, [uid], dry_run=dry_run)
         await record(
             conn, ctx, "USER_UPDATED", f"Updated user {user.user_principal_name}: {', '.join(sorted(values))}",
-            target_id=User.of(user).id, users=1, fields=sorted(values),
+            target_id=User.of(user).id, dry_run=dry_run, users=1, fields=sorted(values),
         )
         return user, changes
 
@@ -155,14 +162,18 @@ async def delete_user(info: Info, input: DeleteUserInput) -> DeleteUserPayload:
         existing = (await directory.users_by_ids(conn, ctx.tenant_id, [uid])) if uid else {}
         if uid is None or uid not in existing:
             raise not_found("input.userId", "user")
-        held = await licensing.pool_products_held(conn, ctx.tenant_id, [uid])
-        before = await pool_snapshot(conn, ctx, sorted(held))
-        freed = await licensing.release_users(conn, ctx.tenant_id, [uid])
-        await directory.delete_user(conn, ctx.tenant_id, uid)
-        after = await pool_snapshot(conn, ctx, sorted(held))
+        held = sorted(await licensing.pool_products_held(conn, ctx.tenant_id, [uid]))
+        if not dry_run:
+            await subscriptions.lock_pools(conn, ctx.tenant_id, held)  # D21
+        before = await pool_snapshot(conn, ctx, held)
+        after = {p: replace(f, consumed=f.consumed - 1) for p, f in before.items()}
+        freed = await licensing.licenses_held(conn, ctx.tenant_id, [uid])
+        if not dry_run:
+            await licensing.release_users(conn, ctx.tenant_id, [uid])
+            await directory.delete_user(conn, ctx.tenant_id, uid)
         await record(
             conn, ctx, "USER_DELETED", f"Deleted user {existing[uid].user_principal_name}; {freed} license(s) freed",
-            target_id=input.user_id, users=1, licenses_freed=freed,
+            target_id=input.user_id, dry_run=dry_run, users=1, licenses_freed=freed,
         )
         return uid, summary(dry_run=dry_run, affected=1 if freed else 0, products=seat_changes(ctx, before, after))
 

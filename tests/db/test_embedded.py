@@ -205,7 +205,10 @@ def test_long_data_dir_puts_the_socket_elsewhere(base_dir: Path) -> None:
     with EmbeddedPostgres(data_dir) as pg:
         assert str(data_dir) not in pg.uri
         assert _select_1_psycopg2(pg.uri) == 1
+        socket_dir = Path(pg.uri.split("host=")[1].split("&")[0])
+        assert socket_dir.is_dir()
     assert _wait_no_postgres(data_dir) == []
+    assert not socket_dir.exists()
 
 
 def test_database_url_prefers_the_setting_and_otherwise_starts_and_stops(base_dir: Path) -> None:

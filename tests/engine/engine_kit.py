@@ -57,6 +57,7 @@ PRODUCTS = {
         _product("YAMMER", "YAMMER_ENTERPRISE"),
         _product("RESTRICTED", "TEAMS1", "SHAREPOINTSTANDARD"),
         _product("BASIC", "TEAMS1"),
+        _product("YAMMERS", "YAMMER_ENTERPRISE", "YAMMER_EDU"),
     )
 }
 CATALOG = Catalog.of(PRODUCTS.values(), {plan(name): name for name in PLAN_NAMES})
@@ -105,11 +106,12 @@ def run(
     paths: Iterable[PathFacts],
     seats: Mapping[str, int] | None = None,
     default_location: str | None = None,
+    holders: Iterable[tuple[str, str]] = (),
 ) -> Evaluation:
     """Evaluate with plenty of seats for every product not named in `seats`."""
     available = {product_id: PLENTY for product_id in PRODUCTS}
     available.update(seats or {})
-    return evaluate(users, paths, CATALOG, RULES, available, default_location)
+    return evaluate(users, paths, CATALOG, RULES, available, default_location, holders)
 
 
 def outcome(evaluation: Evaluation) -> dict[tuple[str, str, str | None], str]:
