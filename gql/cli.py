@@ -80,6 +80,15 @@ def serve(
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if settings.service_plan_rules:
+        from db.catalog_files import RulesFileError, read_rules
+
+        try:
+            read_rules(settings.service_plan_rules.read_text(encoding="utf-8-sig"))
+        except OSError as exc:
+            raise fail(f"LICENSING_SERVICE_PLAN_RULES: cannot read {settings.service_plan_rules}: {exc.strerror}.") from exc
+        except RulesFileError as exc:
+            raise fail(f"LICENSING_SERVICE_PLAN_RULES ({settings.service_plan_rules}): {exc}") from exc
     try:
         with embedded.database_url(settings) as url:
             migrate.upgrade(url)

@@ -77,3 +77,26 @@ def test_websocket_authenticates_in_connection_init(database_url: str, tenant: T
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_json()
             assert closed.value.code == 4401
+
+
+async def test_abuse_limits_refuse_deep_aliased_and_huge_documents(tenant: Tenant) -> None:
+    deep = "{ users { edges { node { memberOf { edges { node { transitiveMembers { edges { node { memberOf { edges { node { transitiveMembers { edges { node { id } } } } } } } } } } } } } } } }"
+    body = await tenant.gql(deep)
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+    aliases = "{ " + " ".join(f"a{i}: viewer {{ roles }}" for i in range(51)) + " }"
+    body = await tenant.gql(aliases)
+    assert "aliases" in body["errors"][0]["message"].lower()
+    huge = "{ viewer { " + " ".join("roles" for _ in range(10_001)) + " } }"
+    body = await tenant.gql(huge)
+    assert "token" in body["errors"][0]["message"].lower()
+    assert "data" not in body or body["data"] is None
+
+
+async def test_graphql_response_json_makes_validation_failures_400(tenant: Tenant, api: Any) -> None:
+    response = await api.client.post(
+        "/graphql",
+        json={"query": "{ nope }"},
+        headers={"Authorization": f"Bearer {tenant.admin}", "Accept": "application/graphql-response+json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/graphql-response+json")

@@ -62,3 +62,14 @@ def test_unreachable_database_is_explained(monkeypatch: pytest.MonkeyPatch) -> N
     assert result.exit_code == 1
     assert "DATABASE_URL" in result.output
     assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_bad_rules_file_in_plain_words(cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "rules.csv"
+    bad.write_text("rule,service_plan,other_service_plans,note\nexcludes,A,B,x\n")
+    monkeypatch.setenv("LICENSING_SERVICE_PLAN_RULES", str(bad))
+    get_settings.cache_clear()
+    result = cli.invoke(app, ["serve", "--port", "1"])
+    assert result.exit_code == 1
+    assert "line 2: unknown rule 'excludes'" in result.output
+    assert "Traceback" not in result.output

@@ -2,7 +2,7 @@
 id that never existed, bad tokens are HTTP 401, malformed ids are INVALID_INPUT.
 
 Nothing in this module may change anything: the two tenants are built once and every case
-compares a full snapshot of both before and after.
+compares a full snapshot of both with the one taken when they were built.
 """
 
 from __future__ import annotations
@@ -56,9 +56,15 @@ class Pair:
     b_self_sub: str  # a self-service subscription bought by Bert
     b_event: str  # an audit event of B
     b_tenant: str  # B's Tenant node id
+    baseline: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # both states, which no case may change
 
     async def states(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return await self.a.ok(STATE), await self.b.ok(STATE)
+
+    async def assert_unchanged(self, *, a_only: bool = False) -> None:
+        assert await self.a.ok(STATE) == self.baseline[0]
+        if not a_only:
+            assert await self.b.ok(STATE) == self.baseline[1]
 
 
 async def _buy(tenant: Tenant, product: str, quantity: int, *, token: str | None = None, self_service: bool = False) -> str:
@@ -82,10 +88,12 @@ async def pair(api: Api) -> Pair:
     b_sub = await _buy(b, e3, 4)
     b_self_sub = await _buy(b, e3, 1, token=b.token(sub=f"bert@{b.domain}"), self_service=True)
     b_view = await b.ok("{ viewer { tenant { id } } auditLog(first: 1) { edges { node { id } } } }")
-    return Pair(
+    pair = Pair(
         a, b, alice, aaron, a_team, a_sub, bert, bea, b_team, b_sub, b_self_sub,
         b_event=b_view["auditLog"]["edges"][0]["node"]["id"], b_tenant=b_view["viewer"]["tenant"]["id"],
     )
+    pair.baseline = await pair.states()
+    return pair
 
 
 def never_existed(type_name: str) -> str:
@@ -162,11 +170,14 @@ class IdCase:
     type_name: str
     error_field: str
     wrong_type: str  # attribute of Pair: an id of A of a type this input does not take
+    role: Role = G  # the role of A's caller
 
 
 ID_CASES = [
     IdCase("updateUser", "updateUser", "UpdateUserInput", lambda p, x: {"userId": x, "displayName": "Hijacked", "usageLocation": "NO"},
            "bert", "User", "input.userId", "a_team"),
+    IdCase("updateUser.usageLocation-by-license-admin", "updateUser", "UpdateUserInput", lambda p, x: {"userId": x, "usageLocation": "NO"},
+           "bert", "User", "input.userId", "a_team", Role.LICENSE_ADMINISTRATOR),
     IdCase("deleteUser", "deleteUser", "DeleteUserInput", lambda p, x: {"userId": x}, "bert", "User", "input.userId", "a_team"),
     IdCase("addGroupMembers.groupId", "addGroupMembers", "GroupMembersInput", lambda p, x: {"groupId": x, "memberIds": [p.aaron]},
            "b_team", "Group", "input.groupId", "aaron"),
@@ -198,28 +209,39 @@ def mutation(case: IdCase) -> str:
 
 @pytest.mark.parametrize("case", ID_CASES, ids=[c.label for c in ID_CASES])
 async def test_another_tenants_id_in_a_mutation_is_not_found_like_a_missing_id(pair: Pair, case: IdCase) -> None:
-    before = await pair.states()
     foreign = getattr(pair, case.foreign)
-    seen = await pair.a.gql(mutation(case), {"i": case.build(pair, foreign)})
-    missing = await pair.a.gql(mutation(case), {"i": case.build(pair, never_existed(case.type_name))})
-    wrong_type = await pair.a.gql(mutation(case), {"i": case.build(pair, getattr(pair, case.wrong_type))})
+    token = pair.a.token(case.role)
+    seen = await pair.a.gql(mutation(case), {"i": case.build(pair, foreign)}, token=token)
+    missing = await pair.a.gql(mutation(case), {"i": case.build(pair, never_existed(case.type_name))}, token=token)
+    wrong_type = await pair.a.gql(mutation(case), {"i": case.build(pair, getattr(pair, case.wrong_type))}, token=token)
     assert seen == missing == wrong_type, (seen, missing, wrong_type)
     assert "errors" not in seen, seen
     errors = seen["data"][case.field]["errors"]
     assert [(e["code"], e["field"]) for e in errors] == [("NOT_FOUND", case.error_field)]
     assert foreign not in errors[0]["message"]
-    assert await pair.states() == before  # nothing changed in either tenant
+    await pair.assert_unchanged()  # nothing changed in either tenant
 
 
 @pytest.mark.parametrize("bad", ["abc", "!!!"])
 @pytest.mark.parametrize("case", ID_CASES, ids=[c.label for c in ID_CASES])
 async def test_malformed_id_in_a_mutation_is_invalid_input(pair: Pair, case: IdCase, bad: str) -> None:
-    before = await pair.a.ok(STATE)
-    body = await pair.a.gql(mutation(case), {"i": case.build(pair, bad)})
+    body = await pair.a.gql(mutation(case), {"i": case.build(pair, bad)}, token=pair.a.token(case.role))
     assert "errors" not in body, body
     errors = body["data"][case.field]["errors"]
     assert [(e["code"], e["field"]) for e in errors] == [("INVALID_INPUT", case.error_field)]
-    assert await pair.a.ok(STATE) == before
+    await pair.assert_unchanged(a_only=True)
+
+
+@pytest.mark.parametrize("case", ID_CASES, ids=[c.label for c in ID_CASES])
+async def test_a_forbidden_caller_learns_nothing_from_another_tenants_id(pair: Pair, case: IdCase) -> None:
+    """A Global Reader may change nothing: FORBIDDEN, the same for B's id as for a missing one."""
+    token = pair.a.token(R)
+    seen = await pair.a.gql(mutation(case), {"i": case.build(pair, getattr(pair, case.foreign))}, token=token)
+    missing = await pair.a.gql(mutation(case), {"i": case.build(pair, never_existed(case.type_name))}, token=token)
+    assert seen == missing
+    assert [e["extensions"]["code"] for e in seen["errors"]] == ["FORBIDDEN"]
+    assert seen["data"] is None
+    await pair.assert_unchanged()
 
 
 MALFORMED_QUERIES = {
@@ -255,14 +277,13 @@ async def test_a_sub_naming_a_user_of_another_tenant_names_no_user(pair: Pair, s
     )
     assert data == {"viewer": {"tenant": {"tenantId": pair.a.id}, "user": None}, "user": None, "group": None}
     # without a user of A, there is nobody to make a self-service purchase for: refused, nothing bought anywhere
-    before = await pair.states()
     e3 = (await pair.a.ok('{ product(skuPartNumber: "SPE_E3") { id } }'))["product"]["id"]
     body = await pair.a.gql(PURCHASE, {"i": {"productId": e3, "quantity": 1, "selfService": True}}, token=no_role)
     if "errors" in body:
         assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
     else:
         assert [e["code"] for e in body["data"]["purchaseSubscription"]["errors"]] == ["INVALID_INPUT"]
-    assert await pair.states() == before
+    await pair.assert_unchanged()
 
 
 # ------------------------------------------------------------------------------ authentication: HTTP 401
@@ -316,6 +337,12 @@ async def test_bad_credentials_are_http_401(api: Api, pair: Pair, kind: str) -> 
         assert response.status_code == 401, (kind, response.status_code, response.text)
         assert '"data"' not in response.text
     assert (await pair.a.ok("{ viewer { tenant { defaultUsageLocation } } }"))["viewer"]["tenant"]["defaultUsageLocation"] == "US"
+
+
+async def test_a_get_request_without_a_token_is_http_401(api: Api) -> None:
+    response = await api.client.get("/graphql", params={"query": QUERY}, headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert '"data"' not in response.text
 
 
 async def test_a_valid_token_of_each_tenant_reaches_only_that_tenant(api: Api, pair: Pair) -> None:

@@ -1,0 +1,49 @@
+"""LICENSING_SERVICE_PLAN_RULES: a deployment's rules file replaces the shipped rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from db.catalog_files import RulesFileError, read_rules
+from db.repo.catalog import load_catalog, replace_rules
+from db.session import Database
+
+
+async def test_a_rules_file_replaces_the_shipped_rules(database_url: str, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.csv"
+    rules.write_text(
+        "rule,service_plan,other_service_plans,note\n"
+        "mutually_exclusive,EXCHANGE_S_STANDARD,EXCHANGE_S_ENTERPRISE,only one Exchange plan\n"
+        "prohibited_location,SPE_E3,CU KP,not sold there\n"
+    )
+    db = Database(database_url)
+    try:
+        async with db.engine.connect() as conn:
+            trans = await conn.begin()
+            shipped = await load_catalog(conn)
+            assert [r.subject for r in shipped.rules] == ["YAMMER_ENTERPRISE", "WORKPLACE_ANALYTICS", "MCOMEETADV"]
+            assert await replace_rules(conn, rules) == 2
+            replaced = await load_catalog(conn)
+            assert [(r.rule, r.subject, r.others) for r in replaced.rules] == [
+                ("mutually_exclusive", "EXCHANGE_S_STANDARD", ("EXCHANGE_S_ENTERPRISE",)),
+                ("prohibited_location", "SPE_E3", ("CU", "KP")),
+            ]
+            await trans.rollback()  # the rules are global: leave the shipped ones for other tests
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nope,a,b\n", "line 1"),
+        ("rule,service_plan,other_service_plans,note\nexcludes,A,B,x\n", "line 2: unknown rule 'excludes'"),
+        ("rule,service_plan,other_service_plans,note\nrequires_any,A,,x\n", "line 2"),
+        ("rule,service_plan,other_service_plans,note\nrequires_any,A\n", "line 2"),
+    ],
+)
+def test_a_bad_rules_file_names_the_line(text: str, message: str) -> None:
+    with pytest.raises(RulesFileError, match=message):
+        read_rules(text)
