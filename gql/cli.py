@@ -30,7 +30,7 @@ class CliError(Exception):
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {message}")
+    err.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
     return typer.Exit(code=1)
 
 
