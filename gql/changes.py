@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.types import Info
 
 from db.records import SubscriptionRecord
 from db.repo import subscriptions
@@ -29,12 +30,30 @@ class ProductSeatChange:
 
 @strawberry.type
 class LicenseOutcome:
-    user: User
-    product: Product
-    assigned_by_group: Group | None
     state: AssignmentState
     error: LicenseError | None
     removed: bool
+    user_id: strawberry.Private[uuid.UUID]
+    product_id: strawberry.Private[uuid.UUID]
+    group_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        rec = await info.context.loaders.user_by_id.load(self.user_id)
+        if rec is None:  # the user of a dry-run createUser, or one this change deleted
+            rec = info.context.loaders.unsaved_users[self.user_id]
+        return User.of(rec)
+
+    @strawberry.field
+    def product(self, info: Info) -> Product:
+        return Product.of(info.context.catalog.products[self.product_id])
+
+    @strawberry.field
+    async def assigned_by_group(self, info: Info) -> Group | None:
+        if self.group_id is None:
+            return None
+        rec = await info.context.loaders.group_by_id.load(self.group_id)
+        return Group.of(rec) if rec else None
 
 
 @strawberry.type

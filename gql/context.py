@@ -54,6 +54,14 @@ class AppServices:
     db: Database
     catalog: Catalog
     clock: Clock
+    engine_catalog: Any = None  # engine.Catalog built from `catalog` (immutable)
+    engine_rules: Any = None  # engine.ServicePlanRules
+
+    def __post_init__(self) -> None:
+        if self.engine_catalog is None:
+            from db.license_changes import engine_catalog
+
+            self.engine_catalog, self.engine_rules = engine_catalog(self.catalog)
 
 
 @dataclass

@@ -10,12 +10,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
 
 from db.records import GroupRecord, SubscriptionRecord, UserRecord
-from db.repo import directory, subscriptions
+from db.repo import directory, licensing, subscriptions
 from engine.subscription_lifecycle import SubscriptionTerms
 from engine.subscription_pool import PoolFigures, SubscriptionFacts, pool_figures
 
@@ -53,6 +53,7 @@ class Loaders:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         tid = ctx.tenant_id
+        self.unsaved_users: dict[uuid.UUID, UserRecord] = {}  # dry-run payloads name users never stored
 
         async def users(keys: Sequence[uuid.UUID]) -> list[UserRecord | None]:
             found = await ctx.read(lambda c: directory.users_by_ids(c, tid, keys))
@@ -85,6 +86,16 @@ class Loaders:
             tenant_pool = TenantPool(subs, consumed, ctx)
             return [tenant_pool for _ in keys]
 
+        async def paths(keys: Sequence[uuid.UUID]) -> list[list[Any]]:
+            found = await ctx.read(lambda c: licensing.paths_of_users(c, tid, keys))
+            return [found.get(k, []) for k in keys]
+
+        async def seats(keys: Sequence[uuid.UUID]) -> list[set[uuid.UUID]]:
+            found = await ctx.read(lambda c: licensing.seats_of_users(c, tid, keys))
+            return [found.get(k, set()) for k in keys]
+
+        self.paths_by_user = DataLoader(load_fn=paths)
+        self.seats_by_user = DataLoader(load_fn=seats)
         self.user_by_id = DataLoader(load_fn=users)
         self.group_by_id = DataLoader(load_fn=groups)
         self.first_groups_by_user = DataLoader(load_fn=first_groups)

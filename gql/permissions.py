@@ -76,3 +76,21 @@ class CanManageDirectoryOrLicenses(_RolePermission):
 
     roles = frozenset({G, U, L})
     message = "Changing users needs the Global, User or License Administrator role."
+
+
+class CanAssignLicenses(BasePermission):
+    """License admins; or (D6, D22) a caller without a role assigning seats of their own
+    self-service subscription — every added license names a `subscriptionId`, nothing is removed."""
+
+    message = (
+        "Changing licenses needs the Global, License or User Administrator role (a self-service purchaser "
+        "may assign their own subscription's seats by passing `subscriptionId`)."
+    )
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        if info.context.principal.roles & CanManageLicenses.roles:
+            return True
+        data = kwargs.get("input")
+        adds = getattr(data, "add_licenses", None) or []
+        return bool(adds) and all(lic.subscription_id for lic in adds) and not getattr(data, "remove_product_ids", None)

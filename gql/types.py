@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from db.models import DIRECT
 from db.records import AuditRecord, GroupRecord, SubscriptionRecord, TenantRecord, UserRecord
 from db.repo import audit, directory
 from db.repo.catalog import PlanInfo, ProductInfo
@@ -18,7 +20,7 @@ from db.repo.paging import BadCursor, Page
 from engine.subscription_lifecycle import view as subscription_view
 from engine.subscription_pool import PoolFigures
 from gql.auth import Role as ClaimRole
-from gql.errors import LicenseError, bad_user_input, page_size
+from gql.errors import ErrorCode, LicenseError, bad_user_input, page_size
 from gql.ids import to_global_id
 from gql.loaders import subscription_terms
 from gql.permissions import CanReadTenant
@@ -91,7 +93,9 @@ class ServicePlan(Node):
     display_name: str
 
     @staticmethod
+    @functools.cache
     def of(plan: PlanInfo) -> ServicePlan:
+        """Catalog objects are immutable: one instance per plan for the process."""
         return ServicePlan(
             id=strawberry.ID(to_global_id("ServicePlan", plan.id)),
             service_plan_id=str(plan.id),
@@ -115,7 +119,9 @@ class Product(Node):
     info_: strawberry.Private[ProductInfo]
 
     @staticmethod
+    @functools.cache
     def of(product: ProductInfo) -> Product:
+        """Catalog objects are immutable: one instance per product (tenant figures resolve per request)."""
         return Product(
             id=strawberry.ID(to_global_id("Product", product.id)),
             sku_id=str(product.id),
@@ -340,11 +346,87 @@ class User(Node):
 
     @strawberry.field
     async def licenses(self, info: Info) -> list[Annotated[UserLicense, strawberry.lazy("gql.types")]]:
-        return []  # filled by the licensing engine issue
+        """One per product with at least one path (R1, R5, R20), by product display name (D19)."""
+        ctx = info.context
+        paths = await ctx.loaders.paths_by_user.load(self.record.id)
+        if not paths:
+            return []
+        seats = await ctx.loaders.seats_by_user.load(self.record.id)
+        groups = await _groups_of(info, paths)
+        by_product: dict[uuid.UUID, list[Any]] = {}
+        for path in paths:
+            by_product.setdefault(path.product_id, []).append(path)
+        products = ctx.catalog.products
+        result = []
+        for product_id in sorted(by_product, key=lambda p: (products[p].display_name.lower(), str(p))):
+            product = products[product_id]
+            product_paths = by_product[product_id]
+            enabled: set[uuid.UUID] = set()
+            for path in product_paths:
+                if path.state == "ACTIVE":
+                    disabled = set(path.disabled_plan_ids or ())
+                    enabled.update(plan.id for plan in product.plans if plan.id not in disabled)
+            inherited = sorted(
+                (groups[p.group_id] for p in product_paths if p.group_id != DIRECT and p.group_id in groups),
+                key=lambda g: (g.display_name.lower(), str(g.id)),
+            )
+            result.append(
+                UserLicense(
+                    product=Product.of(product),
+                    state=AssignmentState.ACTIVE if product_id in seats else AssignmentState.ERROR,
+                    enabled_service_plans=[ServicePlan.of(pl) for pl in product.plans if pl.id in enabled],
+                    disabled_service_plans=[ServicePlan.of(pl) for pl in product.plans if pl.id not in enabled],
+                    assigned_directly=any(p.group_id == DIRECT for p in product_paths),
+                    inherited_from=[Group.of(g) for g in inherited],
+                )
+            )
+        return result
 
     @strawberry.field
-    async def license_assignment_states(self, info: Info) -> list[Annotated[LicenseAssignmentState, strawberry.lazy("gql.types")]]:
-        return []  # filled by the licensing engine issue
+    async def license_assignment_states(
+        self, info: Info
+    ) -> list[Annotated[LicenseAssignmentState, strawberry.lazy("gql.types")]]:
+        """One per (product, path): per product the direct path first, then groups by name (D19, R20)."""
+        ctx = info.context
+        paths = await ctx.loaders.paths_by_user.load(self.record.id)
+        if not paths:
+            return []
+        groups = await _groups_of(info, paths)
+        products = ctx.catalog.products
+
+        def order(path: Any) -> tuple[str, str, int, str, str]:
+            group = groups.get(path.group_id)
+            return (
+                products[path.product_id].display_name.lower(), str(path.product_id), 0 if path.group_id == DIRECT else 1,
+                group.display_name.lower() if group else "", str(path.group_id),
+            )
+
+        result = []
+        for path in sorted(paths, key=order):
+            product = products[path.product_id]
+            disabled = set(path.disabled_plan_ids or ())
+            group = groups.get(path.group_id)
+            result.append(
+                LicenseAssignmentState(
+                    product=Product.of(product),
+                    assigned_by_group=Group.of(group) if group else None,
+                    disabled_service_plans=[ServicePlan.of(pl) for pl in product.plans if pl.id in disabled],
+                    state=AssignmentState(path.state),
+                    error=LicenseError(code=ErrorCode(path.error_code), message=path.error_message or "")
+                    if path.state == "ERROR" and path.error_code
+                    else None,
+                    last_updated_at=path.updated_at,
+                )
+            )
+        return result
+
+
+async def _groups_of(info: Info, paths: list[Any]) -> dict[uuid.UUID, GroupRecord]:
+    ids = sorted({p.group_id for p in paths if p.group_id != DIRECT})
+    if not ids:
+        return {}
+    found = await info.context.loaders.group_by_id.load_many(ids)
+    return {g.id: g for g in found if g is not None}
 
 
 def _group_cursor(g: GroupRecord) -> str:

@@ -459,3 +459,12 @@ async def current_members(
         )
         groups = {r[0] for r in rows}
     return users, groups
+
+
+async def transitive_member_ids(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every user reached through the group and the groups nested in it (R10)."""
+    groups = descendant_groups(tenant_id, group_id)
+    rows = await conn.execute(
+        select(GUM.c.user_id).where(GUM.c.tenant_id == tenant_id, GUM.c.group_id.in_(select(groups.c.id))).distinct()
+    )
+    return [r[0] for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -87,3 +88,55 @@ async def licenses_held(conn: AsyncConnection, tenant_id: str, user_ids: Sequenc
         select(func.count()).where(UL.c.tenant_id == tenant_id, UL.c.user_id.in_(list(user_ids)), UL.c.holds_seat)
     )
     return int(row.scalar_one())
+
+
+async def paths_of_users(conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+    """Every path of these users (one statement, for the DataLoader)."""
+    rows = await conn.execute(
+        select(
+            LP.c.user_id, LP.c.product_id, LP.c.group_id, LP.c.disabled_plan_ids, LP.c.state, LP.c.error_code,
+            LP.c.error_message, LP.c.updated_at, LP.c.queue_seq,
+        ).where(LP.c.tenant_id == tenant_id, LP.c.user_id.in_(list(user_ids)))
+    )
+    result: dict[uuid.UUID, list[Any]] = {u: [] for u in user_ids}
+    for r in rows:
+        result[r.user_id].append(r)
+    return result
+
+
+async def seats_of_users(conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """Products for which each user holds a seat."""
+    rows = await conn.execute(
+        select(UL.c.user_id, UL.c.product_id).where(UL.c.tenant_id == tenant_id, UL.c.user_id.in_(list(user_ids)), UL.c.holds_seat)
+    )
+    result: dict[uuid.UUID, set[uuid.UUID]] = {u: set() for u in user_ids}
+    for r in rows:
+        result[r.user_id].add(r.product_id)
+    return result
+
+
+async def waiting_users(conn: AsyncConnection, tenant_id: str, product_ids: Sequence[uuid.UUID], limit: int) -> list[uuid.UUID]:
+    """Users whose paths wait for a seat of these products, first in line first (R4, D2)."""
+    rows = await conn.execute(
+        select(LP.c.user_id, func.min(LP.c.queue_seq).label("first"))
+        .where(
+            LP.c.tenant_id == tenant_id, LP.c.product_id.in_(list(product_ids)), LP.c.state == "ERROR",
+            LP.c.error_code == "COUNT_VIOLATION",
+        )
+        .group_by(LP.c.user_id)
+        .order_by("first")
+        .limit(limit)
+    )
+    return [r.user_id for r in rows]
+
+
+async def users_relying_on_default_location(conn: AsyncConnection, tenant_id: str) -> list[uuid.UUID]:
+    """Users without a usage location who have group paths (R8: the tenant default applies to them)."""
+    rows = await conn.execute(
+        text(
+            "SELECT DISTINCT p.user_id FROM license_paths p JOIN users u ON u.tenant_id = p.tenant_id AND u.id = p.user_id "
+            "WHERE p.tenant_id = :t AND p.group_id <> '00000000-0000-0000-0000-000000000000' AND u.usage_location IS NULL"
+        ),
+        {"t": tenant_id},
+    )
+    return [r[0] for r in rows]

@@ -19,13 +19,24 @@ from strawberry.types import Info
 
 from db.records import SubscriptionRecord
 from db.repo import licensing, subscriptions
-from engine.subscription_lifecycle import SubscriptionStatus, SubscriptionTerms, first_term, roll_forward, view
+from engine.subscription_lifecycle import (
+    SubscriptionStatus,
+    SubscriptionTerms,
+    first_term,
+    roll_forward,
+    view,
+)
 from engine.subscription_pool import PoolFigures
 from gql import validation as v
 from gql.changes import LicenseChangeSummary, figures_of, seat_changes, summary
 from gql.context import Context
 from gql.errors import ErrorCode, UserError, refuse
-from gql.inputs import PurchaseSubscriptionInput, SetRecurringBillingInput, SubscriptionIdInput, UpdateSubscriptionQuantityInput
+from gql.inputs import (
+    PurchaseSubscriptionInput,
+    SetRecurringBillingInput,
+    SubscriptionIdInput,
+    UpdateSubscriptionQuantityInput,
+)
 from gql.loaders import subscription_terms
 from gql.mutations.common import record, run_mutation
 from gql.permissions import CanManageSubscriptions, CanPurchase

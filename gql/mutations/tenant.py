@@ -44,7 +44,7 @@ async def update_tenant(info: Info, input: UpdateTenantInput) -> UpdateTenantPay
             updated = await tenants.update_tenant(conn, ctx.tenant_id, {"default_usage_location": location})
         from gql.mutations.licenses import reevaluate_after_tenant_location_change
 
-        changes = await reevaluate_after_tenant_location_change(conn, ctx, dry_run=dry_run)
+        changes = await reevaluate_after_tenant_location_change(conn, ctx, location, dry_run=dry_run)
         await record(
             conn, ctx, "TENANT_UPDATED",
             f"Default usage location changed from {current.default_usage_location or 'none'} to {location or 'none'}",

@@ -58,33 +58,42 @@ def _upn_taken(upn: str) -> Any:
     )
 
 
+async def user_values(conn: AsyncConnection, ctx: Any, input: CreateUserInput) -> dict[str, Any]:
+    """Validated columns of a new member (D8); ALREADY_EXISTS when the UPN is taken."""
+    upn = v.user_principal_name(input.user_principal_name, "input.userPrincipalName")
+    values = {
+        "user_principal_name": upn,
+        "display_name": v.required_text(input.display_name, "input.displayName"),
+        "mail": v.mail_address(input.mail, "input.mail"),
+        "usage_location": v.usage_location(input.usage_location, "input.usageLocation"),
+        "department": v.optional_text(input.department, "input.department"),
+        "job_title": v.optional_text(input.job_title, "input.jobTitle"),
+        "account_enabled": True if input.account_enabled is None else input.account_enabled,
+        "user_type": "MEMBER",
+    }
+    if await directory.upn_taken(conn, ctx.tenant_id, upn):
+        raise _upn_taken(upn)
+    return values
+
+
 async def create_user(info: Info, input: CreateUserInput) -> CreateUserPayload:
     ctx = info.context
     dry_run = bool(input.dry_run)
     if input.licenses:
         from gql.mutations.licenses import create_user_with_licenses
 
-        return await create_user_with_licenses(info, input)
+        return await create_user_with_licenses(info, input)  # type: ignore[no-any-return]
 
     async def work(conn: AsyncConnection) -> tuple[UserRecord, LicenseChangeSummary]:
-        upn = v.user_principal_name(input.user_principal_name, "input.userPrincipalName")
-        values = {
-            "user_principal_name": upn,
-            "display_name": v.required_text(input.display_name, "input.displayName"),
-            "mail": v.mail_address(input.mail, "input.mail"),
-            "usage_location": v.usage_location(input.usage_location, "input.usageLocation"),
-            "department": v.optional_text(input.department, "input.department"),
-            "job_title": v.optional_text(input.job_title, "input.jobTitle"),
-            "account_enabled": True if input.account_enabled is None else input.account_enabled,
-            "user_type": "MEMBER",
-        }
-        if await directory.upn_taken(conn, ctx.tenant_id, upn):
-            raise _upn_taken(upn)
+        values = await user_values(conn, ctx, input)
         if dry_run:
             user = directory.unsaved_user(values, ctx.services.clock.now())
         else:
             user = await directory.insert_user(conn, ctx.tenant_id, values)
-        await record(conn, ctx, "USER_CREATED", f"Created user {upn}", target_id=User.of(user).id, dry_run=dry_run, users=1)
+        await record(
+            conn, ctx, "USER_CREATED", f"Created user {user.user_principal_name}", target_id=User.of(user).id,
+            dry_run=dry_run, users=1,
+        )
         return user, summary(dry_run=dry_run)
 
     result, errors = await run_mutation(info, work, dry_run=dry_run, already_exists_message="That user principal name is taken.")
@@ -139,7 +148,7 @@ async def update_user(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
         if location_changed:
             from gql.mutations.licenses import reevaluate_after_location_change
 
-            changes = await reevaluate_after_location_change(conn, ctx, [uid], dry_run=dry_run)
+            changes = await reevaluate_after_location_change(conn, ctx, {uid: values["usage_location"]}, dry_run=dry_run)
         await record(
             conn, ctx, "USER_UPDATED", f"Updated user {user.user_principal_name}: {', '.join(sorted(values))}",
             target_id=User.of(user).id, dry_run=dry_run, users=1, fields=sorted(values),

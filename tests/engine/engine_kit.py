@@ -41,7 +41,9 @@ def plan(name: str) -> str:
 
 
 def _product(product_id: str, *names: str) -> ProductFacts:
-    return ProductFacts(product_id, product_id, f"Product {product_id}", frozenset(plan(name) for name in names))
+    return ProductFacts(
+        product_id, product_id, f"Product {product_id}", frozenset(plan(name) for name in names)
+    )
 
 
 PRODUCTS = {

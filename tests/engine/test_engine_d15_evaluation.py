@@ -22,10 +22,21 @@ def test_d15_precedence_order() -> None:
 @pytest.mark.parametrize(
     ("location", "paths", "seats", "key", "expected"),
     [
-        pytest.param(None, [direct("u1", "WA")], {"WA": 0}, ("u1", "WA", None), "USAGE_LOCATION_REQUIRED", id="location first"),
         pytest.param(
-            "CN", [direct("u1", "RESTRICTED")], {"RESTRICTED": 0}, ("u1", "RESTRICTED", None),
-            "PROHIBITED_IN_USAGE_LOCATION_VIOLATION", id="prohibited before count",
+            None,
+            [direct("u1", "WA")],
+            {"WA": 0},
+            ("u1", "WA", None),
+            "USAGE_LOCATION_REQUIRED",
+            id="location first",
+        ),
+        pytest.param(
+            "CN",
+            [direct("u1", "RESTRICTED")],
+            {"RESTRICTED": 0},
+            ("u1", "RESTRICTED", None),
+            "PROHIBITED_IN_USAGE_LOCATION_VIOLATION",
+            id="prohibited before count",
         ),
         pytest.param(
             "NO",
@@ -35,7 +46,14 @@ def test_d15_precedence_order() -> None:
             "MUTUALLY_EXCLUSIVE_VIOLATION",
             id="exclusivity before dependency and count",
         ),
-        pytest.param("NO", [via("g", "u1", "WA")], {"WA": 0}, ("u1", "WA", "g"), "DEPENDENCY_VIOLATION", id="dependency before count"),
+        pytest.param(
+            "NO",
+            [via("g", "u1", "WA")],
+            {"WA": 0},
+            ("u1", "WA", "g"),
+            "DEPENDENCY_VIOLATION",
+            id="dependency before count",
+        ),
     ],
 )
 def test_d15_one_error_per_path_the_first_that_applies(

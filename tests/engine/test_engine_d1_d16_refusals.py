@@ -53,7 +53,9 @@ def test_d1_unassigning_a_prerequisite_is_refused_on_the_product_in_the_request(
     before = run([user("u1")], paths)
     after = run([user("u1")], [paths[1]])
     refusals = direct_refusals(before, after, CATALOG, [("u1", "EXO1")])
-    assert [(r.code, r.product_id, r.user_id) for r in refusals] == [(ErrorCode.DEPENDENCY_VIOLATION, "EXO1", "u1")]
+    assert [(r.code, r.product_id, r.user_id) for r in refusals] == [
+        (ErrorCode.DEPENDENCY_VIOLATION, "EXO1", "u1")
+    ]
     assert "WORKPLACE_ANALYTICS (Product WA)" in refusals[0].message
     assert "Product EXO1" in refusals[0].message
 
@@ -72,7 +74,9 @@ def test_d1_clearing_a_licensed_users_location_is_refused() -> None:
     before = run([user("u1")], paths)
     after = run([user("u1", location=None)], paths)
     refusals = direct_refusals(before, after, CATALOG)
-    assert [(r.code, r.product_id, r.user_id) for r in refusals] == [(ErrorCode.USAGE_LOCATION_REQUIRED, "E3", "u1")]
+    assert [(r.code, r.product_id, r.user_id) for r in refusals] == [
+        (ErrorCode.USAGE_LOCATION_REQUIRED, "E3", "u1")
+    ]
 
 
 def test_d1_a_path_already_in_error_may_change_its_code() -> None:

@@ -9,7 +9,12 @@ E3_PLANS = {"EXCHANGE_S_ENTERPRISE", "MCOSTANDARD", "YAMMER_ENTERPRISE", "SHAREP
 
 
 def test_r1_direct_and_three_groups_take_one_seat() -> None:
-    paths = [direct("u1", "E3", 4), via("g1", "u1", "E3", 1), via("g2", "u1", "E3", 2), via("g3", "u1", "E3", 3)]
+    paths = [
+        direct("u1", "E3", 4),
+        via("g1", "u1", "E3", 1),
+        via("g2", "u1", "E3", 2),
+        via("g3", "u1", "E3", 3),
+    ]
     result = run([user("u1")], paths, {"E3": 1})
     assert set(outcome(result).values()) == {"ACTIVE"}
     assert result.seat_changes["E3"].acquired == 1
@@ -50,7 +55,10 @@ def test_r1_each_product_needs_its_own_seat() -> None:
             id="each group turns a different plan off",
         ),
         pytest.param(
-            [via("g1", "u1", "E3", off=["SHAREPOINTSTANDARD"]), via("g2", "u1", "E3", off=["SHAREPOINTSTANDARD"])],
+            [
+                via("g1", "u1", "E3", off=["SHAREPOINTSTANDARD"]),
+                via("g2", "u1", "E3", off=["SHAREPOINTSTANDARD"]),
+            ],
             E3_PLANS - {"SHAREPOINTSTANDARD"},
             id="every path turns it off",
         ),

@@ -12,19 +12,25 @@ from engine import ErrorCode, evaluate
     ("members", "seats", "seated"),
     [
         pytest.param([("u1", 3, 1), ("u2", 1, 2), ("u3", 2, 3)], 2, {"u2", "u3"}, id="earliest places first"),
-        pytest.param([("u1", 1, 5), ("u2", 1, 2), ("u3", 1, 9)], 2, {"u2", "u1"}, id="ties by creation order"),
+        pytest.param(
+            [("u1", 1, 5), ("u2", 1, 2), ("u3", 1, 9)], 2, {"u2", "u1"}, id="ties by creation order"
+        ),
         pytest.param([("u1", 1, 1), ("u2", 2, 2)], 0, set(), id="no seat free"),
         pytest.param([("u1", 1, 1), ("u2", 2, 2)], 5, {"u1", "u2"}, id="enough for all"),
         pytest.param([("u1", 1, 1), ("u2", 2, 2)], -2, set(), id="over-assigned product gives none"),
     ],
 )
-def test_r4_seats_go_in_queue_order(members: list[tuple[str, int, int]], seats: int, seated: set[str]) -> None:
+def test_r4_seats_go_in_queue_order(
+    members: list[tuple[str, int, int]], seats: int, seated: set[str]
+) -> None:
     users = [user(user_id, created=created) for user_id, _, created in members]
     paths = [via("g", user_id, "E3", seq) for user_id, seq, _ in members]
     result = run(users, paths, {"E3": seats})
     states = outcome(result)
     assert {key[0] for key, state in states.items() if state == "ACTIVE"} == seated
-    assert {key[0] for key, state in states.items() if state == "COUNT_VIOLATION"} == {m[0] for m in members} - seated
+    assert {key[0] for key, state in states.items() if state == "COUNT_VIOLATION"} == {
+        m[0] for m in members
+    } - seated
     assert result.seat_changes["E3"].acquired == len(seated)
 
 
@@ -56,7 +62,11 @@ def test_d14_a_holder_keeps_its_seat_against_an_earlier_place_in_line() -> None:
 
 def test_d14_holders_keep_seats_when_the_product_is_over_assigned() -> None:
     users = [user("u1"), user("u2"), user("u3")]
-    paths = [via("g", "u1", "E3", 1, holds=True), via("g", "u2", "E3", 2, holds=True), via("g", "u3", "E3", 3)]
+    paths = [
+        via("g", "u1", "E3", 1, holds=True),
+        via("g", "u2", "E3", 2, holds=True),
+        via("g", "u3", "E3", 3),
+    ]
     result = run(users, paths, {"E3": -1})
     assert [state.state.value for state in result.paths] == ["ACTIVE", "ACTIVE", "ERROR"]
 

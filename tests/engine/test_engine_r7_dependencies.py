@@ -98,7 +98,9 @@ def test_r7_the_dependent_recovers_when_the_prerequisite_returns() -> None:
 def test_r7_message_names_the_dependent_plan_product_and_missing_plans() -> None:
     state = run([user("u1")], [via("g", "u1", "WA")]).path("u1", "WA", "g")
     assert state is not None and state.error is ErrorCode.DEPENDENCY_VIOLATION
-    assert state.detail == MissingPrerequisite("WORKPLACE_ANALYTICS", ("EXCHANGE_S_ENTERPRISE", "EXCHANGE_S_STANDARD"))
+    assert state.detail == MissingPrerequisite(
+        "WORKPLACE_ANALYTICS", ("EXCHANGE_S_ENTERPRISE", "EXCHANGE_S_STANDARD")
+    )
     assert state.message is not None
     for part in ("WORKPLACE_ANALYTICS", "Product WA", "EXCHANGE_S_STANDARD", "EXCHANGE_S_ENTERPRISE"):
         assert part in state.message

@@ -34,7 +34,9 @@ def test_r8_usage_location(
 
 
 def test_r8_location_errors_take_no_seat() -> None:
-    result = run([user("u1", location=None), user("u2")], [direct("u1", "E3", 1), via("g", "u2", "E3", 2)], {"E3": 1})
+    result = run(
+        [user("u1", location=None), user("u2")], [direct("u1", "E3", 1), via("g", "u2", "E3", 2)], {"E3": 1}
+    )
     assert outcome(result) == {("u1", "E3", None): REQUIRED, ("u2", "E3", "g"): "ACTIVE"}
 
 
