@@ -90,4 +90,26 @@ async def seed_demo(conn: AsyncConnection, catalog: Catalog, now: datetime) -> b
         conn, tenant.id, groups["All Staff"].id, others,
         [groups["Engineering"].id, groups["Sales"].id, groups["Marketing"].id],
     )
+    await _license_demo_users(conn, catalog, tenant.id, users, now)
     return True
+
+
+async def _license_demo_users(conn: AsyncConnection, catalog: Catalog, tenant_id: str, users: dict, now: datetime) -> None:  # type: ignore[type-arg]
+    """Direct licenses through the same decision code as assignLicenses: E3 for most, EMS and
+    Power BI for a few (Miriam Graham has no usage location, so she stays unlicensed)."""
+    from db import license_changes as lc
+    from db.models import DIRECT
+
+    engine_catalog, rules = lc.engine_catalog(catalog)
+    env = lc.Environment(tenant_id, engine_catalog, rules, now, timedelta(days=7))
+    grants = {"SPE_E3": [k for k, *_rest, loc in DEMO_PEOPLE if loc], "EMS": ["admin", "lee.gu", "grady.archie"],
+              "POWER_BI_PRO": ["lynne.robbins", "megan.bowen"]}
+    proposal = lc.Proposal(user_ids={u.id for u in users.values()})
+    for sku, people in grants.items():
+        product = catalog.product_by_sku(sku)
+        assert product is not None
+        for local in people:
+            proposal.upserts[(users[local].id, product.id, DIRECT)] = lc.NewPath(frozenset())
+    decision = await lc.decide(conn, env, proposal, lock=True, direct=True)
+    assert not decision.refusals, decision.refusals
+    await lc.apply(conn, env, decision)
