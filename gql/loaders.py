@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from strawberry.dataloader import DataLoader
 
 from db.records import GroupRecord, SubscriptionRecord, UserRecord
-from db.repo import directory, licensing, subscriptions
+from db.repo import directory, group_licenses, licensing, subscriptions
 from engine.subscription_lifecycle import SubscriptionTerms
 from engine.subscription_pool import PoolFigures, SubscriptionFacts, pool_figures
 
@@ -94,6 +94,21 @@ class Loaders:
             found = await ctx.read(lambda c: licensing.seats_of_users(c, tid, keys))
             return [found.get(k, set()) for k in keys]
 
+        async def gls_by_group(keys: Sequence[uuid.UUID]) -> list[list[Any]]:
+            found = await ctx.read(lambda c: group_licenses.of_groups(c, tid, keys))
+            return [found.get(k, []) for k in keys]
+
+        async def gls_by_product(keys: Sequence[uuid.UUID]) -> list[list[Any]]:
+            found = await ctx.read(lambda c: group_licenses.of_products(c, tid, keys))
+            return [found.get(k, []) for k in keys]
+
+        async def group_errors(keys: Sequence[uuid.UUID]) -> list[bool]:
+            found = await ctx.read(lambda c: group_licenses.groups_with_errors(c, tid, keys))
+            return [k in found for k in keys]
+
+        self.group_licenses_by_group = DataLoader(load_fn=gls_by_group)
+        self.group_licenses_by_product = DataLoader(load_fn=gls_by_product)
+        self.has_errors_by_group = DataLoader(load_fn=group_errors)
         self.paths_by_user = DataLoader(load_fn=paths)
         self.seats_by_user = DataLoader(load_fn=seats)
         self.user_by_id = DataLoader(load_fn=users)

@@ -20,13 +20,13 @@ from strawberry.types import Info
 from db.config import Settings
 from gql.errors import PublicError
 from gql.http import ExecutionStartedMarker
-from gql.mutations import groups, licenses, subscriptions, tenant, users
+from gql.mutations import group_licenses, groups, licenses, subscriptions, tenant, users
 from gql.queries import Query
 from gql.resolve import ArgError
 
 log = logging.getLogger("licensing.graphql")
 
-MUTATION_MODULES = (licenses, users, groups, subscriptions, tenant)
+MUTATION_MODULES = (licenses, group_licenses, users, groups, subscriptions, tenant)
 
 # Fields whose payload carries `changes`: each may change licenses or seats (D21).
 LICENSE_CHANGING_FIELDS = frozenset(

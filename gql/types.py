@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from db.models import DIRECT
 from db.records import AuditRecord, GroupRecord, SubscriptionRecord, TenantRecord, UserRecord
-from db.repo import audit, directory
+from db.repo import audit, directory, group_licenses
 from db.repo.catalog import PlanInfo, ProductInfo
 from db.repo.paging import BadCursor, Page
 from engine.subscription_lifecycle import view as subscription_view
@@ -162,7 +162,8 @@ class Product(Node):
 
     @strawberry.field(permission_classes=[CanReadTenant])
     async def group_licenses(self, info: Info) -> list[Annotated[GroupLicense, strawberry.lazy("gql.types")]]:
-        return []  # group-based licensing arrives with the group-licensing issue
+        rows = await info.context.loaders.group_licenses_by_product.load(self.info_.id)
+        return await group_license_list(info, rows)
 
     @strawberry.field(permission_classes=[CanReadTenant])
     async def assigned_users(
@@ -540,22 +541,31 @@ class Group(Node):
 
     @strawberry.field(permission_classes=[CanReadTenant])
     async def licenses(self, info: Info) -> list[Annotated[GroupLicense, strawberry.lazy("gql.types")]]:
-        return []  # group-based licensing arrives with the group-licensing issue
+        rows = await info.context.loaders.group_licenses_by_group.load(self.record.id)
+        return await group_license_list(info, rows)
 
     @strawberry.field(permission_classes=[CanReadTenant])
     async def has_members_with_license_errors(self, info: Info) -> bool:
-        return False  # group-based licensing arrives with the group-licensing issue
+        """D23: some transitive member has an ERROR path from this group's licenses."""
+        return bool(await info.context.loaders.has_errors_by_group.load(self.record.id))
 
     @strawberry.field(permission_classes=[CanReadTenant])
     async def members_with_license_errors(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> UserConnection:
-        page_size(first)
+        n = page_size(first)
+        ctx = info.context
+        gid = self.record.id
+        page = await fetch_page(info, lambda c: group_licenses.members_with_errors_page(c, ctx.tenant_id, gid, first=n, after=after))
 
-        async def zero() -> int:
-            return 0
+        async def count() -> int:
+            return await ctx.read(lambda c: group_licenses.members_with_errors_count(c, ctx.tenant_id, gid))
 
-        return UserConnection(edges=[], page_info=PageInfo(has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None), count_=zero)
+        return UserConnection(
+            edges=[UserEdge(cursor=cur, node=User.of(u)) for u, cur in zip(page.items, page.cursors)],
+            page_info=page_info(page),
+            count_=count,
+        )
 
 
 @strawberry.type
@@ -566,6 +576,28 @@ class GroupLicense:
     assigned_at: datetime
     active_user_count: int
     error_user_count: int
+
+
+async def group_license_list(info: Info, rows: list[Any]) -> list[GroupLicense]:
+    ctx = info.context
+    groups = {g.id: g for g in await ctx.loaders.group_by_id.load_many(sorted({r.group_id for r in rows})) if g}
+    products = ctx.catalog.products
+    result = []
+    for r in rows:
+        product = products[r.product_id]
+        disabled = set(r.disabled_plan_ids or ())
+        result.append(
+            GroupLicense(
+                group=Group.of(groups[r.group_id]),
+                product=Product.of(product),
+                disabled_service_plans=[ServicePlan.of(pl) for pl in product.plans if pl.id in disabled],
+                assigned_at=r.assigned_at,
+                active_user_count=r.active_count,
+                error_user_count=r.error_count,
+            )
+        )
+    result.sort(key=lambda g: (g.group.display_name.lower(), g.product.display_name.lower()))
+    return result
 
 
 @strawberry.type

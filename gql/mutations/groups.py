@@ -8,14 +8,17 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
+from db.group_paths import Overlay, users_reached_by
 from db.records import GroupRecord
 from db.repo import directory
 from gql import validation as v
-from gql.changes import LicenseChangeSummary, summary
+from gql.changes import LicenseChangeSummary
 from gql.errors import ErrorCode, Refused, UserError, refuse
 from gql.ids import BadId, from_global_id
 from gql.inputs import CreateGroupInput, DeleteGroupInput, GroupMembersInput
 from gql.mutations.common import record, run_mutation
+from gql.mutations.group_licenses import apply_reconciled, reconcile
+from gql.mutations.licenses import change_summary
 from gql.permissions import CanManageDirectory
 from gql.resolve import ArgError, not_found, uuid_arg
 from gql.types import Group
@@ -131,10 +134,18 @@ async def delete_group(info: Info, input: DeleteGroupInput) -> DeleteGroupPayloa
                 f"{group.display_name} holds licenses; remove its licenses first, then delete the group.",
                 group_id=input.group_id,
             )
+        # members of a group nested in a licensed group lose that route (D17, R11)
+        affected = await users_reached_by(conn, ctx.tenant_id, [group.id])
+        decision = await reconcile(conn, ctx, affected, Overlay(removed_groups=[group.id]), dry_run=dry_run)
+        changes = change_summary(ctx, decision, dry_run=dry_run)
         if not dry_run:
             await directory.delete_group(conn, ctx.tenant_id, group.id)
-        await record(conn, ctx, "GROUP_DELETED", f"Deleted group {group.display_name}", target_id=input.group_id, dry_run=dry_run)
-        return summary(dry_run=dry_run)
+            await apply_reconciled(conn, ctx, decision)
+        await record(
+            conn, ctx, "GROUP_DELETED", f"Deleted group {group.display_name}; {changes.affected_user_count} user(s) affected",
+            target_id=input.group_id, dry_run=dry_run, affected=changes.affected_user_count,
+        )
+        return changes
 
     changes, errors = await run_mutation(info, work, dry_run=dry_run, license_lock=True)
     if changes is None:
@@ -152,22 +163,34 @@ async def _change_members(info: Info, input: GroupMembersInput, *, add: bool) ->
         if group.id in groups:
             index = next(i for i, raw in enumerate(input.member_ids) if from_global_id(raw).key == str(group.id))
             raise v.invalid(f"input.memberIds.{index}", "A group cannot be a member of itself.")
-        if dry_run:
-            current_users, current_groups = await directory.current_members(conn, ctx.tenant_id, group.id, users, groups)
-            changed_users = [u for u in users if (u in current_users) != add]
-            changed_groups = [g for g in groups if (g in current_groups) != add]
-        elif add:
-            changed_users, changed_groups = await directory.add_members(conn, ctx.tenant_id, group.id, users, groups)
-        else:
-            changed_users, changed_groups = await directory.remove_members(conn, ctx.tenant_id, group.id, users, groups)
+        current_users, current_groups = await directory.current_members(conn, ctx.tenant_id, group.id, users, groups)
+        changed_users = [u for u in users if (u in current_users) != add]
+        changed_groups = [g for g in groups if (g in current_groups) != add]
+        user_edges = [(group.id, u) for u in changed_users]
+        group_edges = [(group.id, g) for g in changed_groups]
+        overlay = (
+            Overlay(add_user_edges=user_edges, add_group_edges=group_edges)
+            if add
+            else Overlay(remove_user_edges=user_edges, remove_group_edges=group_edges)
+        )
+        affected = await users_reached_by(conn, ctx.tenant_id, changed_groups, changed_users)
+        decision = await reconcile(conn, ctx, affected, overlay, dry_run=dry_run)
+        changes = change_summary(ctx, decision, dry_run=dry_run)
+        if not dry_run:
+            if add:
+                await directory.add_members(conn, ctx.tenant_id, group.id, changed_users, changed_groups)
+            else:
+                await directory.remove_members(conn, ctx.tenant_id, group.id, changed_users, changed_groups)
+            await apply_reconciled(conn, ctx, decision)
         action, verb = ("GROUP_MEMBERS_ADDED", "Added") if add else ("GROUP_MEMBERS_REMOVED", "Removed")
         if changed_users or changed_groups:
             await record(
                 conn, ctx, action,
                 f"{verb} {len(changed_users)} user(s) and {len(changed_groups)} group(s) {'to' if add else 'from'} {group.display_name}",
                 target_id=Group.of(group).id, dry_run=dry_run, users=len(changed_users), groups=len(changed_groups),
+                affected=changes.affected_user_count,
             )
-        return group, summary(dry_run=dry_run)
+        return group, changes
 
     result, errors = await run_mutation(info, work, dry_run=dry_run, license_lock=True)
     if result is None:

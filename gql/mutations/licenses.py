@@ -4,7 +4,7 @@ mutations call (usage locations, R8; seats freed or bought, R4).
 
 Each builds a `Proposal`, lets `db.license_changes.decide` evaluate it with the engine, and
 writes with `apply` unless it is a dry run (R19: same decision code, nothing stored, no locks).
-Group licenses (`assignGroupLicenses`) arrive with the group-licensing issue.
+Group licenses are in `group_licenses.py`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from gql.context import Context
 from gql.errors import ErrorCode, LicenseError, Refused, UserError, forbidden
 from gql.ids import to_global_id
 from gql.inputs import (
-    AssignGroupLicensesInput,
     AssignLicensesInput,
     CreateUserInput,
     LicenseInput,
@@ -469,22 +468,6 @@ async def reprocess_licenses(info: Info, input: ReprocessLicensesInput) -> Repro
     return ReprocessLicensesPayload(errors=errors, changes=changes)
 
 
-# ------------------------------------------------------------------------------ assignGroupLicenses
-
-
-async def assign_group_licenses(info: Info, input: AssignGroupLicensesInput) -> AssignGroupLicensesPayload:
-    return AssignGroupLicensesPayload(
-        group=None,
-        errors=[
-            UserError(
-                code=ErrorCode.OTHER,
-                message="Group-based licensing is not available in this version of the service yet; nothing was changed.",
-            )
-        ],
-        changes=None,
-    )
-
-
 # ------------------------------------------------------------------------------ createUser with licenses
 
 
@@ -601,11 +584,8 @@ async def recover_after_seats_freed(conn: AsyncConnection, ctx: Context, product
             return
 
 
-LICENSE_FIELDS = {"assign_licenses", "update_user_service_plans", "reprocess_licenses", "assign_group_licenses"}
-
 FIELDS: dict[str, Any] = {
     "assign_licenses": (assign_licenses, AssignLicensesPayload, [CanAssignLicenses]),
     "update_user_service_plans": (update_user_service_plans, UpdateUserServicePlansPayload, [CanManageLicenses]),
     "reprocess_licenses": (reprocess_licenses, ReprocessLicensesPayload, [CanManageLicenses]),
-    "assign_group_licenses": (assign_group_licenses, AssignGroupLicensesPayload, [CanManageLicenses]),
 }
