@@ -9,6 +9,7 @@ counters. A dry run calls `decide()` only (read-only snapshot, no locks, nothing
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,7 @@ PP = ProductPool.__table__
 U = User.__table__
 
 PathKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID]  # (user, product, group or DIRECT)
+OFF_LOOP_PATHS = 2_000
 
 
 def _group(gid: str | None) -> uuid.UUID:
@@ -271,11 +273,13 @@ async def decide(
         # D6: the purchaser's seats come from their own subscription, not the pool
         used = await _self_service_used(conn, env.tenant_id, self_service_subscription.id)
         available[str(self_service_subscription.product_id)] = self_service_subscription.quantity - used
-    after = engine.evaluate(
-        users, after_paths.values(), env.catalog, env.rules, available,
-        tenant_default_location=default,
-        seat_holders=[(str(u), str(p)) for u, p in facts.holders | set(facts.self_service_holders)],
-    )
+    holders = [(str(u), str(p)) for u, p in facts.holders | set(facts.self_service_holders)]
+    args = (users, list(after_paths.values()), env.catalog, env.rules, available)
+    if len(after_paths) > OFF_LOOP_PATHS:
+        # a big batch (a large group) decides in a worker thread: the event loop keeps serving
+        after = await asyncio.to_thread(engine.evaluate, *args, tenant_default_location=default, seat_holders=holders)
+    else:
+        after = engine.evaluate(*args, tenant_default_location=default, seat_holders=holders)
     decision = Decision(proposal, facts, dict(facts.paths), after, after_paths, pools)
     if direct:
         before_states = [

@@ -565,6 +565,21 @@ async def reevaluate_after_tenant_location_change(
     return changes
 
 
+async def delete_users_licenses(
+    conn: AsyncConnection, ctx: Context, user_ids: list[uuid.UUID], *, dry_run: bool
+) -> tuple[LicenseChangeSummary, int]:
+    """Every path of users being deleted ends: seats go back to the pool (and to whoever waits
+    for them, R4), group-license counters follow (R11). Returns the summary and seats freed."""
+    facts = await lc.load_facts(conn, ctx.tenant_id, user_ids)
+    proposal = lc.Proposal(user_ids=set(user_ids), removals=set(facts.paths))
+    decision = await lc.decide(conn, environment(ctx), proposal, lock=not dry_run, direct=False, facts=facts)
+    changes = change_summary(ctx, decision, dry_run=dry_run)
+    if not dry_run:
+        await lc.apply(conn, environment(ctx), decision)
+        await recover_after_seats_freed(conn, ctx, [p for p, d in _pool_deltas(ctx, decision, None).items() if d < 0])
+    return changes, len(facts.holders) + len(facts.self_service_holders)
+
+
 RECOVERY_BATCH = 500
 
 

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
 from db.records import UserRecord
-from db.repo import directory, licensing, subscriptions
+from db.repo import directory
 from gql import validation as v
 from gql.auth import Role
-from gql.changes import LicenseChangeSummary, pool_snapshot, seat_changes, summary
+from gql.changes import LicenseChangeSummary, summary
 from gql.errors import ErrorCode, UserError, forbidden, refuse
 from gql.inputs import CreateUserInput, DeleteUserInput, InviteGuestInput, UpdateUserInput
 from gql.mutations.common import record, run_mutation
@@ -171,25 +171,24 @@ async def delete_user(info: Info, input: DeleteUserInput) -> DeleteUserPayload:
         existing = (await directory.users_by_ids(conn, ctx.tenant_id, [uid])) if uid else {}
         if uid is None or uid not in existing:
             raise not_found("input.userId", "user")
-        held = sorted(await licensing.pool_products_held(conn, ctx.tenant_id, [uid]))
+        from gql.mutations.licenses import delete_users_licenses
+
+        changes, freed = await delete_users_licenses(conn, ctx, [uid], dry_run=dry_run)
         if not dry_run:
-            await subscriptions.lock_pools(conn, ctx.tenant_id, held)  # D21
-        before = await pool_snapshot(conn, ctx, held)
-        after = {p: replace(f, consumed=f.consumed - 1) for p, f in before.items()}
-        freed = await licensing.licenses_held(conn, ctx.tenant_id, [uid])
-        if not dry_run:
-            await licensing.release_users(conn, ctx.tenant_id, [uid])
             await directory.delete_user(conn, ctx.tenant_id, uid)
         await record(
             conn, ctx, "USER_DELETED", f"Deleted user {existing[uid].user_principal_name}; {freed} license(s) freed",
             target_id=input.user_id, dry_run=dry_run, users=1, licenses_freed=freed,
         )
-        return uid, summary(dry_run=dry_run, affected=1 if freed else 0, products=seat_changes(ctx, before, after))
+        deleted.append(existing[uid])
+        return uid, changes
 
+    deleted: list[UserRecord] = []
     result, errors = await run_mutation(info, work, dry_run=dry_run, license_lock=True)
     if result is None:
         return DeleteUserPayload(deleted_user_id=None, errors=errors, changes=None)
     _, changes = result
+    ctx.loaders.unsaved_users[deleted[0].id] = deleted[0]  # the payload's outcomes name the deleted user
     return DeleteUserPayload(deleted_user_id=input.user_id, errors=[], changes=changes)
 
 
