@@ -16,8 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 import engine
@@ -25,6 +24,7 @@ from db.models import DIRECT, LicensePath, ProductPool, User, UserLicense
 from db.records import SubscriptionRecord
 from db.repo import subscriptions as subscription_repo
 from db.repo.catalog import Catalog
+from db.sql import any_uuid
 from engine.subscription_lifecycle import SubscriptionTerms
 from engine.subscription_pool import PoolFigures, SubscriptionFacts, pool_figures
 
@@ -128,7 +128,7 @@ class Decision:
 
     def affected_user_count(self) -> int:
         users = {key[0] for key, _ in self.changed_paths()}
-        before_lic = {(u, p): True for (u, p) in self.facts.holders}
+        before_lic = {key: True for key in self.facts.holders | set(self.facts.self_service_holders)}
         for lic in self.after.licenses:
             key = (uuid.UUID(lic.user_id), uuid.UUID(lic.product_id))
             if before_lic.get(key, False) != lic.holds_seat:
@@ -163,14 +163,14 @@ async def load_facts(conn: AsyncConnection, tenant_id: str, user_ids: Iterable[u
     default = (await conn.execute(text("SELECT default_usage_location FROM tenants WHERE id = :t"), {"t": tenant_id})).scalar()
     if ids:
         for row in await conn.execute(
-            select(U.c.id, U.c.usage_location, U.c.created_seq).where(U.c.tenant_id == tenant_id, U.c.id.in_(ids))
+            select(U.c.id, U.c.usage_location, U.c.created_seq).where(U.c.tenant_id == tenant_id, U.c.id == any_uuid(ids))
         ):
             users[row.id] = engine.UserFacts(str(row.id), row.usage_location, row.created_seq)
         for row in await conn.execute(
             select(
                 LP.c.user_id, LP.c.product_id, LP.c.group_id, LP.c.disabled_plan_ids, LP.c.queue_seq, LP.c.state,
                 LP.c.error_code, LP.c.error_message, LP.c.subscription_id, LP.c.updated_at,
-            ).where(LP.c.tenant_id == tenant_id, LP.c.user_id.in_(ids))
+            ).where(LP.c.tenant_id == tenant_id, LP.c.user_id == any_uuid(ids))
         ):
             path = StoredPath(
                 row.user_id, row.product_id, row.group_id, frozenset(row.disabled_plan_ids or ()), row.queue_seq,
@@ -179,7 +179,7 @@ async def load_facts(conn: AsyncConnection, tenant_id: str, user_ids: Iterable[u
             paths[path.key] = path
         for row in await conn.execute(
             select(UL.c.user_id, UL.c.product_id, UL.c.subscription_id).where(
-                UL.c.tenant_id == tenant_id, UL.c.user_id.in_(ids), UL.c.holds_seat
+                UL.c.tenant_id == tenant_id, UL.c.user_id == any_uuid(ids), UL.c.holds_seat
             )
         ):
             if row.subscription_id is None:
@@ -326,6 +326,36 @@ async def _self_service_free(conn: AsyncConnection, env: Environment, products: 
 
 # ------------------------------------------------------------------------------------ apply
 
+# Bulk writes pass one array per column (unnest): one statement and a handful of parameters,
+# whether the change touches one path or 300,000.
+PATH_COLUMNS = ("user_id", "product_id", "group_id", "disabled", "queue_seq", "state", "error_code", "error_message", "subscription_id")
+UPSERT_PATHS = """
+INSERT INTO license_paths (tenant_id, user_id, product_id, group_id, disabled_plan_ids, queue_seq, state, error_code,
+                           error_message, subscription_id, updated_at)
+SELECT :t, r.user_id, r.product_id, r.group_id, CAST(r.disabled AS uuid[]), r.queue_seq, r.state, r.error_code,
+       r.error_message, r.subscription_id, :now
+FROM unnest(CAST(:user_id AS uuid[]), CAST(:product_id AS uuid[]), CAST(:group_id AS uuid[]), CAST(:disabled AS text[]),
+            CAST(:queue_seq AS bigint[]), CAST(:state AS text[]), CAST(:error_code AS text[]), CAST(:error_message AS text[]),
+            CAST(:subscription_id AS uuid[]))
+     AS r(user_id, product_id, group_id, disabled, queue_seq, state, error_code, error_message, subscription_id)
+ON CONFLICT (tenant_id, user_id, product_id, group_id) DO UPDATE SET
+    disabled_plan_ids = EXCLUDED.disabled_plan_ids, state = EXCLUDED.state, error_code = EXCLUDED.error_code,
+    error_message = EXCLUDED.error_message, updated_at = EXCLUDED.updated_at
+"""
+LICENSE_COLUMNS = ("user_id", "product_id", "holds_seat", "subscription_id")
+UPSERT_LICENSES = """
+INSERT INTO user_licenses (tenant_id, user_id, product_id, holds_seat, subscription_id, updated_at)
+SELECT :t, r.user_id, r.product_id, r.holds_seat, r.subscription_id, :now
+FROM unnest(CAST(:user_id AS uuid[]), CAST(:product_id AS uuid[]), CAST(:holds_seat AS boolean[]), CAST(:subscription_id AS uuid[]))
+     AS r(user_id, product_id, holds_seat, subscription_id)
+ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE SET
+    holds_seat = EXCLUDED.holds_seat, subscription_id = EXCLUDED.subscription_id, updated_at = EXCLUDED.updated_at
+"""
+
+
+def _columns(rows: list[dict[str, object]], names: tuple[str, ...]) -> dict[str, object]:
+    return {name: [row[name] for row in rows] for name in names}
+
 
 async def apply(
     conn: AsyncConnection, env: Environment, decision: Decision, *, self_service_subscription: uuid.UUID | None = None
@@ -348,10 +378,11 @@ async def apply(
                 seqs[key] = given
     if removed:
         await conn.execute(
-            delete(LP).where(
-                LP.c.tenant_id == tid,
-                tuple_(LP.c.user_id, LP.c.product_id, LP.c.group_id).in_([tuple(k) for k in removed]),
-            )
+            text(
+                "DELETE FROM license_paths p USING unnest(CAST(:u AS uuid[]), CAST(:p AS uuid[]), CAST(:g AS uuid[])) AS r(u, p, g) "
+                "WHERE p.tenant_id = :t AND p.user_id = r.u AND p.product_id = r.p AND p.group_id = r.g"
+            ),
+            {"t": tid, "u": [k[0] for k in removed], "p": [k[1] for k in removed], "g": [k[2] for k in removed]},
         )
     if written:
         rows = []
@@ -360,21 +391,15 @@ async def apply(
             stored = decision.before.get(key)
             rows.append(
                 {
-                    "tenant_id": tid, "user_id": key[0], "product_id": key[1], "group_id": key[2],
-                    "disabled_plan_ids": sorted(uuid.UUID(p) for p in facts.disabled_plan_ids),
+                    "user_id": key[0], "product_id": key[1], "group_id": key[2],
+                    "disabled": "{" + ",".join(sorted(facts.disabled_plan_ids)) + "}",
                     "queue_seq": stored.queue_seq if stored else seqs[key],
                     "state": state.state.value, "error_code": state.error.value if state.error else None,
                     "error_message": state.message if state.error else None,
                     "subscription_id": uuid.UUID(facts.subscription_id) if facts.subscription_id else None,
-                    "updated_at": env.now,
                 }
             )
-        stmt = pg_insert(LP).values(rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[LP.c.tenant_id, LP.c.user_id, LP.c.product_id, LP.c.group_id],
-            set_={c: stmt.excluded[c] for c in ("disabled_plan_ids", "state", "error_code", "error_message", "updated_at")},
-        )
-        await conn.execute(stmt)
+        await conn.execute(text(UPSERT_PATHS), {"t": tid, "now": env.now, **_columns(rows, PATH_COLUMNS)})
     await _write_licenses(conn, env, decision, self_service_subscription)
     await _write_group_counters(conn, tid, decision, changed)
 
@@ -406,6 +431,9 @@ def license_writes(tenant_id: str, now: datetime, decision: Decision, self_servi
             source = None
         if source is None:
             pool_delta[key[1]] += int(lic.holds_seat) - int(was_pool)
+        held_before = was_pool or key in facts.self_service_holders
+        if key in had and held_before == lic.holds_seat and source == facts.self_service_holders.get(key):
+            continue  # the stored row is already right
         rows.append({"tenant_id": tenant_id, "user_id": key[0], "product_id": key[1], "holds_seat": lic.holds_seat,
                      "subscription_id": source, "updated_at": now})
     for key in gone:
@@ -421,15 +449,14 @@ async def _write_licenses(
     writes = license_writes(tid, env.now, decision, self_service_subscription)
     if writes.gone:
         await conn.execute(
-            delete(UL).where(UL.c.tenant_id == tid, tuple_(UL.c.user_id, UL.c.product_id).in_([tuple(k) for k in writes.gone]))
+            text(
+                "DELETE FROM user_licenses l USING unnest(CAST(:u AS uuid[]), CAST(:p AS uuid[])) AS r(u, p) "
+                "WHERE l.tenant_id = :t AND l.user_id = r.u AND l.product_id = r.p"
+            ),
+            {"t": tid, "u": [k[0] for k in writes.gone], "p": [k[1] for k in writes.gone]},
         )
     if writes.rows:
-        stmt = pg_insert(UL).values(writes.rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[UL.c.tenant_id, UL.c.user_id, UL.c.product_id],
-            set_={c: stmt.excluded[c] for c in ("holds_seat", "subscription_id", "updated_at")},
-        )
-        await conn.execute(stmt)
+        await conn.execute(text(UPSERT_LICENSES), {"t": tid, "now": env.now, **_columns(writes.rows, LICENSE_COLUMNS)})
     for product_id in sorted(writes.pool_delta):
         await conn.execute(
             text(

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.models import Group, GroupGroupMember, GroupLicense, GroupUserMember, LicensePath, User, UserLicense
 from db.records import GroupRecord, UserRecord
 from db.repo.paging import Page, int_key, keyset_page, text_key
+from db.sql import any_uuid
 
 U = User.__table__
 G = Group.__table__
@@ -125,7 +126,7 @@ async def users_count(conn: AsyncConnection, tenant_id: str, spec: UserFilterSpe
 async def users_by_ids(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UserRecord]:
     if not ids:
         return {}
-    rows = await conn.execute(select(*USER_COLUMNS).where(U.c.tenant_id == tenant_id, U.c.id.in_(list(set(ids)))))
+    rows = await conn.execute(select(*USER_COLUMNS).where(U.c.tenant_id == tenant_id, U.c.id == any_uuid(set(ids))))
     return {r.id: UserRecord.from_row(r) for r in rows}
 
 
@@ -213,7 +214,7 @@ async def groups_count(conn: AsyncConnection, tenant_id: str, spec: GroupFilterS
 async def groups_by_ids(conn: AsyncConnection, tenant_id: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GroupRecord]:
     if not ids:
         return {}
-    rows = await conn.execute(select(*GROUP_COLUMNS).where(G.c.tenant_id == tenant_id, G.c.id.in_(list(set(ids)))))
+    rows = await conn.execute(select(*GROUP_COLUMNS).where(G.c.tenant_id == tenant_id, G.c.id == any_uuid(set(ids))))
     return {r.id: GroupRecord.from_row(r) for r in rows}
 
 
@@ -250,7 +251,7 @@ async def add_members(
             .from_select(
                 ["tenant_id", "group_id", "user_id"],
                 select(literal(tenant_id), literal(group_id, PG_UUID(as_uuid=True)), U.c.id)
-                .where(U.c.tenant_id == tenant_id, U.c.id.in_(users))
+                .where(U.c.tenant_id == tenant_id, U.c.id == any_uuid(users))
                 .order_by(U.c.created_seq),
             )
             .on_conflict_do_nothing()
@@ -278,14 +279,14 @@ async def remove_members(
     if users:
         stmt = (
             delete(GUM)
-            .where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id, GUM.c.user_id.in_(users))
+            .where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id, GUM.c.user_id == any_uuid(users))
             .returning(GUM.c.user_id)
         )
         removed_users = [r[0] for r in await conn.execute(stmt)]
     if groups:
         stmt = (
             delete(GGM)
-            .where(GGM.c.tenant_id == tenant_id, GGM.c.group_id == group_id, GGM.c.member_group_id.in_(groups))
+            .where(GGM.c.tenant_id == tenant_id, GGM.c.group_id == group_id, GGM.c.member_group_id == any_uuid(groups))
             .returning(GGM.c.member_group_id)
         )
         removed_groups = [r[0] for r in await conn.execute(stmt)]
@@ -402,7 +403,7 @@ async def direct_group_counts_of_users(
 ) -> dict[uuid.UUID, int]:
     rows = await conn.execute(
         select(GUM.c.user_id, func.count())
-        .where(GUM.c.tenant_id == tenant_id, GUM.c.user_id.in_(list(user_ids)))
+        .where(GUM.c.tenant_id == tenant_id, GUM.c.user_id == any_uuid(list(user_ids)))
         .group_by(GUM.c.user_id)
     )
     counts = {u: 0 for u in user_ids}
@@ -416,10 +417,10 @@ async def existing_ids(
     users: set[uuid.UUID] = set()
     groups: set[uuid.UUID] = set()
     if user_ids:
-        users = {r[0] for r in await conn.execute(select(U.c.id).where(U.c.tenant_id == tenant_id, U.c.id.in_(list(user_ids))))}
+        users = {r[0] for r in await conn.execute(select(U.c.id).where(U.c.tenant_id == tenant_id, U.c.id == any_uuid(list(user_ids))))}
     if group_ids:
         groups = {
-            r[0] for r in await conn.execute(select(G.c.id).where(G.c.tenant_id == tenant_id, G.c.id.in_(list(group_ids))))
+            r[0] for r in await conn.execute(select(G.c.id).where(G.c.tenant_id == tenant_id, G.c.id == any_uuid(list(group_ids))))
         }
     return users, groups
 
@@ -448,13 +449,13 @@ async def current_members(
     groups: set[uuid.UUID] = set()
     if user_ids:
         rows = await conn.execute(
-            select(GUM.c.user_id).where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id, GUM.c.user_id.in_(list(user_ids)))
+            select(GUM.c.user_id).where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id, GUM.c.user_id == any_uuid(list(user_ids)))
         )
         users = {r[0] for r in rows}
     if group_ids:
         rows = await conn.execute(
             select(GGM.c.member_group_id).where(
-                GGM.c.tenant_id == tenant_id, GGM.c.group_id == group_id, GGM.c.member_group_id.in_(list(group_ids))
+                GGM.c.tenant_id == tenant_id, GGM.c.group_id == group_id, GGM.c.member_group_id == any_uuid(list(group_ids))
             )
         )
         groups = {r[0] for r in rows}

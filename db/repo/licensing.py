@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import LicensePath, ProductPool, UserLicense
+from db.sql import any_uuid
 
 LP = LicensePath.__table__
 UL = UserLicense.__table__
@@ -20,7 +21,7 @@ async def pool_products_held(conn: AsyncConnection, tenant_id: str, user_ids: Se
     """Products for which these users hold a pool seat (not a self-service one)."""
     rows = await conn.execute(
         select(UL.c.product_id)
-        .where(UL.c.tenant_id == tenant_id, UL.c.user_id.in_(list(user_ids)), UL.c.holds_seat, UL.c.subscription_id.is_(None))
+        .where(UL.c.tenant_id == tenant_id, UL.c.user_id == any_uuid(list(user_ids)), UL.c.holds_seat, UL.c.subscription_id.is_(None))
         .distinct()
     )
     return {r[0] for r in rows}
@@ -30,7 +31,7 @@ async def release_users(conn: AsyncConnection, tenant_id: str, user_ids: Sequenc
     """Remove every path and license of these users and give their pool seats back. Returns licenses freed."""
     ids = list(user_ids)
     freed = await conn.execute(
-        delete(UL).where(UL.c.tenant_id == tenant_id, UL.c.user_id.in_(ids)).returning(UL.c.product_id, UL.c.holds_seat, UL.c.subscription_id)
+        delete(UL).where(UL.c.tenant_id == tenant_id, UL.c.user_id == any_uuid(ids)).returning(UL.c.product_id, UL.c.holds_seat, UL.c.subscription_id)
     )
     per_product: dict[uuid.UUID, int] = {}
     count = 0
@@ -39,7 +40,7 @@ async def release_users(conn: AsyncConnection, tenant_id: str, user_ids: Sequenc
             count += 1
             if subscription_id is None:
                 per_product[product_id] = per_product.get(product_id, 0) + 1
-    await conn.execute(delete(LP).where(LP.c.tenant_id == tenant_id, LP.c.user_id.in_(ids)))
+    await conn.execute(delete(LP).where(LP.c.tenant_id == tenant_id, LP.c.user_id == any_uuid(ids)))
     for product_id in sorted(per_product):
         await conn.execute(
             update(PP)
@@ -85,7 +86,7 @@ async def take_over_seats(conn: AsyncConnection, tenant_id: str, subscription_id
 async def licenses_held(conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> int:
     """How many seats (pool or self-service) these users hold."""
     row = await conn.execute(
-        select(func.count()).where(UL.c.tenant_id == tenant_id, UL.c.user_id.in_(list(user_ids)), UL.c.holds_seat)
+        select(func.count()).where(UL.c.tenant_id == tenant_id, UL.c.user_id == any_uuid(list(user_ids)), UL.c.holds_seat)
     )
     return int(row.scalar_one())
 
@@ -96,7 +97,7 @@ async def paths_of_users(conn: AsyncConnection, tenant_id: str, user_ids: Sequen
         select(
             LP.c.user_id, LP.c.product_id, LP.c.group_id, LP.c.disabled_plan_ids, LP.c.state, LP.c.error_code,
             LP.c.error_message, LP.c.updated_at, LP.c.queue_seq,
-        ).where(LP.c.tenant_id == tenant_id, LP.c.user_id.in_(list(user_ids)))
+        ).where(LP.c.tenant_id == tenant_id, LP.c.user_id == any_uuid(list(user_ids)))
     )
     result: dict[uuid.UUID, list[Any]] = {u: [] for u in user_ids}
     for r in rows:
@@ -107,7 +108,7 @@ async def paths_of_users(conn: AsyncConnection, tenant_id: str, user_ids: Sequen
 async def seats_of_users(conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
     """Products for which each user holds a seat."""
     rows = await conn.execute(
-        select(UL.c.user_id, UL.c.product_id).where(UL.c.tenant_id == tenant_id, UL.c.user_id.in_(list(user_ids)), UL.c.holds_seat)
+        select(UL.c.user_id, UL.c.product_id).where(UL.c.tenant_id == tenant_id, UL.c.user_id == any_uuid(list(user_ids)), UL.c.holds_seat)
     )
     result: dict[uuid.UUID, set[uuid.UUID]] = {u: set() for u in user_ids}
     for r in rows:
@@ -120,7 +121,7 @@ async def waiting_users(conn: AsyncConnection, tenant_id: str, product_ids: Sequ
     rows = await conn.execute(
         select(LP.c.user_id, func.min(LP.c.queue_seq).label("first"))
         .where(
-            LP.c.tenant_id == tenant_id, LP.c.product_id.in_(list(product_ids)), LP.c.state == "ERROR",
+            LP.c.tenant_id == tenant_id, LP.c.product_id == any_uuid(list(product_ids)), LP.c.state == "ERROR",
             LP.c.error_code == "COUNT_VIOLATION",
         )
         .group_by(LP.c.user_id)

@@ -315,6 +315,12 @@ async def assign_licenses(info: Info, input: AssignLicensesInput) -> AssignLicen
             direct = {k[1]: p for k, p in facts.paths.items() if k[0] == uid and k[2] == DIRECT}
             for pid, (disabled, source) in adds.items():
                 key = (uid, pid, DIRECT)
+                existing = direct.get(pid)
+                if existing is not None and existing.subscription_id is not None and (
+                    source is None or existing.subscription_id != source.id
+                ):
+                    errors.append(_self_service_error(ctx, users[uid], pid))  # R3: only its purchaser changes it
+                    continue
                 proposal.upserts[key] = lc.NewPath(disabled, subscription_id=source.id if source else None)
                 requested.append((uid, pid))
             dropping = list(removes)
@@ -327,16 +333,8 @@ async def assign_licenses(info: Info, input: AssignLicensesInput) -> AssignLicen
                     if pid in removes:
                         errors.append(_removal_error(ctx, uid, pid, via))
                     continue
-                if path.subscription_id is not None and (ctx.principal.user is None or self_service is None):
-                    errors.append(
-                        UserError(
-                            code=ErrorCode.SELF_SERVICE_SUBSCRIPTION,
-                            message=f"{ctx.catalog.products[pid].display_name} of {users[uid].display_name} comes from a "
-                            "self-service subscription; take the subscription over (takeOverSubscription) to change it.",
-                            user_id=strawberry.ID(to_global_id("User", uid)),
-                            product_id=strawberry.ID(to_global_id("Product", pid)),
-                        )
-                    )
+                if path.subscription_id is not None and (self_service is None or path.subscription_id != self_service.id):
+                    errors.append(_self_service_error(ctx, users[uid], pid))
                     continue
                 proposal.removals.add((uid, pid, DIRECT))
                 requested.append((uid, pid))
@@ -366,6 +364,16 @@ async def assign_licenses(info: Info, input: AssignLicensesInput) -> AssignLicen
     if changes is None:
         return AssignLicensesPayload(users=[], errors=errors, changes=None)
     return AssignLicensesPayload(users=[User.of(u) for u in result_users], errors=[], changes=changes)
+
+
+def _self_service_error(ctx: Context, user: UserRecord, pid: uuid.UUID) -> UserError:
+    return UserError(
+        code=ErrorCode.SELF_SERVICE_SUBSCRIPTION,
+        message=f"{ctx.catalog.products[pid].display_name} of {user.display_name} comes from a self-service subscription: "
+        "only its purchaser can change it. Take the subscription over (takeOverSubscription) to manage it.",
+        user_id=strawberry.ID(to_global_id("User", user.id)),
+        product_id=strawberry.ID(to_global_id("Product", pid)),
+    )
 
 
 def _removal_error(ctx: Context, uid: uuid.UUID, pid: uuid.UUID, via_groups: list[str]) -> UserError:
@@ -407,8 +415,11 @@ async def update_user_service_plans(info: Info, input: UpdateUserServicePlansInp
             group_ids = {k[2] for k in facts.paths if k[0] == uid and k[1] == pid}
             names = sorted((await _group_names(conn, ctx, group_ids)).values()) if group_ids else []
             raise Refused([_removal_error(ctx, uid, pid, names)])
-        if direct.subscription_id is not None and ctx.principal.user is None:
-            raise Refused([UserError(code=ErrorCode.SELF_SERVICE_SUBSCRIPTION, message="This license comes from a self-service subscription; take it over first.")])
+        if direct.subscription_id is not None:
+            source = (await subscription_repo.subscriptions_by_ids(conn, ctx.tenant_id, [direct.subscription_id])).get(direct.subscription_id)
+            me = ctx.principal.user
+            if source is None or me is None or source.purchased_by != me.id:
+                raise Refused([_self_service_error(ctx, users[uid], pid)])
         proposal = lc.Proposal(user_ids={uid}, upserts={(uid, pid, DIRECT): lc.NewPath(disabled)})
         decision = await lc.decide(conn, environment(ctx), proposal, lock=not dry_run, direct=True, requested=[(uid, pid)], facts=facts)
         if decision.refusals:
