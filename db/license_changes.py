@@ -104,34 +104,62 @@ class Decision:
     pools_before: dict[uuid.UUID, PoolFigures]
     refusals: tuple[engine.Refusal, ...] = ()
 
+    _changed: list[tuple[PathKey, engine.PathState | None]] | None = None
+    _keys: dict[tuple[str, str, str | None], PathKey] | None = None
+
+    def key_of(self, state: engine.PathState) -> PathKey:
+        """The stored key of an engine path (engine ids are strings; no re-parsing)."""
+        if self._keys is None:
+            self._keys = {facts.key: key for key, facts in self.after_paths.items()}
+        return self._keys[state.key]
+
     def changed_paths(self) -> list[tuple[PathKey, engine.PathState | None]]:
-        """Created, changed and removed paths (None: removed)."""
+        """Created, changed and removed paths (None: removed); computed once."""
+        if self._changed is not None:
+            return self._changed
         result: list[tuple[PathKey, engine.PathState | None]] = []
         for state in self.after.paths:
-            key = (uuid.UUID(state.user_id), uuid.UUID(state.product_id), _group(state.group_id))
+            key = self.key_of(state)
             old = self.before.get(key)
-            new_facts = self.after_paths[key]
             if (
                 old is None
                 or old.state != state.state.value
                 or old.error_code != (state.error.value if state.error else None)
-                or old.disabled_plan_ids != frozenset(uuid.UUID(p) for p in new_facts.disabled_plan_ids)
+                or key in self.proposal.upserts and old.disabled_plan_ids != self.proposal.upserts[key].disabled_plan_ids
             ):
                 result.append((key, state))
         for key in self.before:
             if key not in self.after_paths:
                 result.append((key, None))
+        self._changed = result
         return result
 
-    def seat_delta(self) -> dict[uuid.UUID, int]:
-        return {uuid.UUID(pid): change.consumed_delta for pid, change in self.after.seat_changes.items()}
+    def license_key(self, lic: engine.EffectiveLicense) -> tuple[uuid.UUID, uuid.UUID]:
+        user_id, product_id = self.ids[lic.user_id], self.ids[lic.product_id]
+        return (user_id, product_id)
+
+    @property
+    def ids(self) -> dict[str, uuid.UUID]:
+        """Engine string ids back to uuids, for the users and products of the batch."""
+        if self._ids is None:
+            ids = {str(u): u for u in self.facts.users}
+            for key in self.after_paths:
+                ids.setdefault(str(key[1]), key[1])
+            for _, product_id in self.facts.holders | set(self.facts.self_service_holders):
+                ids.setdefault(str(product_id), product_id)
+            for key in self.before:
+                ids.setdefault(str(key[1]), key[1])
+            self._ids = ids
+        return self._ids
+
+    _ids: dict[str, uuid.UUID] | None = None
 
     def affected_user_count(self) -> int:
         users = {key[0] for key, _ in self.changed_paths()}
-        before_lic = {key: True for key in self.facts.holders | set(self.facts.self_service_holders)}
+        before_lic = self.facts.holders | set(self.facts.self_service_holders)
         for lic in self.after.licenses:
-            key = (uuid.UUID(lic.user_id), uuid.UUID(lic.product_id))
-            if before_lic.get(key, False) != lic.holds_seat:
+            key = self.license_key(lic)
+            if (key in before_lic) != lic.holds_seat:
                 users.add(key[0])
         return len(users)
 
@@ -416,7 +444,7 @@ def license_writes(tenant_id: str, now: datetime, decision: Decision, self_servi
 
     A seat drawn from a self-service subscription (D6) is not a pool seat."""
     facts = decision.facts
-    after = {(uuid.UUID(lic.user_id), uuid.UUID(lic.product_id)): lic for lic in decision.after.licenses}
+    after = {decision.license_key(lic): lic for lic in decision.after.licenses}
     had = {(u, p) for (u, p, _g) in decision.before}
     gone = sorted(k for k in had | facts.holders | set(facts.self_service_holders) if k not in after)
     drawing = {(k[0], k[1]) for k, f in decision.after_paths.items() if f.subscription_id}

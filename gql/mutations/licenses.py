@@ -9,6 +9,7 @@ Group licenses are in `group_licenses.py`.
 
 from __future__ import annotations
 
+import heapq
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -27,6 +28,7 @@ from db.repo import subscriptions as subscription_repo
 from gql import validation as v
 from gql.auth import Role
 from gql.changes import (
+    MAX_OUTCOMES,
     ErrorCount,
     LicenseChangeSummary,
     LicenseOutcome,
@@ -115,22 +117,24 @@ def change_summary(ctx: Context, decision: lc.Decision, *, dry_run: bool, self_s
         seq = stored.queue_seq if stored else decision.after_paths[key].queue_seq
         return (seq, users[key[0]].created_seq if key[0] in users else 0, str(key[1]), str(key[2]))
 
-    outcomes: list[LicenseOutcome] = []
     counts: dict[tuple[uuid.UUID, str], int] = {}
-    for key, state in sorted(changed, key=lambda item: (item[1] is None or item[1].is_active, line(item[0]))):
+    for key, state in changed:
+        if state is not None and state.error is not None:
+            counts[(key[1], state.error.value)] = counts.get((key[1], state.error.value), 0) + 1
+    # only the first MAX_OUTCOMES can be asked for (D16): errors first, then R4 order
+    shown = heapq.nsmallest(MAX_OUTCOMES, changed, key=lambda item: (item[1] is None or item[1].is_active, line(item[0])))
+    outcomes: list[LicenseOutcome] = []
+    for key, state in shown:
         error = None
         if state is not None and state.error is not None:
             error = LicenseError(code=ErrorCode(state.error.value), message=state.message or "")
-            counts[(key[1], state.error.value)] = counts.get((key[1], state.error.value), 0) + 1
+        if state is None:
+            shown_state = AssignmentState(decision.before[key].state)
+        else:
+            shown_state = AssignmentState.ACTIVE if state.is_active else AssignmentState.ERROR
         outcomes.append(
             LicenseOutcome(
-                state=AssignmentState.ACTIVE if state is not None and state.is_active else AssignmentState.ERROR
-                if state is not None
-                else AssignmentState(decision.before[key].state),
-                error=error,
-                removed=state is None,
-                user_id=key[0],
-                product_id=key[1],
+                state=shown_state, error=error, removed=state is None, user_id=key[0], product_id=key[1],
                 group_id=None if key[2] == DIRECT else key[2],
             )
         )
