@@ -1,0 +1,590 @@
+"""`licensing import users|members FILE.csv`: bulk intake for large tenants.
+
+Files follow the Microsoft 365 admin center's bulk-add template (or a simpler header with a
+`Usage location` column). Every row is checked before anything is written — the D8 rules via
+gql/validation.py, duplicates within the file, names the tenant already has (users) or does
+not have (members) — and every bad row is reported with its line number; one bad row means
+nothing is imported. The writes are set-based (db/imports.py) and happen in one transaction.
+
+Adding members runs the change `addGroupMembers` runs (R10, R11, D17): the tenant's license
+lock (D21), the membership rows, then the group-license reconciliation of every added user,
+all in the same transaction. The reconciliation goes in batches of users in creation order
+(D2: members added at one moment queue by user creation order), so seats and places in line
+go in the order one call would give them, while memory stays bounded and the progress bar moves.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from db.imports import ResolvedMember, StagedUser
+from engine.countries import COUNTRY_CODES
+from gql import validation as v
+from gql.resolve import ArgError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from db.config import Settings
+    from db.license_changes import Decision
+    from db.records import GroupRecord, TenantRecord
+    from db.session import Database
+    from gql.context import Context
+
+import_app = typer.Typer(
+    help="Bulk intake from CSV files in the Microsoft 365 admin center's bulk-add style.", no_args_is_help=True
+)
+
+# Header spellings (case and spacing ignored) → the column's meaning.
+USER_COLUMNS = {
+    "user name": "upn", "username": "upn", "user principal name": "upn", "userprincipalname": "upn",
+    "display name": "display_name", "first name": "first_name", "last name": "last_name",
+    "job title": "job_title", "department": "department", "usage location": "usage_location",
+    "country or region": "country", "mail": "mail",
+}
+# In the admin center's template but not part of a user here: accepted and not stored.
+NOT_STORED = {
+    "office number", "office phone", "mobile phone", "fax", "alternate email address", "address", "city",
+    "state or province", "zip or postal code",
+}
+MEMBER_COLUMNS = {"user name": "upn", "username": "upn", "user principal name": "upn", "userprincipalname": "upn", "member": "upn"}
+
+# "Country or region" as the admin center writes it: common names, besides the ISO codes.
+COUNTRY_NAMES = {
+    "united states": "US", "united states of america": "US", "usa": "US", "u.s.": "US", "u.s.a.": "US",
+    "united kingdom": "GB", "uk": "GB", "great britain": "GB", "britain": "GB", "england": "GB", "scotland": "GB",
+    "wales": "GB", "northern ireland": "GB", "ireland": "IE", "norway": "NO", "sweden": "SE", "denmark": "DK",
+    "finland": "FI", "iceland": "IS", "germany": "DE", "france": "FR", "spain": "ES", "portugal": "PT", "italy": "IT",
+    "netherlands": "NL", "the netherlands": "NL", "holland": "NL", "belgium": "BE", "luxembourg": "LU",
+    "switzerland": "CH", "austria": "AT", "poland": "PL", "czech republic": "CZ", "czechia": "CZ", "slovakia": "SK",
+    "hungary": "HU", "romania": "RO", "bulgaria": "BG", "greece": "GR", "croatia": "HR", "slovenia": "SI",
+    "serbia": "RS", "estonia": "EE", "latvia": "LV", "lithuania": "LT", "ukraine": "UA", "turkey": "TR",
+    "türkiye": "TR", "turkiye": "TR", "russia": "RU", "russian federation": "RU", "cyprus": "CY", "malta": "MT",
+    "israel": "IL", "united arab emirates": "AE", "uae": "AE", "saudi arabia": "SA", "qatar": "QA", "egypt": "EG",
+    "south africa": "ZA", "nigeria": "NG", "kenya": "KE", "morocco": "MA", "india": "IN", "pakistan": "PK",
+    "bangladesh": "BD", "sri lanka": "LK", "china": "CN", "hong kong": "HK", "hong kong sar": "HK", "taiwan": "TW",
+    "japan": "JP", "south korea": "KR", "korea": "KR", "republic of korea": "KR", "singapore": "SG",
+    "malaysia": "MY", "indonesia": "ID", "thailand": "TH", "vietnam": "VN", "viet nam": "VN", "philippines": "PH",
+    "australia": "AU", "new zealand": "NZ", "canada": "CA", "mexico": "MX", "brazil": "BR", "argentina": "AR",
+    "chile": "CL", "colombia": "CO", "peru": "PE",
+}
+
+PATH_ROWS_PER_BATCH = 10_000
+"""License paths (stored plus new) one reconciliation batch may hold: bounds its memory."""
+MAX_USERS_PER_BATCH = 2_000
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    line: int
+    column: str
+    message: str
+
+
+class ImportRefused(Exception):
+    """The file has bad rows: nothing was imported."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = sorted(problems)
+
+
+class FileError(Exception):
+    """The file cannot be read as a CSV of this kind (shown as is)."""
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+@dataclass
+class CsvFile:
+    name: str
+    headers: dict[str, str]  # meaning → the header as written
+    rows: list[tuple[int, dict[str, str]]]  # (line where the record starts, meaning → trimmed value)
+    not_stored: list[str] = field(default_factory=list)
+    too_long: list[Problem] = field(default_factory=list)  # rows with more values than the header has columns
+
+
+def _key(header: str) -> str:
+    return " ".join(header.replace("_", " ").split()).lower()
+
+
+def read_csv(path: Path, meanings: dict[str, str], *, required: str, other_columns: set[str] | None,
+             on_progress: Callable[[int, int], None]) -> CsvFile:
+    """Read a UTF-8 CSV (a BOM is fine). `other_columns`: headers accepted but not stored; None
+    accepts any other header. Raises FileError for what no row-by-row report can fix."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FileError(f"cannot read {path}: {exc.strerror}.") from exc
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FileError(
+            f"{path.name}, line {line}: not UTF-8 text. Save the file as 'CSV UTF-8 (Comma delimited)' and try again."
+        ) from exc
+    total_lines = max(1, content.count("\n") + (0 if content.endswith("\n") else 1))
+    reader = csv.reader(io.StringIO(content, newline=""), strict=True)
+    result = CsvFile(path.name, {}, [])
+    width = 0
+    wanted: list[tuple[str, int]] = []  # (meaning, index) of the columns this import reads
+    start = 1
+    try:
+        for record in reader:
+            line, start = start, reader.line_num + 1
+            if not "".join(record).strip():
+                continue  # blank lines and Excel's empty trailing rows
+            if not result.headers:
+                columns = _header(record, meanings, required, other_columns, result)
+                width = len(columns)
+                wanted = [(meaning, i) for i, meaning in enumerate(columns) if meaning]
+                continue
+            if len(record) > width:
+                result.too_long.append(Problem(line, "", f"{len(record)} values, but the header has {width} columns."))
+            size = len(record)
+            result.rows.append((line, {meaning: record[i].strip() for meaning, i in wanted if i < size}))
+            if len(result.rows) % 5_000 == 0:
+                on_progress(reader.line_num, total_lines)
+    except csv.Error as exc:
+        raise FileError(f"{path.name}, line {reader.line_num}: {exc}. Check the quotes on that line.") from exc
+    if not result.headers:
+        raise FileError(f"{path.name} is empty: the first line must be a header such as 'User name,Display name,…'.")
+    on_progress(total_lines, total_lines)
+    return result
+
+
+def _header(
+    record: list[str], meanings: dict[str, str], required: str, other_columns: set[str] | None, out: CsvFile
+) -> list[str | None]:
+    columns: list[str | None] = []
+    for cell in record:
+        key = _key(cell)
+        meaning = meanings.get(key)
+        if meaning is None:
+            if other_columns is not None and key not in other_columns:
+                raise FileError(
+                    f"{out.name}, line 1: unknown column {cell.strip()!r}. Columns this import reads: "
+                    f"{', '.join(sorted({k.capitalize() for k in meanings} | {k.capitalize() for k in other_columns}))}."
+                )
+            if cell.strip():
+                out.not_stored.append(cell.strip())
+        elif meaning in out.headers:
+            raise FileError(f"{out.name}, line 1: {out.headers[meaning]!r} and {cell.strip()!r} are the same column; keep one.")
+        else:
+            out.headers[meaning] = cell.strip()
+        columns.append(meaning)
+    if required not in out.headers:
+        names = sorted(k.capitalize() for k, m in meanings.items() if m == required)
+        raise FileError(f"{out.name}, line 1: the header has no {' or '.join(repr(n) for n in names)} column.")
+    return columns
+
+
+# ------------------------------------------------------------------------------------ validating
+
+
+def country_code(value: str, column: str) -> str:
+    """`Country or region`: an ISO 3166-1 alpha-2 code or a common English name."""
+    code = COUNTRY_NAMES.get(" ".join(value.split()).lower())
+    if code is None and len(value.strip()) == 2:
+        code = value.strip().upper() if value.strip().upper() in COUNTRY_CODES else None
+    if code is None:
+        raise v.invalid(column, f"`{column}` {value[:40]!r} is not a country this import knows: use its two-letter "
+                                "ISO 3166-1 code, such as NO or US.")
+    return code
+
+
+def _check(problems: list[Problem], line: int, column: str, check: Callable[[str, str], str | None], value: str) -> str | None:
+    """Run one D8 check (`check(value, column)`); a refusal becomes a problem of this line."""
+    try:
+        return check(value, column)
+    except ArgError as exc:
+        problems.append(Problem(line, column, exc.message))
+        return None
+
+
+def validate_users(parsed: CsvFile, on_progress: Callable[[int], None]) -> tuple[list[StagedUser], list[Problem]]:
+    """Every row checked by the D8 rules; duplicates in the file are bad rows too (D20)."""
+    h = {meaning: parsed.headers.get(meaning, default) for meaning, default in _USER_LABELS.items()}
+    problems = list(parsed.too_long)
+    users: list[StagedUser] = []
+    first_line: dict[str, int] = {}
+    for done, (line, row) in enumerate(parsed.rows, 1):
+        bad = len(problems)
+        upn = _check(problems, line, h["upn"], v.user_principal_name, row.get("upn", ""))
+        if upn is not None:
+            seen = first_line.setdefault(upn.lower(), line)
+            if seen != line:
+                problems.append(Problem(line, h["upn"], f"{upn} is also on line {seen}; each user once."))
+        display = row.get("display_name") or " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
+        display_name = None
+        if display:
+            display_name = _check(problems, line, h["display_name"], v.required_text, display)
+        else:
+            problems.append(Problem(line, h["display_name"], f"`{h['display_name']}` is required (or give First name and Last name)."))
+        # empty optional values are None; only what is there is checked
+        mail = location = department = job_title = None
+        if row.get("mail"):
+            mail = _check(problems, line, h["mail"], v.mail_address, row["mail"])
+        if row.get("usage_location"):
+            location = _check(problems, line, h["usage_location"], v.usage_location, row["usage_location"])
+        elif row.get("country"):
+            location = _check(problems, line, h["country"], country_code, row["country"])
+        if row.get("department"):
+            department = _check(problems, line, h["department"], v.optional_text, row["department"])
+        if row.get("job_title"):
+            job_title = _check(problems, line, h["job_title"], v.optional_text, row["job_title"])
+        if len(problems) == bad and upn is not None and display_name is not None:
+            users.append(StagedUser(line, upn, display_name, mail, location, department, job_title))
+        if done % 5_000 == 0:
+            on_progress(done)
+    on_progress(len(parsed.rows))
+    return users, problems
+
+
+_USER_LABELS = {
+    "upn": "User name", "display_name": "Display name", "mail": "Mail", "usage_location": "Usage location",
+    "country": "Country or region", "department": "Department", "job_title": "Job title",
+}
+
+
+def validate_members(parsed: CsvFile, on_progress: Callable[[int], None]) -> tuple[list[tuple[int, str]], list[Problem]]:
+    col = parsed.headers["upn"]
+    problems = list(parsed.too_long)
+    members: list[tuple[int, str]] = []
+    first_line: dict[str, int] = {}
+    for done, (line, row) in enumerate(parsed.rows, 1):
+        upn = _check(problems, line, col, v.user_principal_name, row.get("upn", ""))
+        if upn is not None:
+            seen = first_line.setdefault(upn.lower(), line)
+            if seen != line:
+                problems.append(Problem(line, col, f"{upn} is also on line {seen}; name each member once."))
+            else:
+                members.append((line, upn))
+        if done % 5_000 == 0:
+            on_progress(done)
+    on_progress(len(parsed.rows))
+    return members, problems
+
+
+# ------------------------------------------------------------------------------------ showing
+
+
+class Phases:
+    """One progress bar per phase of an import."""
+
+    def __init__(self, console: Console, names: Sequence[str]) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description:<9}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(), console=console
+        )
+        self.tasks = {name: self.progress.add_task(name, total=None, start=False) for name in names}
+
+    def __enter__(self) -> Phases:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.progress.stop()
+
+    def update(self, name: str, done: float, total: float) -> None:
+        task = self.tasks[name]
+        self.progress.start_task(task)
+        self.progress.update(task, completed=done, total=max(total, 1))
+
+    def finish(self, name: str) -> None:
+        task = self.tasks[name]
+        self.progress.start_task(task)
+        total = self.progress.tasks[task].total or 1
+        self.progress.update(task, total=total, completed=total)
+
+
+def report_problems(console: Console, file_name: str, problems: list[Problem]) -> str:
+    table = Table(title=f"{file_name}: rows that cannot be imported", title_justify="left")
+    table.add_column("Line", justify="right", style="bold")
+    table.add_column("Column")
+    table.add_column("Problem", overflow="fold")
+    for p in problems:
+        table.add_row(str(p.line), p.column, p.message)
+    console.print(table)
+    lines = sorted({p.line for p in problems})
+    shown = ", ".join(str(n) for n in lines[:30]) + (f", … ({len(lines) - 30} more)" if len(lines) > 30 else "")
+    return (f"{len(lines):,} bad row(s) in {file_name} (line{'s' if len(lines) > 1 else ''} {shown}); "
+            "nothing was imported. Fix them and run the import again.")
+
+
+# ------------------------------------------------------------------------------------ commands
+
+FileArg = Annotated[Path, typer.Argument(metavar="FILE", exists=True, dir_okay=False, readable=True, help="A CSV file (UTF-8).")]
+TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id (the `tid` claim).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Check every row against the tenant and report; store nothing.")]
+
+
+@import_app.command("users")
+def import_users(file: FileArg, tenant: TenantOpt, dry_run: DryRunOpt = False) -> None:
+    """Create users from a CSV: the admin center's bulk-add template (User name, First name, Last name,
+    Display name, Job title, Department, …, Country or region) or a header with Usage location.
+    User name and Display name (or First and Last name) are required; Mail is optional."""
+    from gql.cli import CliError, _run_with_db, _settings, console, err, fail
+
+    settings = _settings()
+    started = time.perf_counter()
+    tid = tenant.strip().lower()
+    try:
+        with Phases(console, ("read", "validate", "write")) as phases:
+            parsed = read_csv(path=file, meanings=USER_COLUMNS, required="upn", other_columns=NOT_STORED,
+                              on_progress=lambda d, t: phases.update("read", d, t))
+            rows = len(parsed.rows)
+            users, problems = validate_users(parsed, lambda d: phases.update("validate", d, 2 * rows))
+
+            async def work(db: Database) -> int:
+                from sqlalchemy.exc import IntegrityError
+
+                from db import imports
+                from db.clock import SystemClock
+                from db.repo import audit, tenants
+
+                async with db.write(dry_run=dry_run) as conn:
+                    if await tenants.get_tenant(conn, tid) is None:
+                        raise CliError(f"no tenant {tid!r}; create it first: licensing tenants create {tid} --name …")
+                    await imports.stage_users(conn, users, lambda d: phases.update("validate", rows + d * rows / max(len(users), 1), 2 * rows))
+                    taken = await imports.staged_users_taken(conn, tid)
+                    col = parsed.headers["upn"]
+                    found = problems + [Problem(line, col, f"{upn} already exists in {tid}.") for line, upn in taken]
+                    if found:
+                        raise ImportRefused(found)
+                    phases.finish("validate")
+                    if dry_run:
+                        return len(users)
+                    phases.update("write", 0, len(users))
+                    try:
+                        created = await imports.insert_staged_users(conn, tid)
+                    except IntegrityError as exc:  # a user of the file was created by someone else just now
+                        raise CliError("a user named in the file was created while importing; nothing was imported. "
+                                       "Run the import again to see which.") from exc
+                    await imports.refresh_statistics(conn, created, "users")
+                    await audit.append(
+                        conn, tid, actor="cli", action="USERS_IMPORTED", target_id=None,
+                        summary=f"Imported {created:,} user(s) from {file.name}",
+                        details={"users": created, "file": file.name}, occurred_at=SystemClock().now(),
+                    )
+                    phases.finish("write")
+                    return created
+
+            count = _run_with_db(settings, work)
+    except FileError as exc:
+        raise fail(str(exc)) from exc
+    except ImportRefused as exc:
+        raise fail(report_problems(err, file.name, exc.problems)) from exc
+    seconds = time.perf_counter() - started
+    verb = "All rows are valid: would import" if dry_run else "Imported"
+    console.print(f"[green]{verb}[/] {count:,} user(s) into {tid} from {file.name} in {seconds:.1f} s.")
+    if parsed.not_stored:
+        console.print(f"Not stored (no such user property here): {', '.join(parsed.not_stored)}.", soft_wrap=True)
+
+
+@dataclass
+class LicenseTally:
+    """What the reconciliation did to the added users' paths, per product."""
+
+    affected: int = 0
+    active: Counter[uuid.UUID] = field(default_factory=Counter)
+    errors: Counter[tuple[uuid.UUID, str]] = field(default_factory=Counter)
+
+    def add(self, decision: Decision) -> None:
+        self.affected += decision.affected_user_count()
+        for key, state in decision.changed_paths():
+            if state is None:
+                continue
+            if state.is_active:
+                self.active[key[1]] += 1
+            else:
+                self.errors[(key[1], state.error.value if state.error else "ERROR")] += 1
+
+
+def batches(members: Sequence[ResolvedMember], routes: int) -> Iterator[list[ResolvedMember]]:
+    """Consecutive runs of users (already in creation order) whose path rows fit one batch."""
+    batch: list[ResolvedMember] = []
+    rows = 0
+    for m in members:
+        weight = m.path_count + routes
+        if batch and (rows + weight > PATH_ROWS_PER_BATCH or len(batch) >= MAX_USERS_PER_BATCH):
+            yield batch
+            batch, rows = [], 0
+        batch.append(m)
+        rows += weight
+    if batch:
+        yield batch
+
+
+async def cli_context(conn: AsyncConnection, db: Database, settings: Settings, tenant: TenantRecord) -> Context:
+    """The context a mutation gets, for the CLI acting as a Global Administrator named "cli"."""
+    from db.clock import SystemClock
+    from db.repo.catalog import load_catalog
+    from gql.auth import Role
+    from gql.context import AppServices, Context, Principal
+
+    services = AppServices(settings=settings, db=db, catalog=await load_catalog(conn), clock=SystemClock())
+    principal = Principal(tenant=tenant, sub="cli", roles=frozenset({Role.GLOBAL_ADMINISTRATOR}), user=None)
+    return Context(services=services, principal=principal)
+
+
+async def find_group(conn: AsyncConnection, tenant_id: str, name: str) -> GroupRecord:
+    from db import imports
+    from db.repo import directory
+    from gql.cli import CliError
+    from gql.ids import BadId, parse_uuid_id
+
+    found = await imports.groups_named(conn, tenant_id, name)
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise CliError(f"{len(found)} groups are named {name!r}; pass the group's id (from the API) as --group instead.")
+    try:
+        gid = parse_uuid_id(name.strip(), "Group")
+    except BadId:
+        gid = None
+    by_id = (await directory.groups_by_ids(conn, tenant_id, [gid])) if gid else {}
+    if gid is None or gid not in by_id:
+        raise CliError(f"no group named {name!r} in {tenant_id}; create it first, or check the spelling.")
+    return by_id[gid]
+
+
+@import_app.command("members")
+def import_members(
+    file: FileArg,
+    tenant: TenantOpt,
+    group: Annotated[str, typer.Option("--group", help="The group's display name (any case), or its id.")],
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Add users to a group from a CSV with a 'User name' (or 'Member') column of user principal
+    names; other columns are ignored, so a users file works too. Group licenses reach the new
+    members in the same transaction."""
+    from gql.cli import _run_with_db, _settings, console, err, fail
+
+    settings = _settings()
+    started = time.perf_counter()
+    tid = tenant.strip().lower()
+    try:
+        with Phases(console, ("read", "validate", "write", "licenses")) as phases:
+            parsed = read_csv(path=file, meanings=MEMBER_COLUMNS, required="upn", other_columns=None,
+                              on_progress=lambda d, t: phases.update("read", d, t))
+            rows = len(parsed.rows)
+            members, problems = validate_members(parsed, lambda d: phases.update("validate", d, 2 * rows))
+
+            async def work(db: Database) -> MembersImported:
+                async with db.write(dry_run=dry_run) as conn:
+                    return await _add_members(conn, db, settings, tid, group, parsed, members, problems, phases, dry_run=dry_run)
+
+            result = _run_with_db(settings, work)
+    except FileError as exc:
+        raise fail(str(exc)) from exc
+    except ImportRefused as exc:
+        raise fail(report_problems(err, file.name, exc.problems)) from exc
+    seconds = time.perf_counter() - started
+    if dry_run:
+        console.print(f"[green]All rows are valid:[/] would add {result.added:,} member(s) to {result.group} "
+                      f"({result.already:,} already members). Licenses are worked out when you import for real.")
+        return
+    console.print(f"[green]Added[/] {result.added:,} member(s) to {result.group} ({result.already:,} already members) "
+                  f"in {seconds:.1f} s; {result.tally.affected:,} user(s) had their licenses changed.")
+    for line in result.license_lines():
+        console.print(f"  {line}")
+
+
+@dataclass
+class MembersImported:
+    group: str
+    added: int
+    already: int
+    tally: LicenseTally
+    sku: dict[uuid.UUID, str] = field(default_factory=dict)
+
+    def license_lines(self) -> list[str]:
+        lines = []
+        for product_id in sorted({p for p in self.tally.active} | {p for p, _ in self.tally.errors}, key=str):
+            errors = [f"{n:,} in error ({code})" for (p, code), n in sorted(self.tally.errors.items()) if p == product_id]
+            lines.append(f"{self.sku.get(product_id, str(product_id))}: " + ", ".join([f"{self.tally.active[product_id]:,} active", *errors]))
+        return lines
+
+
+async def _add_members(
+    conn: AsyncConnection, db: Database, settings: Settings, tid: str, group: str, parsed: CsvFile,
+    members: list[tuple[int, str]], problems: list[Problem], phases: Phases, *, dry_run: bool,
+) -> MembersImported:
+    """What `addGroupMembers` does, for a whole file: lock, add the edges, reconcile the added users."""
+    from sqlalchemy.exc import DBAPIError
+
+    from db import imports
+    from db.clock import SystemClock
+    from db.group_paths import Overlay
+    from db.repo import audit, tenants
+    from db.session import lock_tenant_licenses
+    from gql.cli import CliError
+    from gql.ids import to_global_id
+    from gql.mutations.group_licenses import apply_reconciled, reconcile
+
+    tenant_record = await tenants.get_tenant(conn, tid)
+    if tenant_record is None:
+        raise CliError(f"no tenant {tid!r}; create it first: licensing tenants create {tid} --name …")
+    if not dry_run:  # D21: the tenant's license lock before anything is read (a dry run stores nothing)
+        try:
+            await lock_tenant_licenses(conn, tid)
+        except DBAPIError as exc:
+            raise CliError("another license change for this tenant is still running; nothing was imported. "
+                           "Try again in a moment.") from exc
+    target = await find_group(conn, tid, group)
+    rows = len(parsed.rows)
+    await imports.stage_members(conn, members, lambda d: phases.update("validate", rows + d * rows / max(len(members), 1), 2 * rows))
+    resolved = await imports.resolve_staged_members(conn, tid, target.id)
+    col = parsed.headers["upn"]
+    unknown = [Problem(r.line, col, f"no user of {tid} is named {r.user_principal_name}.") for r in resolved if r.user_id is None]
+    if problems or unknown:
+        raise ImportRefused(problems + unknown)
+    phases.finish("validate")
+    new = [r for r in resolved if not r.already_member]  # in user creation order
+    result = MembersImported(target.display_name, len(new), len(resolved) - len(new), LicenseTally())
+    if dry_run:
+        return result
+    phases.update("write", 0, 1)
+    await imports.add_staged_members(conn, tid, target.id)
+    await imports.refresh_statistics(conn, len(new), "group_user_members")
+    phases.finish("write")
+    routes = await imports.licensed_routes(conn, tid, target.id)
+    if routes and new:  # otherwise no group license reaches the new members: nobody's licenses change
+        ctx = await cli_context(conn, db, settings, tenant_record)
+        result.sku = {p.id: p.sku_part_number for p in ctx.catalog.products.values()}
+        done = 0
+        for batch in batches(new, routes):
+            # the new edges are stored, so reconcile sees the graph as the import leaves it
+            decision = await reconcile(conn, ctx, [m.user_id for m in batch if m.user_id], Overlay(), dry_run=False)
+            await apply_reconciled(conn, ctx, decision)
+            result.tally.add(decision)
+            done += len(batch)
+            phases.update("licenses", done, len(new))
+        await imports.refresh_statistics(conn, len(new), "license_paths", "user_licenses")
+    phases.finish("licenses")
+    tally = result.tally
+    if not new:
+        return result  # D17: adding existing members changes nothing, and records nothing
+    await audit.append(
+        conn, tid, actor="cli", action="MEMBERS_IMPORTED", target_id=to_global_id("Group", target.id),
+        summary=(f"Imported {result.added:,} member(s) into {target.display_name} from {parsed.name} "
+                 f"({result.already:,} already members); {tally.affected:,} user(s) affected"),
+        details={"users": result.added, "already_members": result.already, "affected": tally.affected,
+                 "errors": sum(tally.errors.values()), "file": parsed.name},
+        occurred_at=SystemClock().now(),
+    )
+    return result
