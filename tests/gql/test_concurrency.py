@@ -190,7 +190,8 @@ async def _new_tenant(database_url: str) -> str:
 
 @pytest.fixture
 async def client(server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    # keep-alive shorter than uvicorn's 5 s, so the client never reuses a connection the server is closing
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=2)
     async with httpx.AsyncClient(base_url=server.url, timeout=90, limits=limits) as c:
         yield c
 
