@@ -444,7 +444,9 @@ def license_writes(tenant_id: str, now: datetime, decision: Decision, self_servi
 
     A seat drawn from a self-service subscription (D6) is not a pool seat."""
     facts = decision.facts
-    after = {decision.license_key(lic): lic for lic in decision.after.licenses}
+    with_paths = {(k[0], k[1]) for k in decision.after_paths}
+    # a license exists only while it has a path: one whose last path ended is deleted (its seat released)
+    after = {key: lic for lic in decision.after.licenses if (key := decision.license_key(lic)) in with_paths}
     had = {(u, p) for (u, p, _g) in decision.before}
     gone = sorted(k for k in had | facts.holders | set(facts.self_service_holders) if k not in after)
     drawing = {(k[0], k[1]) for k, f in decision.after_paths.items() if f.subscription_id}

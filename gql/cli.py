@@ -21,6 +21,15 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants (organisations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
+
+
+def _register_import() -> None:
+    from gql.cli_import import import_app
+
+    app.add_typer(import_app, name="import")
+
+
+_register_import()
 console = Console()
 err = Console(stderr=True)
 

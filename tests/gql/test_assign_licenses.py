@@ -274,3 +274,14 @@ async def test_too_many_users_is_refused(tenant: Tenant) -> None:
     ids = [await tenant.create_user(f"Many {i}") for i in range(21)]
     payload = await assign(tenant, ids, [{"productId": ems}])
     assert [e["code"] for e in payload["errors"]] == ["TOO_MANY_USERS"]
+
+
+async def test_a_license_whose_last_path_ends_is_gone(tenant: Tenant) -> None:
+    await tenant.buy("EMS", 2)
+    ems = (await product(tenant, "EMS"))["id"]
+    user = await tenant.create_user("Gone")
+    assert (await assign(tenant, [user], [{"productId": ems}]))["errors"] == []
+    assert (await assign(tenant, [user], removeProductIds=[ems]))["errors"] == []
+    holders = await tenant.ok("query($p: ID!) { users(filter: {hasProductId: $p}) { totalCount } }", {"p": ems})
+    assert holders["users"]["totalCount"] == 0
+    assert (await tenant.ok(LICENSES, {"id": user}))["user"]["licenses"] == []
