@@ -38,8 +38,16 @@ class TenantPool:
         self.consumed = consumed
         self._now = ctx.services.clock.now()
         self._window = timedelta(days=ctx.settings.cancellation_window_days)
+        self._figures: dict[uuid.UUID, PoolFigures] = {}
 
     def figures(self, product_id: uuid.UUID) -> PoolFigures:
+        """Computed once per product and request (every tenant field of a product reads it)."""
+        cached = self._figures.get(product_id)
+        if cached is None:
+            cached = self._figures[product_id] = self._compute(product_id)
+        return cached
+
+    def _compute(self, product_id: uuid.UUID) -> PoolFigures:
         facts = [
             SubscriptionFacts(s.quantity, s.is_self_service, subscription_terms(s)) for s in self.by_product.get(product_id, [])
         ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -54,6 +53,11 @@ class AssignMode(Enum):
     REPLACE = "REPLACE"
 
 
+# Immutable catalog objects, built once per process (the catalog never changes while it runs).
+_PLANS: dict[uuid.UUID, Any] = {}
+_PRODUCTS: dict[uuid.UUID, Any] = {}
+
+
 @strawberry.interface
 class Node:
     id: strawberry.ID
@@ -93,9 +97,15 @@ class ServicePlan(Node):
     display_name: str
 
     @staticmethod
-    @functools.cache
     def of(plan: PlanInfo) -> ServicePlan:
-        """Catalog objects are immutable: one instance per plan for the process."""
+        """Catalog objects are immutable: one instance per plan for the process (keyed by id)."""
+        found = _PLANS.get(plan.id)
+        if found is None:
+            found = _PLANS[plan.id] = ServicePlan._build(plan)
+        return found
+
+    @staticmethod
+    def _build(plan: PlanInfo) -> ServicePlan:
         return ServicePlan(
             id=strawberry.ID(to_global_id("ServicePlan", plan.id)),
             service_plan_id=str(plan.id),
@@ -119,9 +129,15 @@ class Product(Node):
     info_: strawberry.Private[ProductInfo]
 
     @staticmethod
-    @functools.cache
     def of(product: ProductInfo) -> Product:
         """Catalog objects are immutable: one instance per product (tenant figures resolve per request)."""
+        found = _PRODUCTS.get(product.id)
+        if found is None:
+            found = _PRODUCTS[product.id] = Product._build(product)
+        return found
+
+    @staticmethod
+    def _build(product: ProductInfo) -> Product:
         return Product(
             id=strawberry.ID(to_global_id("Product", product.id)),
             sku_id=str(product.id),
