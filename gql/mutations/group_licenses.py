@@ -29,11 +29,10 @@ from gql.mutations.common import record, run_mutation
 from gql.mutations.licenses import (
     AssignGroupLicensesPayload,
     _disabled_plans,
-    _pool_deltas,
     _product,
+    apply_and_recover,
     change_summary,
     environment,
-    recover_after_seats_freed,
 )
 from gql.permissions import CanManageLicenses
 from gql.resolve import not_found, uuid_arg
@@ -52,8 +51,7 @@ async def reconcile(
 
 
 async def apply_reconciled(conn: AsyncConnection, ctx: Context, decision: lc.Decision) -> None:
-    await lc.apply(conn, environment(ctx), decision)
-    await recover_after_seats_freed(conn, ctx, [p for p, d in _pool_deltas(ctx, decision, None).items() if d < 0])
+    await apply_and_recover(conn, ctx, decision)
 
 
 async def assign_group_licenses(info: Info, input: AssignGroupLicensesInput) -> AssignGroupLicensesPayload:

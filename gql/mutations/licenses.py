@@ -352,8 +352,7 @@ async def assign_licenses(info: Info, input: AssignLicensesInput) -> AssignLicen
             raise Refused(errors)
         changes = change_summary(ctx, decision, dry_run=dry_run, self_service=self_service.id if self_service else None)
         if not dry_run:
-            await lc.apply(conn, environment(ctx), decision, self_service_subscription=self_service.id if self_service else None)
-            await recover_after_seats_freed(conn, ctx, [p for p, d in _pool_deltas(ctx, decision, self_service).items() if d < 0])
+            await apply_and_recover(conn, ctx, decision, self_service)
         await record(
             conn, ctx, "LICENSES_ASSIGNED",
             f"Licenses changed for {len(ids)} user(s): +{len(adds)} product(s), -{len(removes)} product(s), mode {input.mode.value if input.mode else 'ADD'}",
@@ -396,6 +395,16 @@ def _removal_error(ctx: Context, uid: uuid.UUID, pid: uuid.UUID, via_groups: lis
 
 def _pool_deltas(ctx: Context, decision: lc.Decision, self_service: SubscriptionRecord | None) -> dict[uuid.UUID, int]:
     return lc.license_writes(ctx.tenant_id, ctx.services.clock.now(), decision, self_service.id if self_service else None).pool_delta
+
+
+async def apply_and_recover(
+    conn: AsyncConnection, ctx: Context, decision: lc.Decision, self_service: SubscriptionRecord | None = None
+) -> None:
+    """Write a decision; seats it freed go to whoever waits for them, in the same transaction (R4)."""
+    await lc.apply(conn, environment(ctx), decision, self_service_subscription=self_service.id if self_service else None)
+    freed = [p for p, d in _pool_deltas(ctx, decision, self_service).items() if d < 0]
+    if freed:
+        await recover_after_seats_freed(conn, ctx, freed)
 
 
 # ------------------------------------------------------------------------------ updateUserServicePlans
@@ -559,8 +568,7 @@ async def reevaluate_after_location_change(
         ])
     changes = change_summary(ctx, decision, dry_run=dry_run)
     if not dry_run:
-        await lc.apply(conn, environment(ctx), decision)
-        await recover_after_seats_freed(conn, ctx, [p for p, d in _pool_deltas(ctx, decision, None).items() if d < 0])
+        await apply_and_recover(conn, ctx, decision)
     return changes
 
 
@@ -575,8 +583,7 @@ async def reevaluate_after_tenant_location_change(
     decision = await lc.decide(conn, environment(ctx), proposal, lock=not dry_run, direct=False)
     changes = change_summary(ctx, decision, dry_run=dry_run)
     if not dry_run:
-        await lc.apply(conn, environment(ctx), decision)
-        await recover_after_seats_freed(conn, ctx, [p for p, d in _pool_deltas(ctx, decision, None).items() if d < 0])
+        await apply_and_recover(conn, ctx, decision)
     return changes
 
 
@@ -590,8 +597,7 @@ async def delete_users_licenses(
     decision = await lc.decide(conn, environment(ctx), proposal, lock=not dry_run, direct=False, facts=facts)
     changes = change_summary(ctx, decision, dry_run=dry_run)
     if not dry_run:
-        await lc.apply(conn, environment(ctx), decision)
-        await recover_after_seats_freed(conn, ctx, [p for p, d in _pool_deltas(ctx, decision, None).items() if d < 0])
+        await apply_and_recover(conn, ctx, decision)
     return changes, len(facts.holders) + len(facts.self_service_holders)
 
 
