@@ -407,6 +407,21 @@ async def apply_and_recover(
         await recover_after_seats_freed(conn, ctx, freed)
 
 
+async def decide_direct(
+    conn: AsyncConnection, ctx: Context, proposal: lc.Proposal, requested: list[tuple[uuid.UUID, uuid.UUID]],
+    facts: lc.Facts, *, dry_run: bool,
+) -> LicenseChangeSummary:
+    """A direct change (D1): refused as a whole if it would newly put a path into ERROR, else
+    summarised and — unless a dry run — written."""
+    decision = await lc.decide(conn, environment(ctx), proposal, lock=not dry_run, direct=True, requested=requested, facts=facts)
+    if decision.refusals:
+        raise Refused(refusal_errors(decision.refusals))
+    changes = change_summary(ctx, decision, dry_run=dry_run)
+    if not dry_run:
+        await lc.apply(conn, environment(ctx), decision)
+    return changes
+
+
 # ------------------------------------------------------------------------------ updateUserServicePlans
 
 
@@ -434,12 +449,7 @@ async def update_user_service_plans(info: Info, input: UpdateUserServicePlansInp
             if source is None or me is None or source.purchased_by != me.id:
                 raise Refused([_self_service_error(ctx, users[uid], pid)])
         proposal = lc.Proposal(user_ids={uid}, upserts={(uid, pid, DIRECT): lc.NewPath(disabled)})
-        decision = await lc.decide(conn, environment(ctx), proposal, lock=not dry_run, direct=True, requested=[(uid, pid)], facts=facts)
-        if decision.refusals:
-            raise Refused(refusal_errors(decision.refusals))
-        changes = change_summary(ctx, decision, dry_run=dry_run)
-        if not dry_run:
-            await lc.apply(conn, environment(ctx), decision)
+        changes = await decide_direct(conn, ctx, proposal, [(uid, pid)], facts, dry_run=dry_run)
         await record(
             conn, ctx, "SERVICE_PLANS_CHANGED",
             f"Apps and services of {ctx.catalog.products[pid].display_name} changed for {users[uid].user_principal_name}: "
@@ -525,15 +535,7 @@ async def create_user_with_licenses(info: Info, input: CreateUserInput) -> Any:
         facts = await lc.load_facts(conn, ctx.tenant_id, [user.id])
         facts.users[user.id] = user_facts
         proposal = lc.Proposal(user_ids={user.id}, upserts={(user.id, pid, DIRECT): lc.NewPath(d) for pid, d in adds.items()})
-        decision = await lc.decide(
-            conn, environment(ctx), proposal, lock=not dry_run, direct=True,
-            requested=[(user.id, pid) for pid in adds], facts=facts,
-        )
-        if decision.refusals:
-            raise Refused(refusal_errors(decision.refusals))
-        changes = change_summary(ctx, decision, dry_run=dry_run)
-        if not dry_run:
-            await lc.apply(conn, environment(ctx), decision)
+        changes = await decide_direct(conn, ctx, proposal, [(user.id, pid) for pid in adds], facts, dry_run=dry_run)
         await record(
             conn, ctx, "USER_CREATED",
             f"Created user {user.user_principal_name} with {len(adds)} license(s)",
