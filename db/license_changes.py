@@ -518,27 +518,3 @@ async def _write_group_counters(
                 ),
                 {"a": active, "e": error, "t": tenant_id, "g": group_id, "p": product_id},
             )
-
-
-# ------------------------------------------------------------------------------------ group paths
-
-
-def reconcile_group_paths(
-    proposal: Proposal, facts: Facts, desired: dict[uuid.UUID, dict[tuple[uuid.UUID, uuid.UUID], frozenset[uuid.UUID]]]
-) -> None:
-    """Add to `proposal` what makes each user's group paths equal the desired ones (R10, R11):
-    new paths for licensing groups newly reached, edits where a group license's disabled plans
-    changed (the place in line is kept, D18), removals where no route remains (D17)."""
-    stored: dict[uuid.UUID, dict[tuple[uuid.UUID, uuid.UUID], StoredPath]] = defaultdict(dict)
-    for key, path in facts.paths.items():
-        if key[2] != DIRECT:
-            stored[key[0]][(key[1], key[2])] = path
-    for user_id, want in desired.items():
-        have = stored.get(user_id, {})
-        for (product_id, group_id), disabled in want.items():
-            path = have.get((product_id, group_id))
-            if path is None or path.disabled_plan_ids != disabled:
-                proposal.upserts[(user_id, product_id, group_id)] = NewPath(disabled)
-        for product_id, group_id in have:
-            if (product_id, group_id) not in want:
-                proposal.removals.add((user_id, product_id, group_id))

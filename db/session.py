@@ -47,6 +47,21 @@ class Database:
                 yield conn
 
     @asynccontextmanager
+    async def scratch(self) -> AsyncIterator[AsyncConnection]:
+        """A dry run's transaction: one REPEATABLE READ snapshot, always rolled back.
+
+        Not READ ONLY: a dry run stages its batch in temporary tables (db.group_bulk), which
+        PostgreSQL refuses to create in a read-only transaction. It takes no locks and stores
+        nothing."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+            trans = await conn.begin()
+            try:
+                yield conn
+            finally:
+                await trans.rollback()
+
+    @asynccontextmanager
     async def write(self, *, dry_run: bool = False) -> AsyncIterator[AsyncConnection]:
         """One write transaction; rolled back at the end when `dry_run` (nothing stored)."""
         async with self.engine.connect() as conn:

@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from db.config import Settings
-    from db.license_changes import Decision
     from db.records import GroupRecord, TenantRecord
     from db.session import Database
     from gql.context import Context
+    from gql.mutations.group_licenses import GroupChange
 
 import_app = typer.Typer(
     help="Bulk intake from CSV files in the Microsoft 365 admin center's bulk-add style.", no_args_is_help=True
@@ -82,9 +82,10 @@ COUNTRY_NAMES = {
     "chile": "CL", "colombia": "CO", "peru": "PE",
 }
 
-PATH_ROWS_PER_BATCH = 10_000
-"""License paths (stored plus new) one reconciliation batch may hold: bounds its memory."""
-MAX_USERS_PER_BATCH = 2_000
+PATH_ROWS_PER_BATCH = 200_000
+"""License paths (stored plus new) one reconciliation batch may hold: batches are decided in
+SQL (db.group_bulk), so this only sets how often the progress bar moves."""
+MAX_USERS_PER_BATCH = 25_000
 
 
 @dataclass(frozen=True, order=True)
@@ -403,15 +404,13 @@ class LicenseTally:
     active: Counter[uuid.UUID] = field(default_factory=Counter)
     errors: Counter[tuple[uuid.UUID, str]] = field(default_factory=Counter)
 
-    def add(self, decision: Decision) -> None:
-        self.affected += decision.affected_user_count()
-        for key, state in decision.changed_paths():
-            if state is None:
-                continue
-            if state.is_active:
-                self.active[key[1]] += 1
+    def add(self, change: GroupChange) -> None:
+        self.affected += change.affected_user_count()
+        for (product_id, state, code), n in change.path_counts().items():
+            if state == "ACTIVE":
+                self.active[product_id] += n
             else:
-                self.errors[(key[1], state.error.value if state.error else "ERROR")] += 1
+                self.errors[(product_id, code or "ERROR")] += n
 
 
 def batches(members: Sequence[ResolvedMember], routes: int) -> Iterator[list[ResolvedMember]]:
@@ -534,7 +533,7 @@ async def _add_members(
     from db.session import lock_tenant_licenses
     from gql.cli import CliError
     from gql.ids import to_global_id
-    from gql.mutations.group_licenses import apply_reconciled, reconcile
+    from gql.mutations.group_licenses import reconcile
 
     tenant_record = await tenants.get_tenant(conn, tid)
     if tenant_record is None:
@@ -569,9 +568,9 @@ async def _add_members(
         done = 0
         for batch in batches(new, routes):
             # the new edges are stored, so reconcile sees the graph as the import leaves it
-            decision = await reconcile(conn, ctx, [m.user_id for m in batch if m.user_id], Overlay(), dry_run=False)
-            await apply_reconciled(conn, ctx, decision)
-            result.tally.add(decision)
+            change = await reconcile(conn, ctx, Overlay(), users=[m.user_id for m in batch if m.user_id], dry_run=False)
+            await change.apply(conn, ctx)
+            result.tally.add(change)
             done += len(batch)
             phases.update("licenses", done, len(new))
         await imports.refresh_statistics(conn, len(new), "license_paths", "user_licenses")

@@ -38,12 +38,12 @@ async def run_mutation(
 ) -> tuple[T | None, list[UserError]]:
     """Run `work` in one write transaction. Returns (result, errors).
 
-    A dry run (R19, D21) runs the same `work` in a read-only snapshot and takes no locks: the
-    work decides exactly as for real and skips its writes (a write would fail loudly here).
+    A dry run (R19, D21) runs the same `work` in one snapshot that is always rolled back and
+    takes no locks: the work decides exactly as for real and skips its writes.
     """
     ctx: Context = info.context
     try:
-        async with ctx.db.read() if dry_run else ctx.write(dry_run=False) as conn:
+        async with ctx.db.scratch() if dry_run else ctx.write(dry_run=False) as conn:
             if license_lock and not dry_run:
                 await lock_tenant_licenses(conn, ctx.tenant_id)
             result = await work(conn)

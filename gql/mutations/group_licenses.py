@@ -1,29 +1,44 @@
 """assignGroupLicenses (R18) and the group-path reconciliation every graph change runs (R10, R11).
 
 A change to who reaches which licensing group — a group license added, edited or removed, a
-member added or removed, a group nested, un-nested or deleted — recomputes the desired group
-paths of the affected users (in SQL, on the graph as the change leaves it), turns the
-difference into a `Proposal`, and lets the engine decide every path (R4–R9). Group-driven
-changes record errors on paths instead of refusing (D1).
+member added or removed, a group nested, un-nested or deleted — stages its batch of users and
+their paths as the change leaves the graph (db.group_bulk) and decides every path there, in
+SQL (R4, R8, D14, D15). A batch where some user needs the engine's cross-path rules (R6, R7,
+location prohibitions) or holds a self-service seat is handed to the engine whole instead.
+Group-driven changes record errors on paths instead of refusing (D1).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
+import engine
 from db import license_changes as lc
-from db.group_paths import Overlay, desired_group_paths, users_reached_by
+from db.group_bulk import Figures, GroupBatch, Outcome
+from db.group_paths import Overlay
+from db.models import DIRECT
 from db.records import GroupRecord
-from db.repo import directory
+from db.repo import directory, tenants
 from db.repo import group_licenses as gl_repo
+from db.repo import subscriptions as subscription_repo
+from engine.subscription_pool import PoolFigures
 from gql import validation as v
-from gql.changes import LicenseChangeSummary
+from gql.changes import (
+    MAX_OUTCOMES,
+    ErrorCount,
+    LicenseChangeSummary,
+    LicenseOutcome,
+    ProductSeatChange,
+    summary,
+)
 from gql.context import Context
-from gql.errors import ErrorCode, Refused, UserError, refuse
+from gql.errors import ErrorCode, LicenseError, Refused, UserError, refuse
 from gql.inputs import AssignGroupLicensesInput
 from gql.mutations.common import record, run_mutation
 from gql.mutations.licenses import (
@@ -33,25 +48,145 @@ from gql.mutations.licenses import (
     apply_and_recover,
     change_summary,
     environment,
+    recover_after_seats_freed,
 )
 from gql.permissions import CanManageLicenses
 from gql.resolve import not_found, uuid_arg
-from gql.types import Group
+from gql.types import AssignmentState, Group, Product
+
+
+@dataclass
+class GroupChange:
+    """A decided group change: judged in SQL (`figures`), or by the engine (`decision`) when
+    some user of the batch needs its cross-path rules (db.group_bulk, step 3)."""
+
+    batch_size: int
+    batch: GroupBatch | None = None
+    figures: Figures | None = None
+    pools_before: dict[uuid.UUID, PoolFigures] = field(default_factory=dict)
+    decision: lc.Decision | None = None
+
+    def affected_user_count(self) -> int:
+        if self.decision is not None:
+            return self.decision.affected_user_count()
+        assert self.figures is not None
+        return self.figures.affected_users
+
+    def path_counts(self) -> Counter[tuple[uuid.UUID, str, str | None]]:
+        """Created or changed (not removed) paths per (product, state, error code)."""
+        counts: Counter[tuple[uuid.UUID, str, str | None]] = Counter()
+        if self.decision is not None:
+            for key, state in self.decision.changed_paths():
+                if state is not None:
+                    code = state.error.value if state.error else None
+                    counts[(key[1], "ACTIVE" if state.is_active else "ERROR", code)] += 1
+            return counts
+        assert self.figures is not None
+        for (product_id, state_, code, removed), n in self.figures.changed_paths.items():
+            if not removed:
+                counts[(product_id, state_, code)] += n
+        return counts
+
+    def summary(self, ctx: Context, *, dry_run: bool) -> LicenseChangeSummary:
+        if self.decision is not None:
+            return change_summary(ctx, self.decision, dry_run=dry_run)
+        assert self.figures is not None
+        figures, pools = self.figures, self.pools_before
+        name = ctx.catalog.products
+        touched = {key[0] for key in figures.changed_paths} | set(figures.pool_deltas)
+        seats = [
+            ProductSeatChange(
+                product=Product.of(name[p]), consumed_before=pools[p].consumed,
+                consumed_after=pools[p].consumed + figures.pool_deltas.get(p, 0), total_units=pools[p].total,
+            )
+            for p in sorted(touched, key=lambda p: (name[p].display_name.lower(), str(p)))
+            if p in pools
+        ]
+        errors: Counter[tuple[uuid.UUID, str]] = Counter()
+        for (product_id, _, code, removed), n in figures.changed_paths.items():
+            if code is not None and not removed:
+                errors[(product_id, code)] += n
+        messages = error_messages(ctx, {o.product_id for o in figures.outcomes})
+        outcomes = [
+            LicenseOutcome(
+                state=AssignmentState(o.state),
+                error=None if o.removed or o.error_code is None
+                else LicenseError(code=ErrorCode(o.error_code), message=message_of(messages, o)),
+                removed=o.removed, user_id=o.user_id, product_id=o.product_id,
+                group_id=None if o.group_id == DIRECT else o.group_id,
+            )
+            for o in figures.outcomes
+        ]
+        error_counts = [
+            ErrorCount(product=Product.of(name[p]), code=ErrorCode(code), count=n)
+            for (p, code), n in sorted(errors.items(), key=lambda item: (name[item[0][0]].display_name.lower(), item[0][1]))
+        ]
+        return summary(
+            dry_run=dry_run, affected=figures.affected_users, products=seats, outcomes=outcomes, error_counts=error_counts
+        )
+
+    async def apply(self, conn: AsyncConnection, ctx: Context) -> None:
+        """Write the change; seats it freed go to whoever waits for them (R4), same transaction."""
+        if self.decision is not None:
+            await apply_and_recover(conn, ctx, self.decision)
+            return
+        assert self.batch is not None and self.figures is not None
+        await self.batch.apply(self.figures, error_messages(ctx, self.figures.products), ctx.services.clock.now())
+        freed = [p for p, d in self.figures.pool_deltas.items() if d < 0]
+        if freed:
+            await recover_after_seats_freed(conn, ctx, freed)
+
+
+def error_messages(ctx: Context, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str, str]]:
+    """Per product, the messages of the errors decided in SQL: no seat, no usage location
+    (direct path), no usage location (group path) — the engine's own wording."""
+    result = {}
+    for p in product_ids:
+        product_name = ctx.catalog.products[p].display_name
+        result[p] = (
+            engine.no_seat_message(product_name),
+            engine.usage_location_required_message(product_name, direct=True),
+            engine.usage_location_required_message(product_name, direct=False),
+        )
+    return result
+
+
+def message_of(messages: dict[uuid.UUID, tuple[str, str, str]], outcome: Outcome) -> str:
+    no_seat, direct, group = messages[outcome.product_id]
+    if outcome.error_code == "COUNT_VIOLATION":
+        return no_seat
+    return direct if outcome.group_id == DIRECT else group
 
 
 async def reconcile(
-    conn: AsyncConnection, ctx: Context, user_ids: Sequence[uuid.UUID], overlay: Overlay, *, dry_run: bool
-) -> lc.Decision:
-    """Decide the group paths of these users on the graph as `overlay` changes it (no writes)."""
-    facts = await lc.load_facts(conn, ctx.tenant_id, user_ids)
-    desired = await desired_group_paths(conn, ctx.tenant_id, user_ids, overlay)
-    proposal = lc.Proposal(user_ids=set(user_ids), direct_first=False)
-    lc.reconcile_group_paths(proposal, facts, desired)
-    return await lc.decide(conn, environment(ctx), proposal, lock=not dry_run, direct=False, facts=facts)
-
-
-async def apply_reconciled(conn: AsyncConnection, ctx: Context, decision: lc.Decision) -> None:
-    await apply_and_recover(conn, ctx, decision)
+    conn: AsyncConnection, ctx: Context, overlay: Overlay, *, groups: Iterable[uuid.UUID] = (),
+    users: Iterable[uuid.UUID] = (), dry_run: bool,
+) -> GroupChange:
+    """Decide the group paths of every member of `groups` and of `users` on the graph as
+    `overlay` changes it (no writes; a real run locks the pools it draws on, D21)."""
+    env = environment(ctx)
+    batch = GroupBatch(conn, ctx.tenant_id, dry_run=dry_run)
+    tenant = await tenants.get_tenant(conn, ctx.tenant_id)
+    default = tenant.default_usage_location if tenant else None
+    size = await batch.stage(overlay, groups=groups, users=users, default_location=default)
+    products = await batch.products()
+    if await batch.needs_engine(env.catalog, env.rules, products):
+        user_ids = await batch.user_ids()
+        facts = await lc.load_facts(conn, ctx.tenant_id, user_ids)
+        proposal = lc.Proposal(user_ids=set(user_ids), direct_first=False)
+        for key, disabled in await batch.proposed_paths():
+            if disabled is None:
+                proposal.removals.add(key)
+            else:
+                proposal.upserts[key] = lc.NewPath(disabled)
+        decision = await lc.decide(conn, env, proposal, lock=not dry_run, direct=False, facts=facts)
+        return GroupChange(size, decision=decision)
+    if not dry_run:
+        await subscription_repo.lock_pools(conn, ctx.tenant_id, products)
+    pools = await lc.pool_figures_of(conn, ctx.tenant_id, products, env.now, env.cancellation_window)
+    await batch.decide({p: f.available for p, f in pools.items()})
+    figures = await batch.figures(products, MAX_OUTCOMES)
+    return GroupChange(size, batch=batch, figures=figures, pools_before=pools)
 
 
 async def assign_group_licenses(info: Info, input: AssignGroupLicensesInput) -> AssignGroupLicensesPayload:
@@ -104,20 +239,20 @@ async def assign_group_licenses(info: Info, input: AssignGroupLicensesInput) -> 
             )
         after = {p: d for p, d in current.items() if p not in removes}
         after.update(adds)
-        members = await users_reached_by(conn, ctx.tenant_id, [gid])
-        decision = await reconcile(conn, ctx, members, Overlay(group_licenses={gid: after}), dry_run=dry_run)
-        changes = change_summary(ctx, decision, dry_run=dry_run)
+        change = await reconcile(conn, ctx, Overlay(group_licenses={gid: after}), groups=[gid], dry_run=dry_run)
+        members = change.batch_size
+        changes = change.summary(ctx, dry_run=dry_run)
         if not dry_run:
             await gl_repo.upsert(conn, ctx.tenant_id, gid, {p: d for p, d in adds.items()})
-            await apply_reconciled(conn, ctx, decision)
+            await change.apply(conn, ctx)
             await gl_repo.remove(conn, ctx.tenant_id, gid, removes)
         names = [ctx.catalog.products[p].sku_part_number for p in adds]
         await record(
             conn, ctx, "GROUP_LICENSES_CHANGED",
             f"{group.display_name}: +{', '.join(names) or 'nothing'} "
             f"-{', '.join(ctx.catalog.products[p].sku_part_number for p in removes) or 'nothing'}; "
-            f"{len(members)} member(s), {changes.affected_user_count} affected",
-            target_id=input.group_id, dry_run=dry_run, members=len(members), affected=changes.affected_user_count,
+            f"{members} member(s), {changes.affected_user_count} affected",
+            target_id=input.group_id, dry_run=dry_run, members=members, affected=changes.affected_user_count,
             errors=sum(c.count for c in changes.error_counts),
         )
         out.append(group)

@@ -8,7 +8,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.types import Info
 
-from db.group_paths import Overlay, users_reached_by
+from db.group_paths import Overlay
 from db.records import GroupRecord
 from db.repo import directory
 from gql import validation as v
@@ -17,8 +17,7 @@ from gql.errors import ErrorCode, Refused, UserError, refuse
 from gql.ids import BadId, from_global_id
 from gql.inputs import CreateGroupInput, DeleteGroupInput, GroupMembersInput
 from gql.mutations.common import record, run_mutation
-from gql.mutations.group_licenses import apply_reconciled, reconcile
-from gql.mutations.licenses import change_summary
+from gql.mutations.group_licenses import reconcile
 from gql.permissions import CanManageDirectory
 from gql.resolve import ArgError, not_found, uuid_arg
 from gql.types import Group
@@ -135,12 +134,11 @@ async def delete_group(info: Info, input: DeleteGroupInput) -> DeleteGroupPayloa
                 group_id=input.group_id,
             )
         # members of a group nested in a licensed group lose that route (D17, R11)
-        affected = await users_reached_by(conn, ctx.tenant_id, [group.id])
-        decision = await reconcile(conn, ctx, affected, Overlay(removed_groups=[group.id]), dry_run=dry_run)
-        changes = change_summary(ctx, decision, dry_run=dry_run)
+        change = await reconcile(conn, ctx, Overlay(removed_groups=[group.id]), groups=[group.id], dry_run=dry_run)
+        changes = change.summary(ctx, dry_run=dry_run)
         if not dry_run:
             await directory.delete_group(conn, ctx.tenant_id, group.id)
-            await apply_reconciled(conn, ctx, decision)
+            await change.apply(conn, ctx)
         await record(
             conn, ctx, "GROUP_DELETED", f"Deleted group {group.display_name}; {changes.affected_user_count} user(s) affected",
             target_id=input.group_id, dry_run=dry_run, affected=changes.affected_user_count,
@@ -173,15 +171,14 @@ async def _change_members(info: Info, input: GroupMembersInput, *, add: bool) ->
             if add
             else Overlay(remove_user_edges=user_edges, remove_group_edges=group_edges)
         )
-        affected = await users_reached_by(conn, ctx.tenant_id, changed_groups, changed_users)
-        decision = await reconcile(conn, ctx, affected, overlay, dry_run=dry_run)
-        changes = change_summary(ctx, decision, dry_run=dry_run)
+        change = await reconcile(conn, ctx, overlay, groups=changed_groups, users=changed_users, dry_run=dry_run)
+        changes = change.summary(ctx, dry_run=dry_run)
         if not dry_run:
             if add:
                 await directory.add_members(conn, ctx.tenant_id, group.id, changed_users, changed_groups)
             else:
                 await directory.remove_members(conn, ctx.tenant_id, group.id, changed_users, changed_groups)
-            await apply_reconciled(conn, ctx, decision)
+            await change.apply(conn, ctx)
         action, verb = ("GROUP_MEMBERS_ADDED", "Added") if add else ("GROUP_MEMBERS_REMOVED", "Removed")
         if changed_users or changed_groups:
             await record(

@@ -3,7 +3,7 @@ takeOverSubscription (R3, R15, D6, D7, D23).
 
 Each mutation decides on records in memory — the subscription as the change would leave it and
 the pool figures before and after — and writes only when it is not a dry run, so a dry run
-returns the same payload from a read-only snapshot without taking a lock.
+returns the same payload from a rolled-back snapshot without taking a lock.
 """
 
 from __future__ import annotations

@@ -141,6 +141,9 @@ class Reprocess:
     group: int | None = None
 
 
+GROUP_STEPS = (AddMember, RemoveMember, SetGroupLicense, RemoveGroupLicense, DeleteGroup)  # decided by db.group_bulk
+
+
 @dataclass(frozen=True)
 class World:
     locations: tuple[str | None, ...]
@@ -516,6 +519,29 @@ def check_transition(before: Snapshot, after: Snapshot, where: str, *, direct_su
                 assert row[2] == "ACTIVE", f"{where}: D1: a direct change put an ACTIVE path into ERROR {row[3]}"
 
 
+def check_seat_order(before: Snapshot, after: Snapshot, where: str) -> None:
+    """(g) R4/D2 within a group change: a seat newly taken never goes to a claim behind one left
+    waiting for the same product. A claim's place is its earliest path's place in line, then its
+    user's creation order. (Checked where no path errs on R6/R7: there the engine may judge a
+    user twice, D14, and its second hand-out serves only that user.)"""
+    if any(row[3] in ("MUTUALLY_EXCLUSIVE_VIOLATION", "DEPENDENCY_VIOLATION") for row in after.paths.values()):
+        return
+    seated: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    waiting: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    for (u, p, _g), row in after.paths.items():
+        holds_now = after.licenses.get((u, p), (False, None))[0]
+        held_before = before.licenses.get((u, p), (False, None))[0]
+        if row[2] == "ACTIVE" and holds_now and not held_before:
+            seated[(u, p)] = min(seated.get((u, p), row[1]), row[1])
+        elif row[3] == "COUNT_VIOLATION":
+            waiting[(u, p)] = min(waiting.get((u, p), row[1]), row[1])
+    for (u, p), seq in seated.items():
+        place = (seq, after.users[u][1])
+        for (w, q), wait_seq in waiting.items():
+            if q == p:
+                assert place < (wait_seq, after.users[w][1]), f"{where}: (g) a seat went to a claim behind one left waiting"
+
+
 # ------------------------------------------------------------------------------------ running steps
 
 
@@ -685,6 +711,8 @@ async def test_stored_state_always_equals_the_engines_recomputation(
             assert after == before, f"{where}: refused ({codes}) but the stored state changed"
         else:
             check_transition(before, after, where, direct_success=direct)
+            if isinstance(step, GROUP_STEPS):
+                check_seat_order(before, after, where)
         if isinstance(step, Reprocess) and not codes:
             assert payload["changes"]["affectedUserCount"] == 0 and payload["changes"]["outcomes"] == [], f"{where}: {payload['changes']}"
             assert after == before, f"{where}: reprocessing changed the stored state"

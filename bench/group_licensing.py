@@ -1,0 +1,241 @@
+"""Group-based licensing at large-tenant scale, against the real server over HTTP.
+
+    .venv/bin/python -m bench.group_licensing [--server-url postgresql://…/postgres] [--fresh] [--runs 3]
+
+Seeds (once; reused afterwards) a 1,000,000-user tenant in database `licensing_bench_groups`,
+makes a security group of 100,000 of its users (every tenth, in creation order), buys 150,000
+seats each of three products nobody holds (Microsoft 365 E5, EMS E5, Project Online Premium),
+starts `licensing serve` on a free port, and times, `--runs` times over:
+
+- the dry run of giving the group the 3 products (assignGroupLicenses, dryRun: true);
+- giving it the 3 products for real (300,000 paths, 300,000 seats), while another thread asks
+  `/healthz` every 50 ms (its slowest answer is printed: the event loop must stay responsive);
+- adding 10,000 more users to the group (30,000 paths), and removing them again;
+- removing the 3 products from the group.
+
+The floor is the issue's: a raw `INSERT … SELECT` of 3 × 100,000 rows into a path-shaped table
+(tenant, user, product, group, state, time; primary key) in the same database, timed between
+the API runs. The server's peak RSS (VmHWM) is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from bench.common import (
+    Figure,
+    GraphQL,
+    Server,
+    bench_database,
+    console,
+    ensure_seeded,
+    load_average,
+    print_figures,
+    running_server,
+)
+from gql.ids import to_global_id
+
+TENANT = "bench"
+USERS = 1_000_000
+GROUP = "Bench licensing group"
+MEMBERS_EVERY = 10  # every tenth user: 100,000 members
+ADDED = 10_000
+SKUS = ("SPE_E5", "EMSPREMIUM", "PROJECTPREMIUM")
+SEATS = 150_000
+
+ASSIGN = """
+mutation($i: AssignGroupLicensesInput!) {
+  assignGroupLicenses(input: $i) {
+    errors { code message }
+    changes { dryRun affectedUserCount products { product { skuPartNumber } consumedBefore consumedAfter totalUnits }
+              errorCounts { product { skuPartNumber } code count } }
+  }
+}"""
+MEMBERS = """
+mutation($i: GroupMembersInput!) {
+  %s(input: $i) { errors { code message } changes { affectedUserCount products { product { skuPartNumber } consumedAfter } } }
+}"""
+PURCHASE = """
+mutation($i: PurchaseSubscriptionInput!) { purchaseSubscription(input: $i) { errors { code message } subscription { id } } }"""
+CREATE_GROUP = """
+mutation($i: CreateGroupInput!) { createGroup(input: $i) { errors { code message } group { id } } }"""
+
+FLOOR_TABLE = """
+CREATE TEMP TABLE floor_paths (
+    tenant_id text NOT NULL, user_id uuid NOT NULL, product_id uuid NOT NULL, group_id uuid NOT NULL,
+    state text NOT NULL, updated_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, user_id, product_id, group_id)
+)"""
+FLOOR_INSERT = """
+INSERT INTO floor_paths
+SELECT m.tenant_id, m.user_id, p.id, m.group_id, 'ACTIVE', now()
+FROM group_user_members m CROSS JOIN products p
+WHERE m.tenant_id = $1 AND m.group_id = $2 AND p.sku_part_number = ANY($3::text[])"""
+
+
+async def _setup(dsn: str, api: GraphQL) -> tuple[str, list[str], list[str]]:
+    """The group (with its 100,000 members), the products' ids and the 10,000 users to add.
+    Idempotent; also puts the group back as it should be if an earlier run was interrupted."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        products = {r["sku_part_number"]: r["id"] for r in await conn.fetch(
+            "SELECT id, sku_part_number FROM products WHERE sku_part_number = ANY($1::text[])", list(SKUS))}
+        group_id = await conn.fetchval("SELECT id FROM groups WHERE tenant_id = $1 AND display_name = $2", TENANT, GROUP)
+        if group_id is None:
+            created = api.data(CREATE_GROUP, {"i": {"displayName": GROUP, "securityEnabled": True}})["createGroup"]
+            group_id = (await conn.fetchval("SELECT id FROM groups WHERE tenant_id = $1 AND display_name = $2", TENANT, GROUP))
+            assert created["group"], created
+        gid = to_global_id("Group", group_id)
+        held = await conn.fetch(
+            "SELECT product_id FROM group_licenses WHERE tenant_id = $1 AND group_id = $2", TENANT, group_id)
+        if held:
+            api.data(ASSIGN, {"i": {"groupId": gid, "removeProductIds": [to_global_id("Product", r["product_id"]) for r in held]}})
+        ranked = """SELECT id, row_number() OVER (ORDER BY created_seq) AS rn FROM users WHERE tenant_id = $1"""
+        await conn.execute(
+            f"DELETE FROM group_user_members WHERE tenant_id = $1 AND group_id = $2 AND user_id IN "
+            f"(SELECT id FROM ({ranked}) r WHERE r.rn % {MEMBERS_EVERY} <> 1)", TENANT, group_id)
+        await conn.execute(
+            f"INSERT INTO group_user_members (tenant_id, group_id, user_id) SELECT $1, $2, id FROM ({ranked}) r "
+            f"WHERE r.rn % {MEMBERS_EVERY} = 1 ON CONFLICT DO NOTHING", TENANT, group_id)
+        await conn.execute("ANALYZE group_user_members")
+        added = [to_global_id("User", r["id"]) for r in await conn.fetch(
+            f"SELECT id FROM ({ranked}) r WHERE r.rn % {MEMBERS_EVERY} = 2 ORDER BY rn LIMIT {ADDED}", TENANT)]
+        for sku, product_id in products.items():
+            total = await conn.fetchval(
+                "SELECT coalesce(sum(quantity), 0) FROM subscriptions WHERE tenant_id = $1 AND product_id = $2", TENANT, product_id)
+            if total < SEATS:
+                bought = api.data(PURCHASE, {"i": {"productId": to_global_id("Product", product_id), "quantity": SEATS - total}})
+                assert not bought["purchaseSubscription"]["errors"], (sku, bought)
+        members = await conn.fetchval(
+            "SELECT count(*) FROM group_user_members WHERE tenant_id = $1 AND group_id = $2", TENANT, group_id)
+        console.print(f"Group {GROUP!r}: {members:,} members; adding {len(added):,} more; products {', '.join(SKUS)}")
+        return gid, [to_global_id("Product", products[s]) for s in SKUS], added
+    finally:
+        await conn.close()
+
+
+async def _floor(dsn: str, group_global_id: str) -> float:
+    from gql.ids import from_global_id
+
+    group_id = from_global_id(group_global_id).key
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute(FLOOR_TABLE)
+            started = time.perf_counter()
+            await conn.execute(FLOOR_INSERT, TENANT, group_id, list(SKUS))
+            elapsed = (time.perf_counter() - started) * 1000
+            raise _Rollback(elapsed)
+    except _Rollback as done:
+        return done.ms
+    finally:
+        await conn.close()
+
+
+class _Rollback(Exception):
+    def __init__(self, ms: float) -> None:
+        self.ms = ms
+
+
+class HealthWatch:
+    """Asks /healthz every 50 ms in a thread; `slowest` is the longest answer while it ran."""
+
+    def __init__(self, server: Server) -> None:
+        self.url = f"{server.base_url}/healthz"
+        self.slowest = 0.0
+        self.answers = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                ok = client.get(self.url).status_code == 200
+                elapsed = (time.perf_counter() - started) * 1000
+                if ok:
+                    self.answers += 1
+                    self.slowest = max(self.slowest, elapsed)
+                self._stop.wait(0.05)
+
+    def __enter__(self) -> HealthWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _call(api: GraphQL, query: str, variables: dict[str, Any], field: str) -> tuple[float, dict[str, Any]]:
+    ms, content = api.timed(query, variables)
+    body = httpx.Response(200, content=content).json()
+    if body.get("errors") or body["data"][field]["errors"]:
+        raise SystemExit(f"{field} failed: {body}")
+    return ms, body["data"][field]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--fresh", action="store_true", help="drop and re-seed the scratch database")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    url = bench_database(args.server_url, "licensing_bench_groups", fresh=args.fresh)
+    ensure_seeded(url, TENANT, USERS, groups=200)
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with running_server(url) as server:
+        api = GraphQL(server, server.token(TENANT, "bench-admin"))
+        api.client.timeout = httpx.Timeout(600)
+        gid, products, added = asyncio.run(_setup(dsn, api))
+        add = {"i": {"groupId": gid, "addLicenses": [{"productId": p} for p in products]}}
+        dry = {"i": {**add["i"], "dryRun": True}}
+        remove = {"i": {"groupId": gid, "removeProductIds": products}}
+        members = {"i": {"groupId": gid, "memberIds": added}}
+        samples: dict[str, list[float]] = {k: [] for k in ("dry", "assign", "add", "removeMembers", "remove", "floor")}
+        slowest_health = 0.0
+        for run in range(args.runs):
+            ms, payload = _call(api, ASSIGN, dry, "assignGroupLicenses")
+            samples["dry"].append(ms)
+            with HealthWatch(server) as watch:
+                ms, payload = _call(api, ASSIGN, add, "assignGroupLicenses")
+            samples["assign"].append(ms)
+            slowest_health = max(slowest_health, watch.slowest)
+            changes = payload["changes"]
+            moved = {p["product"]["skuPartNumber"]: p["consumedAfter"] - p["consumedBefore"] for p in changes["products"]}
+            console.print(f"run {run + 1}: assigned to {changes['affectedUserCount']:,} users, seats taken {moved}, "
+                          f"errors {changes['errorCounts']}; /healthz answered {watch.answers} times, slowest {watch.slowest:.0f} ms")
+            ms, _ = _call(api, MEMBERS % "addGroupMembers", members, "addGroupMembers")
+            samples["add"].append(ms)
+            ms, _ = _call(api, MEMBERS % "removeGroupMembers", members, "removeGroupMembers")
+            samples["removeMembers"].append(ms)
+            ms, _ = _call(api, ASSIGN, remove, "assignGroupLicenses")
+            samples["remove"].append(ms)
+            samples["floor"].append(asyncio.run(_floor(dsn, gid)))
+        floor = samples["floor"]
+        figures = [
+            Figure("license a 100,000-member group with 3 products", samples["assign"], floor, 5000),
+            Figure("… its dry run", samples["dry"], floor, 3000),
+            Figure("add 10,000 members to the group holding 3 licenses", samples["add"], floor, 1000,
+                   note="floor: the 3 × 100,000-row INSERT (the 30,000 rows written are a tenth of it)"),
+            Figure("… remove them again", samples["removeMembers"], floor, None),
+            Figure("remove the 3 licenses from the 100,000-member group", samples["remove"], floor, 5000),
+        ]
+        print_figures(
+            f"Group-based licensing, tenant of {USERS:,} users (floor: INSERT … SELECT of 3 × 100,000 path rows)",
+            figures,
+            [f"/healthz during the real assignments: slowest answer {slowest_health:.0f} ms",
+             f"server peak RSS {server.peak_rss_mb():.0f} MB (target ≤ 500 MB)", f"load average {load_average()}"],
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,475 @@
+"""Group-path reconciliation decided in SQL: the set-based path behind every group change.
+
+A change to who reaches which licensing group (R10, R11) is decided here for its whole batch
+of users without loading a path into Python:
+
+1. the batch's users, with their place in creation order and usage locations, go into a
+   temporary table (`gb_users`) — given as ids and/or as every member of some groups;
+2. their stored paths and the group paths the graph (as the change leaves it) implies are
+   joined into `gb_paths`: kept, new, edited (disabled plans changed, place in line kept, D18)
+   or removed (D17); new paths get places in line in user creation order (D2);
+3. the path shapes touching a rule (R6, R7, R8 prohibitions; `engine.screening`) are screened:
+   when some user needs the engine's cross-path judgement, or holds a self-service seat (D6),
+   the caller hands the batch to the engine instead (`needs_engine`);
+4. otherwise each path is judged in SQL exactly as the engine would (D15): R8 usage location
+   (the user's, else the tenant default for group paths), then R4 seats — holders keep theirs
+   (D14), every other (user, product) claim queues by its earliest place in line, then user
+   creation order, and is served while seats are free (`row_number()` against free seats,
+   plus the seats the batch's holders give up);
+5. `summary` reads the figures a change summary shows; `apply` writes paths, effective
+   licenses and counters (by delta) with one statement each. A dry run stops before `apply`.
+
+The property test (`tests/gql/test_group_licensing_properties.py`) checks the stored outcome
+against the pure engine's recomputation after every step.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import engine
+from db.group_paths import Overlay, overlay_params
+from db.models import DIRECT
+from engine.screening import rule_products, screen
+
+TABLES = (
+    "DROP TABLE IF EXISTS pg_temp.gb_users, pg_temp.gb_paths, pg_temp.gb_result, pg_temp.gb_licenses",
+    """CREATE TEMP TABLE gb_users (
+        user_id uuid PRIMARY KEY, created_seq bigint NOT NULL, own_location text, group_location text
+    ) ON COMMIT DROP""",
+    """CREATE TEMP TABLE gb_paths (
+        user_id uuid NOT NULL, product_id uuid NOT NULL, group_id uuid NOT NULL,
+        disabled uuid[], old_disabled uuid[], queue_seq bigint, old_state text, old_error text,
+        kind text NOT NULL, subscription_id uuid
+    ) ON COMMIT DROP""",
+)
+
+FILL_USERS = """
+WITH RECURSIVE sub(id) AS (
+    SELECT unnest(CAST(:groups AS uuid[]))
+    UNION
+    SELECT e.member_group_id FROM group_group_members e JOIN sub ON e.group_id = sub.id WHERE e.tenant_id = :t
+),
+batch(user_id) AS (
+    SELECT m.user_id FROM group_user_members m JOIN sub ON m.group_id = sub.id WHERE m.tenant_id = :t
+    UNION
+    SELECT unnest(CAST(:users AS uuid[]))
+)
+INSERT INTO gb_users (user_id, created_seq, own_location, group_location)
+SELECT u.id, u.created_seq, upper(nullif(u.usage_location, '')),
+       coalesce(upper(nullif(u.usage_location, '')), upper(nullif(:default_location, '')))
+FROM batch b JOIN users u ON u.tenant_id = :t AND u.id = b.user_id
+"""
+
+# The graph as the change leaves it (the overlay's edges added/removed, its groups gone, its
+# group licenses in place of the stored ones) — the same reach as db.group_paths.REACH_SQL.
+FILL_PATHS = """
+WITH RECURSIVE
+group_edges AS (
+    SELECT e.group_id, e.member_group_id FROM group_group_members e
+    WHERE e.tenant_id = :t
+      AND NOT (e.group_id, e.member_group_id) IN (SELECT * FROM unnest(CAST(:rg_parent AS uuid[]), CAST(:rg_child AS uuid[])))
+    UNION ALL
+    SELECT * FROM unnest(CAST(:ag_parent AS uuid[]), CAST(:ag_child AS uuid[]))
+),
+user_edges AS (
+    SELECT m.group_id, m.user_id FROM group_user_members m JOIN gb_users b ON b.user_id = m.user_id
+    WHERE m.tenant_id = :t
+      AND NOT (m.group_id, m.user_id) IN (SELECT * FROM unnest(CAST(:ru_group AS uuid[]), CAST(:ru_user AS uuid[])))
+    UNION ALL
+    SELECT a.g, a.u FROM unnest(CAST(:au_group AS uuid[]), CAST(:au_user AS uuid[])) AS a(g, u)
+    JOIN gb_users b ON b.user_id = a.u
+),
+reach (user_id, group_id) AS (
+    SELECT ue.user_id, ue.group_id FROM user_edges ue WHERE NOT ue.group_id = ANY(CAST(:gone AS uuid[]))
+    UNION
+    SELECT r.user_id, ge.group_id FROM reach r JOIN group_edges ge ON ge.member_group_id = r.group_id
+    WHERE NOT ge.group_id = ANY(CAST(:gone AS uuid[]))
+),
+licenses (group_id, product_id, disabled) AS (
+    SELECT gl.group_id, gl.product_id, gl.disabled_plan_ids FROM group_licenses gl
+    WHERE gl.tenant_id = :t AND NOT gl.group_id = ANY(CAST(:overridden AS uuid[]))
+    UNION ALL
+    SELECT o.g, o.p, CAST(o.d AS uuid[])
+    FROM unnest(CAST(:o_group AS uuid[]), CAST(:o_product AS uuid[]), CAST(:o_disabled AS text[])) AS o(g, p, d)
+),
+desired AS (
+    SELECT r.user_id, l.product_id, l.group_id, l.disabled FROM reach r JOIN licenses l ON l.group_id = r.group_id
+),
+stored AS (
+    SELECT p.user_id, p.product_id, p.group_id, p.disabled_plan_ids, p.queue_seq, p.state, p.error_code, p.subscription_id
+    FROM license_paths p JOIN gb_users b ON b.user_id = p.user_id
+    WHERE p.tenant_id = :t
+)
+INSERT INTO gb_paths (user_id, product_id, group_id, disabled, old_disabled, queue_seq, old_state, old_error, kind, subscription_id)
+SELECT coalesce(s.user_id, d.user_id), coalesce(s.product_id, d.product_id), coalesce(s.group_id, d.group_id),
+       CASE WHEN s.group_id = :direct THEN s.disabled_plan_ids ELSE d.disabled END,
+       s.disabled_plan_ids, s.queue_seq, s.state, s.error_code,
+       CASE
+           WHEN s.user_id IS NULL THEN 'N'
+           WHEN s.group_id = :direct THEN 'K'
+           WHEN d.user_id IS NULL THEN 'R'
+           WHEN d.disabled @> s.disabled_plan_ids AND d.disabled <@ s.disabled_plan_ids THEN 'K'
+           ELSE 'E'
+       END,
+       s.subscription_id
+FROM stored s
+FULL JOIN desired d ON d.user_id = s.user_id AND d.product_id = s.product_id AND d.group_id = s.group_id
+"""
+
+# D2: new paths take places in line after every stored one, in user creation order. A real run
+# draws them from order_seq; a dry run numbers them after the sequence's last value, which
+# orders them the same way without advancing it.
+NUMBER_NEW_PATHS = """
+WITH ranked AS (
+    SELECT p.user_id, p.product_id, p.group_id, row_number() OVER (ORDER BY u.created_seq, p.product_id, p.group_id) AS rank
+    FROM gb_paths p JOIN gb_users u USING (user_id) WHERE p.kind = 'N'
+),
+places AS ({places})
+UPDATE gb_paths p SET queue_seq = places.seq
+FROM ranked JOIN places ON places.rank = ranked.rank
+WHERE p.user_id = ranked.user_id AND p.product_id = ranked.product_id AND p.group_id = ranked.group_id
+"""
+REAL_PLACES = """
+    SELECT seq, row_number() OVER (ORDER BY seq) AS rank
+    FROM (SELECT nextval('order_seq') AS seq FROM generate_series(1, :n)) drawn
+"""
+DRY_PLACES = "SELECT (SELECT last_value FROM order_seq) + g AS seq, g AS rank FROM generate_series(1, :n) g"
+
+SELF_SERVICE = """
+SELECT EXISTS (SELECT 1 FROM gb_paths WHERE subscription_id IS NOT NULL AND kind <> 'R')
+    OR EXISTS (SELECT 1 FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
+               WHERE l.tenant_id = :t AND l.subscription_id IS NOT NULL)
+"""
+
+SHAPES = "SELECT DISTINCT product_id, disabled FROM gb_paths WHERE kind <> 'R' AND product_id = ANY(CAST(:products AS uuid[]))"
+
+SHAPE_USERS = """
+WITH shapes AS (
+    SELECT s.p, CAST(s.d AS uuid[]) AS d, s.i
+    FROM unnest(CAST(:s_product AS uuid[]), CAST(:s_disabled AS text[]), CAST(:s_index AS int[])) AS s(p, d, i)
+),
+tagged AS (
+    SELECT p.user_id, s.i FROM gb_paths p JOIN shapes s ON s.p = p.product_id AND s.d = p.disabled WHERE p.kind <> 'R'
+)
+SELECT EXISTS (SELECT 1 FROM tagged WHERE i = ANY(CAST(:alone AS int[])))
+    OR EXISTS (
+        SELECT 1 FROM tagged a JOIN tagged b ON b.user_id = a.user_id
+        JOIN unnest(CAST(:pair_a AS int[]), CAST(:pair_b AS int[])) AS x(a, b) ON x.a = a.i AND x.b = b.i
+    )
+"""
+
+# Step 4: every after-path judged (R8, then R4 seats with D14 holders), and the removed ones.
+DECIDE = """
+CREATE TEMP TABLE gb_result ON COMMIT DROP AS
+WITH
+after AS (
+    SELECT p.*, u.created_seq,
+           (CASE WHEN p.group_id = :direct THEN u.own_location ELSE u.group_location END) IS NOT NULL AS located
+    FROM gb_paths p JOIN gb_users u USING (user_id)
+    WHERE p.kind <> 'R'
+),
+holders AS (
+    SELECT l.user_id, l.product_id FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
+    WHERE l.tenant_id = :t AND l.holds_seat AND l.subscription_id IS NULL
+),
+claims AS (
+    SELECT user_id, product_id, min(queue_seq) AS first_seq, min(created_seq) AS created_seq
+    FROM after WHERE located GROUP BY user_id, product_id
+),
+line AS (
+    SELECT c.user_id, c.product_id, h.user_id IS NOT NULL AS holder,
+           row_number() OVER (PARTITION BY c.product_id, h.user_id IS NULL
+                              ORDER BY c.first_seq, c.created_seq, c.user_id) AS place
+    FROM claims c LEFT JOIN holders h USING (user_id, product_id)
+),
+released AS (
+    SELECT h.product_id, count(*) AS n FROM holders h LEFT JOIN claims c USING (user_id, product_id)
+    WHERE c.user_id IS NULL GROUP BY h.product_id
+),
+seats AS (
+    SELECT f.product_id, f.free + coalesce(r.n, 0) AS free
+    FROM unnest(CAST(:f_product AS uuid[]), CAST(:f_free AS bigint[])) AS f(product_id, free)
+    LEFT JOIN released r USING (product_id)
+),
+seated AS (
+    SELECT l.user_id, l.product_id FROM line l LEFT JOIN seats s USING (product_id)
+    WHERE l.holder OR l.place <= coalesce(s.free, 0)
+),
+judged AS (
+    SELECT a.user_id, a.product_id, a.group_id, a.kind, a.disabled, a.queue_seq, a.created_seq, a.old_state,
+           a.old_error, a.subscription_id, false AS removed,
+           CASE WHEN NOT a.located THEN 'USAGE_LOCATION_REQUIRED' WHEN s.user_id IS NULL THEN 'COUNT_VIOLATION' END AS error_code
+    FROM after a LEFT JOIN seated s ON s.user_id = a.user_id AND s.product_id = a.product_id
+    UNION ALL
+    SELECT p.user_id, p.product_id, p.group_id, p.kind, p.old_disabled, p.queue_seq, u.created_seq, p.old_state,
+           p.old_error, p.subscription_id, true, NULL
+    FROM gb_paths p JOIN gb_users u USING (user_id)
+    WHERE p.kind = 'R'
+)
+SELECT j.*, CASE WHEN j.removed THEN j.old_state WHEN j.error_code IS NULL THEN 'ACTIVE' ELSE 'ERROR' END AS state,
+       j.removed OR j.kind IN ('N', 'E')
+           OR j.old_state IS DISTINCT FROM (CASE WHEN j.error_code IS NULL THEN 'ACTIVE' ELSE 'ERROR' END)
+           OR j.old_error IS DISTINCT FROM j.error_code AS changed
+FROM judged j
+"""
+
+
+# Effective licenses (R1): one per (user, product) with a path; a seat iff some path is ACTIVE.
+LICENSES = """
+CREATE TEMP TABLE gb_licenses ON COMMIT DROP AS
+WITH after AS (
+    SELECT user_id, product_id, bool_or(error_code IS NULL) AS holds
+    FROM gb_result WHERE NOT removed GROUP BY user_id, product_id
+),
+before AS (
+    SELECT l.user_id, l.product_id, l.holds_seat FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
+    WHERE l.tenant_id = :t
+)
+SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.product_id, b.product_id) AS product_id,
+       b.user_id IS NOT NULL AS had_row, coalesce(b.holds_seat, false) AS held,
+       a.user_id IS NOT NULL AS has_paths, coalesce(a.holds, false) AS holds
+FROM after a FULL JOIN before b ON b.user_id = a.user_id AND b.product_id = a.product_id
+"""
+
+FIGURES = """
+SELECT product_id, state, error_code, removed, count(*) AS n FROM gb_result
+WHERE changed GROUP BY product_id, state, error_code, removed
+"""
+POOL_DELTAS = """
+SELECT product_id, sum(holds::int - held::int) AS delta FROM gb_licenses WHERE holds <> held GROUP BY product_id
+"""
+AFFECTED = """
+SELECT count(*) FROM (
+    SELECT user_id FROM gb_result WHERE changed
+    UNION
+    SELECT user_id FROM gb_licenses WHERE holds <> held
+) affected
+"""
+OUTCOMES = """
+SELECT user_id, product_id, group_id, state, error_code, removed FROM gb_result
+WHERE changed
+ORDER BY (removed OR error_code IS NULL), queue_seq, created_seq, product_id, group_id
+LIMIT :n
+"""
+
+WRITE_PATHS = (
+    """
+    DELETE FROM license_paths p USING gb_result r
+    WHERE r.removed AND p.tenant_id = :t AND p.user_id = r.user_id AND p.product_id = r.product_id AND p.group_id = r.group_id
+    """,
+    """
+    INSERT INTO license_paths (tenant_id, user_id, product_id, group_id, disabled_plan_ids, queue_seq, state, error_code,
+                               error_message, subscription_id, updated_at)
+    SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled, r.queue_seq, r.state, r.error_code,
+           CASE r.error_code WHEN 'COUNT_VIOLATION' THEN m.no_seat
+                             WHEN 'USAGE_LOCATION_REQUIRED' THEN
+                                 CASE WHEN r.group_id = :direct THEN m.no_location_direct ELSE m.no_location_group END
+           END,
+           r.subscription_id, :now
+    FROM gb_result r
+    JOIN unnest(CAST(:m_product AS uuid[]), CAST(:m_no_seat AS text[]), CAST(:m_direct AS text[]), CAST(:m_group AS text[]))
+         AS m(product_id, no_seat, no_location_direct, no_location_group) ON m.product_id = r.product_id
+    WHERE r.changed AND NOT r.removed
+    ON CONFLICT (tenant_id, user_id, product_id, group_id) DO UPDATE SET
+        disabled_plan_ids = EXCLUDED.disabled_plan_ids, state = EXCLUDED.state, error_code = EXCLUDED.error_code,
+        error_message = EXCLUDED.error_message, updated_at = EXCLUDED.updated_at
+    """,
+)
+WRITE_LICENSES = (
+    """
+    DELETE FROM user_licenses l USING gb_licenses g
+    WHERE g.had_row AND NOT g.has_paths AND l.tenant_id = :t AND l.user_id = g.user_id AND l.product_id = g.product_id
+    """,
+    """
+    INSERT INTO user_licenses (tenant_id, user_id, product_id, holds_seat, subscription_id, updated_at)
+    SELECT :t, g.user_id, g.product_id, g.holds, NULL, :now FROM gb_licenses g
+    WHERE g.has_paths AND (NOT g.had_row OR g.holds <> g.held)
+    ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE SET
+        holds_seat = EXCLUDED.holds_seat, updated_at = EXCLUDED.updated_at
+    """,
+)
+WRITE_GROUP_COUNTERS = """
+WITH moves AS (
+    SELECT group_id, product_id,
+           sum(CASE WHEN kind <> 'N' AND old_state = 'ACTIVE' THEN -1 ELSE 0 END
+               + CASE WHEN NOT removed AND state = 'ACTIVE' THEN 1 ELSE 0 END) AS active,
+           sum(CASE WHEN kind <> 'N' AND old_state = 'ERROR' THEN -1 ELSE 0 END
+               + CASE WHEN NOT removed AND state = 'ERROR' THEN 1 ELSE 0 END) AS error
+    FROM gb_result WHERE changed AND group_id <> :direct GROUP BY group_id, product_id
+)
+UPDATE group_licenses gl SET active_count = gl.active_count + m.active, error_count = gl.error_count + m.error
+FROM moves m
+WHERE gl.tenant_id = :t AND gl.group_id = m.group_id AND gl.product_id = m.product_id AND (m.active <> 0 OR m.error <> 0)
+"""
+WRITE_POOLS = """
+INSERT INTO product_pools (tenant_id, product_id, consumed)
+SELECT :t, d.p, d.n FROM unnest(CAST(:p AS uuid[]), CAST(:n AS int[])) AS d(p, n) ORDER BY d.p
+ON CONFLICT (tenant_id, product_id) DO UPDATE SET consumed = product_pools.consumed + EXCLUDED.consumed
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One created, changed or removed path, as the change summary lists it."""
+
+    user_id: uuid.UUID
+    product_id: uuid.UUID
+    group_id: uuid.UUID  # DIRECT for a direct path
+    state: str
+    error_code: str | None
+    removed: bool
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the change does, read once after deciding (the same for a dry run and a real run)."""
+
+    products: tuple[uuid.UUID, ...]  # every product of the batch (their pools are locked in a real run)
+    pool_deltas: Mapping[uuid.UUID, int]
+    # (product, state, error code, removed) -> created, changed or removed paths
+    changed_paths: Mapping[tuple[uuid.UUID, str, str | None, bool], int]
+    affected_users: int
+    outcomes: tuple[Outcome, ...]  # errors first, then R4 order
+
+
+class GroupBatch:
+    """One group change's batch, staged in temporary tables of the change's transaction."""
+
+    def __init__(self, conn: AsyncConnection, tenant_id: str, *, dry_run: bool) -> None:
+        self.conn = conn
+        self.tenant_id = tenant_id
+        self.dry_run = dry_run
+
+    async def _run(self, sql: str, params: Mapping[str, object] | None = None) -> None:
+        await self.conn.execute(text(sql), {"t": self.tenant_id, "direct": DIRECT, **(params or {})})
+
+    async def stage(
+        self, overlay: Overlay, *, groups: Iterable[uuid.UUID] = (), users: Iterable[uuid.UUID] = (),
+        default_location: str | None,
+    ) -> int:
+        """Steps 1–2: the batch (every member of `groups`, and `users`) and its paths after the
+        change. Returns the number of users in the batch."""
+        for statement in TABLES:
+            await self.conn.execute(text(statement))
+        await self._run(
+            FILL_USERS, {"groups": sorted(set(groups)), "users": sorted(set(users)), "default_location": default_location}
+        )
+        count = int((await self.conn.execute(text("SELECT count(*) FROM gb_users"))).scalar_one())
+        await self.conn.execute(text("ANALYZE gb_users"))
+        o_group, o_product, o_disabled = [], [], []
+        for group_id, products in overlay.group_licenses.items():
+            for product_id, disabled in products.items():
+                o_group.append(group_id)
+                o_product.append(product_id)
+                o_disabled.append(_array(disabled))
+        await self._run(
+            FILL_PATHS, {**overlay_params(overlay), "o_group": o_group, "o_product": o_product, "o_disabled": o_disabled}
+        )
+        new = int((await self.conn.execute(text("SELECT count(*) FROM gb_paths WHERE kind = 'N'"))).scalar_one())
+        if new:
+            places = DRY_PLACES if self.dry_run else REAL_PLACES
+            await self._run(NUMBER_NEW_PATHS.format(places=places), {"n": new})
+        await self.conn.execute(text("ANALYZE gb_paths"))
+        return count
+
+    async def user_ids(self) -> list[uuid.UUID]:
+        return list((await self.conn.execute(text("SELECT user_id FROM gb_users ORDER BY created_seq"))).scalars())
+
+    async def proposed_paths(self) -> list[tuple[tuple[uuid.UUID, uuid.UUID, uuid.UUID], frozenset[uuid.UUID] | None]]:
+        """The group paths the change creates or edits (with their disabled plans) or removes (None)."""
+        rows = await self.conn.execute(
+            text("SELECT user_id, product_id, group_id, kind, disabled FROM gb_paths WHERE kind IN ('N', 'E', 'R')")
+        )
+        return [
+            ((r.user_id, r.product_id, r.group_id), None if r.kind == "R" else frozenset(r.disabled or ()))
+            for r in rows
+        ]
+
+    async def products(self) -> list[uuid.UUID]:
+        """Every product of the batch: of its paths and of the seats its users hold."""
+        rows = await self.conn.execute(
+            text(
+                """
+                SELECT product_id FROM gb_paths
+                UNION
+                SELECT l.product_id FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id WHERE l.tenant_id = :t
+                ORDER BY 1
+                """
+            ),
+            {"t": self.tenant_id},
+        )
+        return list(rows.scalars())
+
+    async def needs_engine(self, catalog: engine.Catalog, rules: engine.ServicePlanRules, products: Sequence[uuid.UUID]) -> bool:
+        """Step 3: True when some user of the batch needs the engine's cross-path rules, or
+        holds or draws on a self-service seat (D6)."""
+        if (await self.conn.execute(text(SELF_SERVICE), {"t": self.tenant_id})).scalar():
+            return True
+        touching = rule_products(catalog, rules, [str(p) for p in products])
+        if not touching:
+            return False
+        rows = (await self.conn.execute(text(SHAPES), {"products": sorted(touching)})).all()
+        shapes = [(str(r.product_id), frozenset(str(p) for p in r.disabled or ())) for r in rows]
+        verdict = screen(catalog, rules, shapes)
+        if verdict.clear:
+            return False
+        found = await self.conn.execute(
+            text(SHAPE_USERS),
+            {
+                "s_product": [r.product_id for r in rows], "s_disabled": [_array(r.disabled or ()) for r in rows],
+                "s_index": list(range(len(rows))), "alone": sorted(verdict.alone),
+                "pair_a": [a for a, _ in sorted(verdict.pairs)], "pair_b": [b for _, b in sorted(verdict.pairs)],
+            },
+        )
+        return bool(found.scalar())
+
+    async def decide(self, available: Mapping[uuid.UUID, int]) -> None:
+        """Step 4: judge every path of the batch in SQL (`available`: each pool's free seats)."""
+        products = sorted(available)
+        await self._run(DECIDE, {"f_product": products, "f_free": [available[p] for p in products]})
+        await self._run(LICENSES)
+
+    async def figures(self, products: Sequence[uuid.UUID], max_outcomes: int) -> Figures:
+        """Step 5: what the decided change does to seats, paths and users."""
+        conn = self.conn
+        changed = {
+            (r.product_id, r.state, r.error_code, r.removed): int(r.n) for r in await conn.execute(text(FIGURES))
+        }
+        deltas = {r.product_id: int(r.delta) for r in await conn.execute(text(POOL_DELTAS))}
+        affected = int((await conn.execute(text(AFFECTED))).scalar_one())
+        outcomes = tuple(
+            Outcome(r.user_id, r.product_id, r.group_id, r.state, r.error_code, r.removed)
+            for r in await conn.execute(text(OUTCOMES), {"n": max_outcomes})
+        )
+        return Figures(tuple(products), {p: d for p, d in deltas.items() if d}, changed, affected, outcomes)
+
+    async def apply(self, figures: Figures, messages: Mapping[uuid.UUID, tuple[str, str, str]], now: datetime) -> None:
+        """Write the decided batch: paths, effective licenses, group-license and pool counters.
+
+        `messages[product]`: the admin messages of its path errors — no seat, no usage location
+        (direct), no usage location (group)."""
+        products = sorted(messages)
+        message_params = {
+            "m_product": products, "m_no_seat": [messages[p][0] for p in products],
+            "m_direct": [messages[p][1] for p in products], "m_group": [messages[p][2] for p in products],
+        }
+        await self._run(WRITE_PATHS[0])
+        await self._run(WRITE_PATHS[1], {"now": now, **message_params})
+        await self._run(WRITE_LICENSES[0])
+        await self._run(WRITE_LICENSES[1], {"now": now})
+        await self._run(WRITE_GROUP_COUNTERS)
+        if figures.pool_deltas:
+            pools = sorted(figures.pool_deltas)
+            await self._run(WRITE_POOLS, {"p": pools, "n": [figures.pool_deltas[p] for p in pools]})
+
+
+def _array(ids: Iterable[uuid.UUID | str]) -> str:
+    """A uuid[] literal (kept in the given order: equal arrays stay equal)."""
+    return "{" + ",".join(str(i) for i in ids) + "}"
