@@ -14,8 +14,8 @@ starts `licensing serve` on a free port, and times, `--runs` times over:
 - removing the 3 products from the group.
 
 The floor is the issue's: a raw `INSERT … SELECT` of 3 × 100,000 rows into a path-shaped table
-(tenant, user, product, group, state, time; primary key) in the same database, timed between
-the API runs. The server's peak RSS (VmHWM) is printed at the end.
+(tenant, user, product, group, state, time; primary key) in the same database — an ordinary,
+WAL-logged table, created and rolled back in one transaction — timed between the API runs. The server's peak RSS (VmHWM) is printed at the end.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ CREATE_GROUP = """
 mutation($i: CreateGroupInput!) { createGroup(input: $i) { errors { code message } group { id } } }"""
 
 FLOOR_TABLE = """
-CREATE TEMP TABLE floor_paths (
+CREATE TABLE floor_paths (
     tenant_id text NOT NULL, user_id uuid NOT NULL, product_id uuid NOT NULL, group_id uuid NOT NULL,
     state text NOT NULL, updated_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, user_id, product_id, group_id)
 )"""

@@ -46,7 +46,7 @@ TABLES = (
     """CREATE TEMP TABLE gb_paths (
         user_id uuid NOT NULL, product_id uuid NOT NULL, group_id uuid NOT NULL,
         disabled uuid[], old_disabled uuid[], queue_seq bigint, old_state text, old_error text,
-        kind text NOT NULL, subscription_id uuid
+        kind text NOT NULL, subscription_id uuid, new_rank bigint
     ) ON COMMIT DROP""",
 )
 
@@ -100,14 +100,16 @@ licenses (group_id, product_id, disabled) AS (
     FROM unnest(CAST(:o_group AS uuid[]), CAST(:o_product AS uuid[]), CAST(:o_disabled AS text[])) AS o(g, p, d)
 ),
 desired AS (
-    SELECT r.user_id, l.product_id, l.group_id, l.disabled FROM reach r JOIN licenses l ON l.group_id = r.group_id
+    SELECT r.user_id, l.product_id, l.group_id, l.disabled, b.created_seq
+    FROM reach r JOIN licenses l ON l.group_id = r.group_id JOIN gb_users b ON b.user_id = r.user_id
 ),
 stored AS (
     SELECT p.user_id, p.product_id, p.group_id, p.disabled_plan_ids, p.queue_seq, p.state, p.error_code, p.subscription_id
     FROM license_paths p JOIN gb_users b ON b.user_id = p.user_id
     WHERE p.tenant_id = :t
 )
-INSERT INTO gb_paths (user_id, product_id, group_id, disabled, old_disabled, queue_seq, old_state, old_error, kind, subscription_id)
+INSERT INTO gb_paths (user_id, product_id, group_id, disabled, old_disabled, queue_seq, old_state, old_error, kind,
+                      subscription_id, new_rank)
 SELECT coalesce(s.user_id, d.user_id), coalesce(s.product_id, d.product_id), coalesce(s.group_id, d.group_id),
        CASE WHEN s.group_id = :direct THEN s.disabled_plan_ids ELSE d.disabled END,
        s.disabled_plan_ids, s.queue_seq, s.state, s.error_code,
@@ -118,29 +120,20 @@ SELECT coalesce(s.user_id, d.user_id), coalesce(s.product_id, d.product_id), coa
            WHEN d.disabled @> s.disabled_plan_ids AND d.disabled <@ s.disabled_plan_ids THEN 'K'
            ELSE 'E'
        END,
-       s.subscription_id
+       s.subscription_id,
+       CASE WHEN s.user_id IS NULL THEN
+           row_number() OVER (PARTITION BY s.user_id IS NULL ORDER BY d.created_seq, d.product_id, d.group_id)
+       END
 FROM stored s
 FULL JOIN desired d ON d.user_id = s.user_id AND d.product_id = s.product_id AND d.group_id = s.group_id
 """
 
-# D2: new paths take places in line after every stored one, in user creation order. A real run
-# draws them from order_seq; a dry run numbers them after the sequence's last value, which
-# orders them the same way without advancing it.
-NUMBER_NEW_PATHS = """
-WITH ranked AS (
-    SELECT p.user_id, p.product_id, p.group_id, row_number() OVER (ORDER BY u.created_seq, p.product_id, p.group_id) AS rank
-    FROM gb_paths p JOIN gb_users u USING (user_id) WHERE p.kind = 'N'
-),
-places AS ({places})
-UPDATE gb_paths p SET queue_seq = places.seq
-FROM ranked JOIN places ON places.rank = ranked.rank
-WHERE p.user_id = ranked.user_id AND p.product_id = ranked.product_id AND p.group_id = ranked.group_id
-"""
-REAL_PLACES = """
-    SELECT seq, row_number() OVER (ORDER BY seq) AS rank
-    FROM (SELECT nextval('order_seq') AS seq FROM generate_series(1, :n)) drawn
-"""
-DRY_PLACES = "SELECT (SELECT last_value FROM order_seq) + g AS seq, g AS rank FROM generate_series(1, :n) g"
+# D2: new paths take places in line after every stored one, in user creation order (new_rank).
+# While deciding, a new path's place is NEW_PATHS + new_rank (behind every stored place, in the
+# same order); the real run draws the stored places from order_seq as it writes them.
+NEW_PATHS = 2**62
+
+WORK_MEM = "256MB"
 
 SELF_SERVICE = """
 SELECT EXISTS (SELECT 1 FROM gb_paths WHERE subscription_id IS NOT NULL AND kind <> 'R')
@@ -170,7 +163,9 @@ DECIDE = """
 CREATE TEMP TABLE gb_result ON COMMIT DROP AS
 WITH
 after AS (
-    SELECT p.*, u.created_seq,
+    SELECT p.user_id, p.product_id, p.group_id, p.disabled, p.old_disabled,
+           coalesce(p.queue_seq, {NEW_PATHS} + p.new_rank) AS queue_seq, p.old_state, p.old_error, p.kind, p.subscription_id,
+           u.created_seq,
            (CASE WHEN p.group_id = :direct THEN u.own_location ELSE u.group_location END) IS NOT NULL AS located
     FROM gb_paths p JOIN gb_users u USING (user_id)
     WHERE p.kind <> 'R'
@@ -265,9 +260,14 @@ WRITE_PATHS = (
     WHERE r.removed AND p.tenant_id = :t AND p.user_id = r.user_id AND p.product_id = r.product_id AND p.group_id = r.group_id
     """,
     """
+    WITH drawn AS (
+        SELECT array_agg(seq ORDER BY seq) AS seqs
+        FROM (SELECT nextval('order_seq') AS seq FROM generate_series(1, :new_paths)) s
+    )
     INSERT INTO license_paths (tenant_id, user_id, product_id, group_id, disabled_plan_ids, queue_seq, state, error_code,
                                error_message, subscription_id, updated_at)
-    SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled, r.queue_seq, r.state, r.error_code,
+    SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled,
+           CASE WHEN r.kind = 'N' THEN drawn.seqs[r.queue_seq - {NEW_PATHS}] ELSE r.queue_seq END, r.state, r.error_code,
            CASE r.error_code WHEN 'COUNT_VIOLATION' THEN m.no_seat
                              WHEN 'USAGE_LOCATION_REQUIRED' THEN
                                  CASE WHEN r.group_id = :direct THEN m.no_location_direct ELSE m.no_location_group END
@@ -276,7 +276,9 @@ WRITE_PATHS = (
     FROM gb_result r
     JOIN unnest(CAST(:m_product AS uuid[]), CAST(:m_no_seat AS text[]), CAST(:m_direct AS text[]), CAST(:m_group AS text[]))
          AS m(product_id, no_seat, no_location_direct, no_location_group) ON m.product_id = r.product_id
+    CROSS JOIN drawn
     WHERE r.changed AND NOT r.removed
+    ORDER BY r.product_id, r.user_id  -- index order: each index page is visited once per product
     ON CONFLICT (tenant_id, user_id, product_id, group_id) DO UPDATE SET
         disabled_plan_ids = EXCLUDED.disabled_plan_ids, state = EXCLUDED.state, error_code = EXCLUDED.error_code,
         error_message = EXCLUDED.error_message, updated_at = EXCLUDED.updated_at
@@ -291,6 +293,7 @@ WRITE_LICENSES = (
     INSERT INTO user_licenses (tenant_id, user_id, product_id, holds_seat, subscription_id, updated_at)
     SELECT :t, g.user_id, g.product_id, g.holds, NULL, :now FROM gb_licenses g
     WHERE g.has_paths AND (NOT g.had_row OR g.holds <> g.held)
+    ORDER BY g.product_id, g.user_id
     ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE SET
         holds_seat = EXCLUDED.holds_seat, updated_at = EXCLUDED.updated_at
     """,
@@ -346,6 +349,7 @@ class GroupBatch:
         self.conn = conn
         self.tenant_id = tenant_id
         self.dry_run = dry_run
+        self.new_paths = 0
 
     async def _run(self, sql: str, params: Mapping[str, object] | None = None) -> None:
         await self.conn.execute(text(sql), {"t": self.tenant_id, "direct": DIRECT, **(params or {})})
@@ -356,6 +360,8 @@ class GroupBatch:
     ) -> int:
         """Steps 1–2: the batch (every member of `groups`, and `users`) and its paths after the
         change. Returns the number of users in the batch."""
+        # sorts and hashes over a few hundred thousand rows stay in memory (this transaction only)
+        await self.conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         for statement in TABLES:
             await self.conn.execute(text(statement))
         await self._run(
@@ -372,10 +378,7 @@ class GroupBatch:
         await self._run(
             FILL_PATHS, {**overlay_params(overlay), "o_group": o_group, "o_product": o_product, "o_disabled": o_disabled}
         )
-        new = int((await self.conn.execute(text("SELECT count(*) FROM gb_paths WHERE kind = 'N'"))).scalar_one())
-        if new:
-            places = DRY_PLACES if self.dry_run else REAL_PLACES
-            await self._run(NUMBER_NEW_PATHS.format(places=places), {"n": new})
+        self.new_paths = int((await self.conn.execute(text("SELECT count(*) FROM gb_paths WHERE kind = 'N'"))).scalar_one())
         await self.conn.execute(text("ANALYZE gb_paths"))
         return count
 
@@ -393,14 +396,11 @@ class GroupBatch:
         ]
 
     async def products(self) -> list[uuid.UUID]:
-        """Every product of the batch: of its paths and of the seats its users hold."""
+        """Every product of the batch's paths (a user holds a license only while a path leads to it, R1)."""
         rows = await self.conn.execute(
             text(
                 """
-                SELECT product_id FROM gb_paths
-                UNION
-                SELECT l.product_id FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id WHERE l.tenant_id = :t
-                ORDER BY 1
+                SELECT DISTINCT product_id FROM gb_paths ORDER BY 1
                 """
             ),
             {"t": self.tenant_id},
@@ -433,7 +433,7 @@ class GroupBatch:
     async def decide(self, available: Mapping[uuid.UUID, int]) -> None:
         """Step 4: judge every path of the batch in SQL (`available`: each pool's free seats)."""
         products = sorted(available)
-        await self._run(DECIDE, {"f_product": products, "f_free": [available[p] for p in products]})
+        await self._run(DECIDE.format(NEW_PATHS=NEW_PATHS), {"f_product": products, "f_free": [available[p] for p in products]})
         await self._run(LICENSES)
 
     async def figures(self, products: Sequence[uuid.UUID], max_outcomes: int) -> Figures:
@@ -461,7 +461,7 @@ class GroupBatch:
             "m_direct": [messages[p][1] for p in products], "m_group": [messages[p][2] for p in products],
         }
         await self._run(WRITE_PATHS[0])
-        await self._run(WRITE_PATHS[1], {"now": now, **message_params})
+        await self._run(WRITE_PATHS[1].format(NEW_PATHS=NEW_PATHS), {"now": now, "new_paths": self.new_paths, **message_params})
         await self._run(WRITE_LICENSES[0])
         await self._run(WRITE_LICENSES[1], {"now": now})
         await self._run(WRITE_GROUP_COUNTERS)

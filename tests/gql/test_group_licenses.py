@@ -202,3 +202,38 @@ async def test_r19_group_dry_run_matches_the_real_run(tenant: Tenant) -> None:
     dry_changes, real_changes = dry["changes"], real["changes"]
     assert dry_changes.pop("dryRun") is True and real_changes.pop("dryRun") is False
     assert dry_changes == real_changes
+
+
+async def test_deleting_a_user_leaves_no_path_or_license_behind(tenant: Tenant, database_url: str) -> None:
+    """License rows carry no foreign keys (migration 0002, for bulk speed): deleting a user must
+    delete its direct and group paths and its licenses itself, and free both seats."""
+    from sqlalchemy import text
+
+    from db.session import Database
+    from gql.ids import from_global_id
+
+    await tenant.buy("EMS", 2)
+    await tenant.buy("ENTERPRISEPACK", 2)
+    ems = (await product(tenant, "EMS"))["id"]
+    e3 = (await product(tenant, "ENTERPRISEPACK"))["id"]
+    user = await tenant.create_user("Leaving")
+    made = await tenant.ok(
+        "mutation($i: CreateGroupInput!) { createGroup(input: $i) { group { id } errors { code } } }",
+        {"i": {"displayName": "Staff", "memberIds": [user]}},
+    )
+    group = made["createGroup"]["group"]["id"]
+    assert (await license_group(tenant, group, [{"productId": e3}]))["errors"] == []
+    assert (await assign(tenant, [user], [{"productId": ems}]))["errors"] == []
+    deleted = await tenant.ok("mutation($i: DeleteUserInput!) { deleteUser(input: $i) { errors { code } } }", {"i": {"userId": user}})
+    assert deleted["deleteUser"]["errors"] == []
+    assert (await product(tenant, "EMS"))["consumedUnits"] == 0
+    assert (await product(tenant, "ENTERPRISEPACK"))["consumedUnits"] == 0
+    db = Database(database_url)
+    try:
+        async with db.read() as conn:
+            uid = from_global_id(user).key
+            for table in ("license_paths", "user_licenses"):
+                left = (await conn.execute(text(f"SELECT count(*) FROM {table} WHERE user_id = :u"), {"u": uid})).scalar_one()
+                assert left == 0, table
+    finally:
+        await db.dispose()
