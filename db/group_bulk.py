@@ -184,14 +184,17 @@ line AS (
                               ORDER BY c.first_seq, c.created_seq, c.user_id) AS place
     FROM claims c LEFT JOIN holders h USING (user_id, product_id)
 ),
-released AS (
-    SELECT h.product_id, count(*) AS n FROM holders h LEFT JOIN claims c USING (user_id, product_id)
-    WHERE c.user_id IS NULL GROUP BY h.product_id
+held AS (
+    SELECT product_id, count(*) AS n FROM holders GROUP BY product_id
+),
+kept AS (
+    SELECT product_id, count(*) AS n FROM line WHERE holder GROUP BY product_id
 ),
 seats AS (
-    SELECT f.product_id, f.free + coalesce(r.n, 0) AS free
+    -- free seats plus those the batch's holders give up (holders left with no passing path)
+    SELECT f.product_id, f.free + coalesce(h.n, 0) - coalesce(k.n, 0) AS free
     FROM unnest(CAST(:f_product AS uuid[]), CAST(:f_free AS bigint[])) AS f(product_id, free)
-    LEFT JOIN released r USING (product_id)
+    LEFT JOIN held h USING (product_id) LEFT JOIN kept k USING (product_id)
 ),
 seated AS (
     SELECT l.user_id, l.product_id FROM line l LEFT JOIN seats s USING (product_id)
