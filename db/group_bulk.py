@@ -50,14 +50,28 @@ TABLES = (
     ) ON COMMIT DROP""",
 )
 
-FILL_USERS = """
+# Groups and every group nested in them, at any depth (the graph is small next to its members).
+SUBGROUPS = """
 WITH RECURSIVE sub(id) AS (
     SELECT unnest(CAST(:groups AS uuid[]))
     UNION
     SELECT e.member_group_id FROM group_group_members e JOIN sub ON e.group_id = sub.id WHERE e.tenant_id = :t
-),
-batch(user_id) AS (
-    SELECT m.user_id FROM group_user_members m JOIN sub ON m.group_id = sub.id WHERE m.tenant_id = :t
+)
+SELECT id FROM sub
+"""
+# Groups and every group they are nested in, at any depth.
+SUPERGROUPS = """
+WITH RECURSIVE up(id) AS (
+    SELECT unnest(CAST(:groups AS uuid[]))
+    UNION
+    SELECT e.group_id FROM group_group_members e JOIN up ON e.member_group_id = up.id WHERE e.tenant_id = :t
+)
+SELECT id FROM up
+"""
+
+FILL_USERS = """
+WITH batch(user_id) AS (
+    SELECT m.user_id FROM group_user_members m WHERE m.tenant_id = :t AND m.group_id = ANY(CAST(:groups AS uuid[]))
     UNION
     SELECT unnest(CAST(:users AS uuid[]))
 )
@@ -67,8 +81,14 @@ SELECT u.id, u.created_seq, upper(nullif(u.usage_location, '')),
 FROM batch b JOIN users u ON u.tenant_id = :t AND u.id = b.user_id
 """
 
+# The licensing groups whose members may change (`:licensing`) and the products they license,
+# before and after the change: only these paths can change (see GroupBatch.stage).
+LICENSED_PRODUCTS = """
+SELECT DISTINCT product_id FROM group_licenses WHERE tenant_id = :t AND group_id = ANY(CAST(:licensing AS uuid[]))
+"""
+
 # The graph as the change leaves it (the overlay's edges added/removed, its groups gone, its
-# group licenses in place of the stored ones) — the same reach as db.group_paths.REACH_SQL.
+# group licenses in place of the stored ones), walked down from each licensing group.
 FILL_PATHS = """
 WITH RECURSIVE
 group_edges AS (
@@ -78,23 +98,27 @@ group_edges AS (
     UNION ALL
     SELECT * FROM unnest(CAST(:ag_parent AS uuid[]), CAST(:ag_child AS uuid[]))
 ),
+down (top, group_id) AS (  -- each licensing group and the groups nested in it
+    SELECT g, g FROM unnest(CAST(:licensing AS uuid[])) AS g WHERE NOT g = ANY(CAST(:gone AS uuid[]))
+    UNION
+    SELECT d.top, ge.member_group_id FROM down d JOIN group_edges ge ON ge.group_id = d.group_id
+    WHERE NOT ge.member_group_id = ANY(CAST(:gone AS uuid[]))
+),
 user_edges AS (
     SELECT m.group_id, m.user_id FROM group_user_members m JOIN gb_users b ON b.user_id = m.user_id
-    WHERE m.tenant_id = :t
+    WHERE m.tenant_id = :t AND m.group_id IN (SELECT group_id FROM down)
       AND NOT (m.group_id, m.user_id) IN (SELECT * FROM unnest(CAST(:ru_group AS uuid[]), CAST(:ru_user AS uuid[])))
     UNION ALL
     SELECT a.g, a.u FROM unnest(CAST(:au_group AS uuid[]), CAST(:au_user AS uuid[])) AS a(g, u)
     JOIN gb_users b ON b.user_id = a.u
 ),
 reach (user_id, group_id) AS (
-    SELECT ue.user_id, ue.group_id FROM user_edges ue WHERE NOT ue.group_id = ANY(CAST(:gone AS uuid[]))
-    UNION
-    SELECT r.user_id, ge.group_id FROM reach r JOIN group_edges ge ON ge.member_group_id = r.group_id
-    WHERE NOT ge.group_id = ANY(CAST(:gone AS uuid[]))
+    SELECT DISTINCT ue.user_id, d.top FROM user_edges ue JOIN down d ON d.group_id = ue.group_id
 ),
 licenses (group_id, product_id, disabled) AS (
     SELECT gl.group_id, gl.product_id, gl.disabled_plan_ids FROM group_licenses gl
-    WHERE gl.tenant_id = :t AND NOT gl.group_id = ANY(CAST(:overridden AS uuid[]))
+    WHERE gl.tenant_id = :t AND gl.group_id = ANY(CAST(:licensing AS uuid[]))
+      AND NOT gl.group_id = ANY(CAST(:overridden AS uuid[]))
     UNION ALL
     SELECT o.g, o.p, CAST(o.d AS uuid[])
     FROM unnest(CAST(:o_group AS uuid[]), CAST(:o_product AS uuid[]), CAST(:o_disabled AS text[])) AS o(g, p, d)
@@ -106,16 +130,16 @@ desired AS (
 stored AS (
     SELECT p.user_id, p.product_id, p.group_id, p.disabled_plan_ids, p.queue_seq, p.state, p.error_code, p.subscription_id
     FROM license_paths p JOIN gb_users b ON b.user_id = p.user_id
-    WHERE p.tenant_id = :t
+    WHERE p.tenant_id = :t AND p.product_id = ANY(CAST(:products AS uuid[]))
 )
 INSERT INTO gb_paths (user_id, product_id, group_id, disabled, old_disabled, queue_seq, old_state, old_error, kind,
                       subscription_id, new_rank)
 SELECT coalesce(s.user_id, d.user_id), coalesce(s.product_id, d.product_id), coalesce(s.group_id, d.group_id),
-       CASE WHEN s.group_id = :direct THEN s.disabled_plan_ids ELSE d.disabled END,
+       CASE WHEN d.user_id IS NULL THEN s.disabled_plan_ids ELSE d.disabled END,
        s.disabled_plan_ids, s.queue_seq, s.state, s.error_code,
        CASE
            WHEN s.user_id IS NULL THEN 'N'
-           WHEN s.group_id = :direct THEN 'K'
+           WHEN s.group_id = :direct OR NOT s.group_id = ANY(CAST(:licensing AS uuid[])) THEN 'K'
            WHEN d.user_id IS NULL THEN 'R'
            WHEN d.disabled @> s.disabled_plan_ids AND d.disabled <@ s.disabled_plan_ids THEN 'K'
            ELSE 'E'
@@ -138,18 +162,29 @@ WORK_MEM = "256MB"
 SELF_SERVICE = """
 SELECT EXISTS (SELECT 1 FROM gb_paths WHERE subscription_id IS NOT NULL AND kind <> 'R')
     OR EXISTS (SELECT 1 FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
-               WHERE l.tenant_id = :t AND l.subscription_id IS NOT NULL)
+               WHERE l.tenant_id = :t AND l.subscription_id IS NOT NULL AND l.product_id = ANY(CAST(:staged AS uuid[])))
 """
 
-SHAPES = "SELECT DISTINCT product_id, disabled FROM gb_paths WHERE kind <> 'R' AND product_id = ANY(CAST(:products AS uuid[]))"
-
-SHAPE_USERS = """
-WITH shapes AS (
+# The batch's paths of products that enable a rule plan: staged ones as the change leaves them
+# and as they were (a path that ends or changes may release another product's path from R6/R7),
+# the users' stored paths of the other rule products as they are.
+RULE_PATHS = """
+rule_paths AS (
+    SELECT user_id, product_id, disabled FROM gb_paths WHERE kind <> 'R' AND product_id = ANY(CAST(:rule AS uuid[]))
+    UNION ALL
+    SELECT user_id, product_id, old_disabled FROM gb_paths WHERE kind IN ('R', 'E') AND product_id = ANY(CAST(:rule AS uuid[]))
+    UNION ALL
+    SELECT p.user_id, p.product_id, p.disabled_plan_ids FROM license_paths p JOIN gb_users b ON b.user_id = p.user_id
+    WHERE p.tenant_id = :t AND p.product_id = ANY(CAST(:rule AS uuid[])) AND NOT p.product_id = ANY(CAST(:staged AS uuid[]))
+)"""
+SHAPES = "WITH " + RULE_PATHS + " SELECT DISTINCT product_id, disabled FROM rule_paths"
+SHAPE_USERS = "WITH " + RULE_PATHS + """,
+shapes AS (
     SELECT s.p, CAST(s.d AS uuid[]) AS d, s.i
     FROM unnest(CAST(:s_product AS uuid[]), CAST(:s_disabled AS text[]), CAST(:s_index AS int[])) AS s(p, d, i)
 ),
 tagged AS (
-    SELECT p.user_id, s.i FROM gb_paths p JOIN shapes s ON s.p = p.product_id AND s.d = p.disabled WHERE p.kind <> 'R'
+    SELECT p.user_id, s.i FROM rule_paths p JOIN shapes s ON s.p = p.product_id AND s.d = p.disabled
 )
 SELECT EXISTS (SELECT 1 FROM tagged WHERE i = ANY(CAST(:alone AS int[])))
     OR EXISTS (
@@ -172,7 +207,7 @@ after AS (
 ),
 holders AS (
     SELECT l.user_id, l.product_id FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
-    WHERE l.tenant_id = :t AND l.holds_seat AND l.subscription_id IS NULL
+    WHERE l.tenant_id = :t AND l.holds_seat AND l.subscription_id IS NULL AND l.product_id = ANY(CAST(:f_product AS uuid[]))
 ),
 claims AS (
     SELECT user_id, product_id, min(queue_seq) AS first_seq, min(created_seq) AS created_seq
@@ -228,7 +263,7 @@ WITH after AS (
 ),
 before AS (
     SELECT l.user_id, l.product_id, l.holds_seat FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
-    WHERE l.tenant_id = :t
+    WHERE l.tenant_id = :t AND l.product_id = ANY(CAST(:products AS uuid[]))
 )
 SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.product_id, b.product_id) AS product_id,
        b.user_id IS NOT NULL AS had_row, coalesce(b.holds_seat, false) AS held,
@@ -353,22 +388,47 @@ class GroupBatch:
         self.tenant_id = tenant_id
         self.dry_run = dry_run
         self.new_paths = 0
+        self.licensing: list[uuid.UUID] = []
+        self.products: list[uuid.UUID] = []
 
     async def _run(self, sql: str, params: Mapping[str, object] | None = None) -> None:
         await self.conn.execute(text(sql), {"t": self.tenant_id, "direct": DIRECT, **(params or {})})
 
+    async def _ids(self, sql: str, groups: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+        rows = await self.conn.execute(text(sql), {"t": self.tenant_id, "groups": sorted(set(groups))})
+        return sorted(rows.scalars())
+
+    async def supergroups(self, groups: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+        """These groups and every group they are nested in (the licensing groups a member of
+        them reaches; a change below a group never changes what contains it)."""
+        return await self._ids(SUPERGROUPS, groups)
+
     async def stage(
         self, overlay: Overlay, *, groups: Iterable[uuid.UUID] = (), users: Iterable[uuid.UUID] = (),
-        default_location: str | None,
+        licensing_groups: Iterable[uuid.UUID] | None = None, default_location: str | None,
     ) -> int:
-        """Steps 1–2: the batch (every member of `groups`, and `users`) and its paths after the
-        change. Returns the number of users in the batch."""
-        # sorts and hashes over a few hundred thousand rows stay in memory (this transaction only)
+        """Steps 1–2: the batch (every member of `groups` and of the groups nested in them, and
+        `users`) and its paths after the change. Returns the number of users in the batch.
+
+        `licensing_groups`: the groups whose members or licenses the change may change (None:
+        every group). Only their products' paths are staged: a user's paths to other products
+        keep their states — the stored state is the engine's fixpoint (R13) and each product's
+        outcome depends only on its own paths for users the SQL path decides (step 3)."""
+        # sorts and hashes over a few hundred thousand rows stay in memory; no JIT compiling
+        # for statements that run once (this transaction only)
         await self.conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        await self.conn.execute(text("SET LOCAL jit = off"))
         for statement in TABLES:
             await self.conn.execute(text(statement))
+        if licensing_groups is None:
+            rows = await self.conn.execute(text("SELECT DISTINCT group_id FROM group_licenses WHERE tenant_id = :t"), {"t": self.tenant_id})
+            licensing_groups = rows.scalars()
+        self.licensing = sorted(set(licensing_groups) | set(overlay.group_licenses))
+        rows = await self.conn.execute(text(LICENSED_PRODUCTS), {"t": self.tenant_id, "licensing": self.licensing})
+        self.products = sorted(set(rows.scalars()) | {p for lics in overlay.group_licenses.values() for p in lics})
+        members_of = await self._ids(SUBGROUPS, groups) if groups else []
         await self._run(
-            FILL_USERS, {"groups": sorted(set(groups)), "users": sorted(set(users)), "default_location": default_location}
+            FILL_USERS, {"groups": members_of, "users": sorted(set(users)), "default_location": default_location}
         )
         count = int((await self.conn.execute(text("SELECT count(*) FROM gb_users"))).scalar_one())
         await self.conn.execute(text("ANALYZE gb_users"))
@@ -379,7 +439,11 @@ class GroupBatch:
                 o_product.append(product_id)
                 o_disabled.append(_array(disabled))
         await self._run(
-            FILL_PATHS, {**overlay_params(overlay), "o_group": o_group, "o_product": o_product, "o_disabled": o_disabled}
+            FILL_PATHS,
+            {
+                **overlay_params(overlay), "o_group": o_group, "o_product": o_product, "o_disabled": o_disabled,
+                "licensing": self.licensing, "products": self.products,
+            },
         )
         self.new_paths = int((await self.conn.execute(text("SELECT count(*) FROM gb_paths WHERE kind = 'N'"))).scalar_one())
         await self.conn.execute(text("ANALYZE gb_paths"))
@@ -398,27 +462,20 @@ class GroupBatch:
             for r in rows
         ]
 
-    async def products(self) -> list[uuid.UUID]:
-        """Every product of the batch's paths (a user holds a license only while a path leads to it, R1)."""
-        rows = await self.conn.execute(
-            text(
-                """
-                SELECT DISTINCT product_id FROM gb_paths ORDER BY 1
-                """
-            ),
-            {"t": self.tenant_id},
-        )
-        return list(rows.scalars())
+    def staged_products(self) -> list[uuid.UUID]:
+        """The products whose paths the batch holds: those the licensing groups license."""
+        return list(self.products)
 
-    async def needs_engine(self, catalog: engine.Catalog, rules: engine.ServicePlanRules, products: Sequence[uuid.UUID]) -> bool:
-        """Step 3: True when some user of the batch needs the engine's cross-path rules, or
-        holds or draws on a self-service seat (D6)."""
-        if (await self.conn.execute(text(SELF_SERVICE), {"t": self.tenant_id})).scalar():
+    async def needs_engine(self, catalog: engine.Catalog, rules: engine.ServicePlanRules) -> bool:
+        """Step 3: True when some user of the batch needs the engine's cross-path rules for a
+        staged product, or holds or draws on a self-service seat of one (D6)."""
+        staged = {"t": self.tenant_id, "staged": self.products}
+        if (await self.conn.execute(text(SELF_SERVICE), staged)).scalar():
             return True
-        touching = rule_products(catalog, rules, [str(p) for p in products])
-        if not touching:
-            return False
-        rows = (await self.conn.execute(text(SHAPES), {"products": sorted(touching)})).all()
+        if not rule_products(catalog, rules, [str(p) for p in self.products]):
+            return False  # the staged paths enable no rule plan: nothing links them to other paths
+        rule = sorted(uuid.UUID(p) for p in rule_products(catalog, rules, list(catalog.products)))
+        rows = (await self.conn.execute(text(SHAPES), {**staged, "rule": rule})).all()
         shapes = [(str(r.product_id), frozenset(str(p) for p in r.disabled or ())) for r in rows]
         verdict = screen(catalog, rules, shapes)
         if verdict.clear:
@@ -426,7 +483,7 @@ class GroupBatch:
         found = await self.conn.execute(
             text(SHAPE_USERS),
             {
-                "s_product": [r.product_id for r in rows], "s_disabled": [_array(r.disabled or ()) for r in rows],
+                **staged, "rule": rule, "s_product": [r.product_id for r in rows], "s_disabled": [_array(r.disabled or ()) for r in rows],
                 "s_index": list(range(len(rows))), "alone": sorted(verdict.alone),
                 "pair_a": [a for a, _ in sorted(verdict.pairs)], "pair_b": [b for _, b in sorted(verdict.pairs)],
             },
@@ -437,7 +494,7 @@ class GroupBatch:
         """Step 4: judge every path of the batch in SQL (`available`: each pool's free seats)."""
         products = sorted(available)
         await self._run(DECIDE.format(NEW_PATHS=NEW_PATHS), {"f_product": products, "f_free": [available[p] for p in products]})
-        await self._run(LICENSES)
+        await self._run(LICENSES, {"products": self.products})
 
     async def figures(self, products: Sequence[uuid.UUID], max_outcomes: int) -> Figures:
         """Step 5: what the decided change does to seats, paths and users."""

@@ -568,7 +568,9 @@ async def _add_members(
         done = 0
         for batch in batches(new, routes):
             # the new edges are stored, so reconcile sees the graph as the import leaves it
-            change = await reconcile(conn, ctx, Overlay(), users=[m.user_id for m in batch if m.user_id], dry_run=False)
+            change = await reconcile(
+                conn, ctx, Overlay(), users=[m.user_id for m in batch if m.user_id], below=[target.id], dry_run=False
+            )
             await change.apply(conn, ctx)
             result.tally.add(change)
             done += len(batch)

@@ -160,17 +160,22 @@ def message_of(messages: dict[uuid.UUID, tuple[str, str, str]], outcome: Outcome
 
 async def reconcile(
     conn: AsyncConnection, ctx: Context, overlay: Overlay, *, groups: Iterable[uuid.UUID] = (),
-    users: Iterable[uuid.UUID] = (), dry_run: bool,
+    users: Iterable[uuid.UUID] = (), below: Iterable[uuid.UUID] | None = None, dry_run: bool,
 ) -> GroupChange:
     """Decide the group paths of every member of `groups` and of `users` on the graph as
-    `overlay` changes it (no writes; a real run locks the pools it draws on, D21)."""
+    `overlay` changes it (no writes; a real run locks the pools it draws on, D21).
+
+    `below`: the change happens inside these groups (an edge of theirs, or a member group of
+    theirs deleted): only their licenses and those of the groups containing them can reach
+    someone differently. None: any group's."""
     env = environment(ctx)
     batch = GroupBatch(conn, ctx.tenant_id, dry_run=dry_run)
     tenant = await tenants.get_tenant(conn, ctx.tenant_id)
     default = tenant.default_usage_location if tenant else None
-    size = await batch.stage(overlay, groups=groups, users=users, default_location=default)
-    products = await batch.products()
-    if await batch.needs_engine(env.catalog, env.rules, products):
+    licensing = None if below is None else await batch.supergroups(below)
+    size = await batch.stage(overlay, groups=groups, users=users, licensing_groups=licensing, default_location=default)
+    products = batch.staged_products()
+    if await batch.needs_engine(env.catalog, env.rules):
         user_ids = await batch.user_ids()
         facts = await lc.load_facts(conn, ctx.tenant_id, user_ids)
         proposal = lc.Proposal(user_ids=set(user_ids), direct_first=False)
@@ -239,7 +244,7 @@ async def assign_group_licenses(info: Info, input: AssignGroupLicensesInput) -> 
             )
         after = {p: d for p, d in current.items() if p not in removes}
         after.update(adds)
-        change = await reconcile(conn, ctx, Overlay(group_licenses={gid: after}), groups=[gid], dry_run=dry_run)
+        change = await reconcile(conn, ctx, Overlay(group_licenses={gid: after}), groups=[gid], below=[], dry_run=dry_run)
         members = change.batch_size
         changes = change.summary(ctx, dry_run=dry_run)
         if not dry_run:

@@ -134,7 +134,9 @@ async def delete_group(info: Info, input: DeleteGroupInput) -> DeleteGroupPayloa
                 group_id=input.group_id,
             )
         # members of a group nested in a licensed group lose that route (D17, R11)
-        change = await reconcile(conn, ctx, Overlay(removed_groups=[group.id]), groups=[group.id], dry_run=dry_run)
+        change = await reconcile(
+            conn, ctx, Overlay(removed_groups=[group.id]), groups=[group.id], below=[group.id], dry_run=dry_run
+        )
         changes = change.summary(ctx, dry_run=dry_run)
         if not dry_run:
             await directory.delete_group(conn, ctx.tenant_id, group.id)
@@ -171,7 +173,9 @@ async def _change_members(info: Info, input: GroupMembersInput, *, add: bool) ->
             if add
             else Overlay(remove_user_edges=user_edges, remove_group_edges=group_edges)
         )
-        change = await reconcile(conn, ctx, overlay, groups=changed_groups, users=changed_users, dry_run=dry_run)
+        change = await reconcile(
+            conn, ctx, overlay, groups=changed_groups, users=changed_users, below=[group.id], dry_run=dry_run
+        )
         changes = change.summary(ctx, dry_run=dry_run)
         if not dry_run:
             if add:
