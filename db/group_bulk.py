@@ -39,7 +39,8 @@ from db.models import DIRECT
 from engine.screening import rule_products, screen
 
 TABLES = (
-    "DROP TABLE IF EXISTS pg_temp.gb_users, pg_temp.gb_paths, pg_temp.gb_result, pg_temp.gb_licenses",
+    "DROP TABLE IF EXISTS pg_temp.gb_users, pg_temp.gb_paths, pg_temp.gb_claims, pg_temp.gb_waiting, pg_temp.gb_result, "
+    "pg_temp.gb_licenses",
     """CREATE TEMP TABLE gb_users (
         user_id uuid PRIMARY KEY, created_seq bigint NOT NULL, own_location text, group_location text
     ) ON COMMIT DROP""",
@@ -193,53 +194,64 @@ SELECT EXISTS (SELECT 1 FROM tagged WHERE i = ANY(CAST(:alone AS int[])))
     )
 """
 
-# Step 4: every after-path judged (R8, then R4 seats with D14 holders), and the removed ones.
-DECIDE = """
-CREATE TEMP TABLE gb_result ON COMMIT DROP AS
-WITH
-after AS (
-    SELECT p.user_id, p.product_id, p.group_id, p.disabled, p.old_disabled,
-           coalesce(p.queue_seq, {NEW_PATHS} + p.new_rank) AS queue_seq, p.old_state, p.old_error, p.kind, p.subscription_id,
-           u.created_seq,
-           (CASE WHEN p.group_id = :direct THEN u.own_location ELSE u.group_location END) IS NOT NULL AS located
+# Step 4. One row per (user, product) of the batch: its paths after the change (any; located
+# ones make a claim on a seat, placed by the earliest of them, D2) and its license before.
+CLAIMS = """
+CREATE TEMP TABLE gb_claims ON COMMIT DROP AS
+WITH after AS (
+    SELECT p.user_id, p.product_id,
+           min(coalesce(p.queue_seq, {NEW_PATHS} + p.new_rank))
+               FILTER (WHERE (CASE WHEN p.group_id = :direct THEN u.own_location ELSE u.group_location END) IS NOT NULL)
+               AS first_seq,
+           min(u.created_seq) AS created_seq
     FROM gb_paths p JOIN gb_users u USING (user_id)
     WHERE p.kind <> 'R'
+    GROUP BY p.user_id, p.product_id
 ),
-holders AS (
-    SELECT l.user_id, l.product_id FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
-    WHERE l.tenant_id = :t AND l.holds_seat AND l.subscription_id IS NULL AND l.product_id = ANY(CAST(:f_product AS uuid[]))
-),
-claims AS (
-    SELECT user_id, product_id, min(queue_seq) AS first_seq, min(created_seq) AS created_seq
-    FROM after WHERE located GROUP BY user_id, product_id
-),
-line AS (
-    SELECT c.user_id, c.product_id, h.user_id IS NOT NULL AS holder,
-           row_number() OVER (PARTITION BY c.product_id, h.user_id IS NULL
-                              ORDER BY c.first_seq, c.created_seq, c.user_id) AS place
-    FROM claims c LEFT JOIN holders h USING (user_id, product_id)
-),
-held AS (
-    SELECT product_id, count(*) AS n FROM holders GROUP BY product_id
-),
-kept AS (
-    SELECT product_id, count(*) AS n FROM line WHERE holder GROUP BY product_id
-),
-seats AS (
-    -- free seats plus those the batch's holders give up (holders left with no passing path)
-    SELECT f.product_id, f.free + coalesce(h.n, 0) - coalesce(k.n, 0) AS free
-    FROM unnest(CAST(:f_product AS uuid[]), CAST(:f_free AS bigint[])) AS f(product_id, free)
-    LEFT JOIN held h USING (product_id) LEFT JOIN kept k USING (product_id)
-),
-seated AS (
-    SELECT l.user_id, l.product_id FROM line l LEFT JOIN seats s USING (product_id)
-    WHERE l.holder OR l.place <= coalesce(s.free, 0)
-),
-judged AS (
-    SELECT a.user_id, a.product_id, a.group_id, a.kind, a.disabled, a.queue_seq, a.created_seq, a.old_state,
-           a.old_error, a.subscription_id, false AS removed,
-           CASE WHEN NOT a.located THEN 'USAGE_LOCATION_REQUIRED' WHEN s.user_id IS NULL THEN 'COUNT_VIOLATION' END AS error_code
-    FROM after a LEFT JOIN seated s ON s.user_id = a.user_id AND s.product_id = a.product_id
+before AS (
+    SELECT l.user_id, l.product_id, l.holds_seat FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
+    WHERE l.tenant_id = :t AND l.product_id = ANY(CAST(:products AS uuid[]))
+)
+SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.product_id, b.product_id) AS product_id,
+       a.user_id IS NOT NULL AS has_paths, a.first_seq IS NOT NULL AS claim, a.first_seq, a.created_seq,
+       b.user_id IS NOT NULL AS had_row, coalesce(b.holds_seat, false) AS held
+FROM after a FULL JOIN before b ON b.user_id = a.user_id AND b.product_id = a.product_id
+"""
+
+# Per product: claims that need a new seat, and holders that give theirs up (R4, D14).
+SEAT_COUNTS = """
+SELECT product_id, count(*) FILTER (WHERE claim AND NOT held) AS wanting,
+       count(*) FILTER (WHERE held AND NOT claim) AS released
+FROM gb_claims GROUP BY product_id
+"""
+
+# Where a product has fewer free seats than claims wanting one: the claims left waiting, in R4
+# order (earliest place in line, then user creation order) after the first `free` of them.
+WAITING = """
+CREATE TEMP TABLE gb_waiting ON COMMIT DROP AS
+SELECT r.user_id, r.product_id FROM (
+    SELECT c.user_id, c.product_id,
+           row_number() OVER (PARTITION BY c.product_id ORDER BY c.first_seq, c.created_seq, c.user_id) AS place
+    FROM gb_claims c
+    WHERE c.claim AND NOT c.held AND c.product_id = ANY(CAST(:scarce AS uuid[]))
+) r
+JOIN unnest(CAST(:scarce AS uuid[]), CAST(:seats AS bigint[])) AS s(product_id, seats) ON s.product_id = r.product_id
+WHERE r.place > greatest(s.seats, 0)
+"""
+
+# Every path judged (R8 location, then its claim's seat) and the removed ones, with what changed.
+RESULT = """
+CREATE TEMP TABLE gb_result ON COMMIT DROP AS
+WITH judged AS (
+    SELECT p.user_id, p.product_id, p.group_id, p.kind, p.disabled, coalesce(p.queue_seq, {NEW_PATHS} + p.new_rank) AS queue_seq,
+           u.created_seq, p.old_state, p.old_error, p.subscription_id, false AS removed,
+           CASE WHEN (CASE WHEN p.group_id = :direct THEN u.own_location ELSE u.group_location END) IS NULL
+                    THEN 'USAGE_LOCATION_REQUIRED'
+                WHEN w.user_id IS NOT NULL THEN 'COUNT_VIOLATION'
+           END AS error_code
+    FROM gb_paths p JOIN gb_users u USING (user_id)
+    LEFT JOIN gb_waiting w ON w.user_id = p.user_id AND w.product_id = p.product_id
+    WHERE p.kind <> 'R'
     UNION ALL
     SELECT p.user_id, p.product_id, p.group_id, p.kind, p.old_disabled, p.queue_seq, u.created_seq, p.old_state,
            p.old_error, p.subscription_id, true, NULL
@@ -253,22 +265,12 @@ SELECT j.*, CASE WHEN j.removed THEN j.old_state WHEN j.error_code IS NULL THEN 
 FROM judged j
 """
 
-
-# Effective licenses (R1): one per (user, product) with a path; a seat iff some path is ACTIVE.
+# Effective licenses (R1): one per (user, product) with a path; a seat iff some path is ACTIVE,
+# i.e. iff the claim is seated.
 LICENSES = """
 CREATE TEMP TABLE gb_licenses ON COMMIT DROP AS
-WITH after AS (
-    SELECT user_id, product_id, bool_or(error_code IS NULL) AS holds
-    FROM gb_result WHERE NOT removed GROUP BY user_id, product_id
-),
-before AS (
-    SELECT l.user_id, l.product_id, l.holds_seat FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
-    WHERE l.tenant_id = :t AND l.product_id = ANY(CAST(:products AS uuid[]))
-)
-SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.product_id, b.product_id) AS product_id,
-       b.user_id IS NOT NULL AS had_row, coalesce(b.holds_seat, false) AS held,
-       a.user_id IS NOT NULL AS has_paths, coalesce(a.holds, false) AS holds
-FROM after a FULL JOIN before b ON b.user_id = a.user_id AND b.product_id = a.product_id
+SELECT c.user_id, c.product_id, c.had_row, c.held, c.has_paths, c.claim AND w.user_id IS NULL AS holds
+FROM gb_claims c LEFT JOIN gb_waiting w ON w.user_id = c.user_id AND w.product_id = c.product_id
 """
 
 FIGURES = """
@@ -492,9 +494,16 @@ class GroupBatch:
 
     async def decide(self, available: Mapping[uuid.UUID, int]) -> None:
         """Step 4: judge every path of the batch in SQL (`available`: each pool's free seats)."""
-        products = sorted(available)
-        await self._run(DECIDE.format(NEW_PATHS=NEW_PATHS), {"f_product": products, "f_free": [available[p] for p in products]})
-        await self._run(LICENSES, {"products": self.products})
+        await self._run(CLAIMS.format(NEW_PATHS=NEW_PATHS), {"products": self.products})
+        scarce: dict[uuid.UUID, int] = {}
+        for row in await self.conn.execute(text(SEAT_COUNTS)):
+            seats = available.get(row.product_id, 0) + int(row.released)
+            if row.wanting > seats:
+                scarce[row.product_id] = seats
+        products = sorted(scarce)
+        await self._run(WAITING, {"scarce": products, "seats": [scarce[p] for p in products]})
+        await self._run(RESULT.format(NEW_PATHS=NEW_PATHS))
+        await self._run(LICENSES)
 
     async def figures(self, products: Sequence[uuid.UUID], max_outcomes: int) -> Figures:
         """Step 5: what the decided change does to seats, paths and users."""
