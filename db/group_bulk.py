@@ -5,19 +5,24 @@ of users without loading a path into Python:
 
 1. the batch's users, with their place in creation order and usage locations, go into a
    temporary table (`gb_users`) — given as ids and/or as every member of some groups;
-2. their stored paths and the group paths the graph (as the change leaves it) implies are
-   joined into `gb_paths`: kept, new, edited (disabled plans changed, place in line kept, D18)
-   or removed (D17); new paths get places in line in user creation order (D2);
-3. the path shapes touching a rule (R6, R7, R8 prohibitions; `engine.screening`) are screened:
-   when some user needs the engine's cross-path judgement, or holds a self-service seat (D6),
-   the caller hands the batch to the engine instead (`needs_engine`);
+2. their paths to the products of the licensing groups the change can reach — stored ones and
+   the group paths the graph (as the change leaves it) implies — are joined into `gb_paths`:
+   kept, new, edited (disabled plans changed, place in line kept, D18) or removed (D17); new
+   paths are ranked in user creation order (D2) and drawn from `order_seq` as they are written.
+   A user's paths to other products keep their states: the stored state is the engine's
+   fixpoint (R13), and step 3 sends every user whose products are linked by a rule to the
+   engine;
+3. the path shapes touching a rule (R6, R7, R8 prohibitions; `engine.screening`) are screened,
+   as the change leaves them and as they were: when some user needs the engine's cross-path
+   judgement, or holds a self-service seat (D6), the caller hands the batch to the engine
+   instead (`needs_engine`);
 4. otherwise each path is judged in SQL exactly as the engine would (D15): R8 usage location
-   (the user's, else the tenant default for group paths), then R4 seats — holders keep theirs
-   (D14), every other (user, product) claim queues by its earliest place in line, then user
-   creation order, and is served while seats are free (`row_number()` against free seats,
-   plus the seats the batch's holders give up);
-5. `summary` reads the figures a change summary shows; `apply` writes paths, effective
-   licenses and counters (by delta) with one statement each. A dry run stops before `apply`.
+   (the user's, else the tenant default for group paths), then R4 seats per (user, product)
+   claim — holders keep theirs (D14); where the free seats (plus those the batch's holders give
+   up) cover every other claim, all are served; elsewhere the claims queue by their earliest
+   place in line, then user creation order (`row_number()`), and those past the free seats wait;
+5. `figures` reads what a change summary shows; `apply` writes paths, effective licenses and
+   counters (by delta) with one statement each. A dry run stops before `apply`.
 
 The property test (`tests/gql/test_group_licensing_properties.py`) checks the stored outcome
 against the pure engine's recomputation after every step.
@@ -130,8 +135,10 @@ desired AS (
 ),
 stored AS (
     SELECT p.user_id, p.product_id, p.group_id, p.disabled_plan_ids, p.queue_seq, p.state, p.error_code, p.subscription_id
-    FROM license_paths p JOIN gb_users b ON b.user_id = p.user_id
-    WHERE p.tenant_id = :t AND p.product_id = ANY(CAST(:products AS uuid[]))
+    FROM gb_users b CROSS JOIN LATERAL (
+        SELECT * FROM license_paths p
+        WHERE p.tenant_id = :t AND p.user_id = b.user_id AND p.product_id = ANY(CAST(:products AS uuid[]))
+    ) p
 )
 INSERT INTO gb_paths (user_id, product_id, group_id, disabled, old_disabled, queue_seq, old_state, old_error, kind,
                       subscription_id, new_rank)
@@ -159,11 +166,16 @@ FULL JOIN desired d ON d.user_id = s.user_id AND d.product_id = s.product_id AND
 NEW_PATHS = 2**62
 
 WORK_MEM = "256MB"
+# The batch's stored rows are read user by user through the primary keys (LATERAL): the table
+# statistics lag behind bulk changes, and a plan built on them may scan a table once per user.
 
 SELF_SERVICE = """
 SELECT EXISTS (SELECT 1 FROM gb_paths WHERE subscription_id IS NOT NULL AND kind <> 'R')
-    OR EXISTS (SELECT 1 FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
-               WHERE l.tenant_id = :t AND l.subscription_id IS NOT NULL AND l.product_id = ANY(CAST(:staged AS uuid[])))
+    OR EXISTS (SELECT 1 FROM gb_users b CROSS JOIN LATERAL (
+                   SELECT 1 FROM user_licenses l
+                   WHERE l.tenant_id = :t AND l.user_id = b.user_id AND l.subscription_id IS NOT NULL
+                     AND l.product_id = ANY(CAST(:staged AS uuid[]))
+               ) l)
 """
 
 # The batch's paths of products that enable a rule plan: staged ones as the change leaves them
@@ -175,8 +187,11 @@ rule_paths AS (
     UNION ALL
     SELECT user_id, product_id, old_disabled FROM gb_paths WHERE kind IN ('R', 'E') AND product_id = ANY(CAST(:rule AS uuid[]))
     UNION ALL
-    SELECT p.user_id, p.product_id, p.disabled_plan_ids FROM license_paths p JOIN gb_users b ON b.user_id = p.user_id
-    WHERE p.tenant_id = :t AND p.product_id = ANY(CAST(:rule AS uuid[])) AND NOT p.product_id = ANY(CAST(:staged AS uuid[]))
+    SELECT p.user_id, p.product_id, p.disabled_plan_ids FROM gb_users b CROSS JOIN LATERAL (
+        SELECT * FROM license_paths p
+        WHERE p.tenant_id = :t AND p.user_id = b.user_id
+          AND p.product_id = ANY(CAST(:rule AS uuid[])) AND NOT p.product_id = ANY(CAST(:staged AS uuid[]))
+    ) p
 )"""
 SHAPES = "WITH " + RULE_PATHS + " SELECT DISTINCT product_id, disabled FROM rule_paths"
 SHAPE_USERS = "WITH " + RULE_PATHS + """,
@@ -209,8 +224,10 @@ WITH after AS (
     GROUP BY p.user_id, p.product_id
 ),
 before AS (
-    SELECT l.user_id, l.product_id, l.holds_seat FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
-    WHERE l.tenant_id = :t AND l.product_id = ANY(CAST(:products AS uuid[]))
+    SELECT l.user_id, l.product_id, l.holds_seat FROM gb_users b CROSS JOIN LATERAL (
+        SELECT * FROM user_licenses l
+        WHERE l.tenant_id = :t AND l.user_id = b.user_id AND l.product_id = ANY(CAST(:products AS uuid[]))
+    ) l
 )
 SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.product_id, b.product_id) AS product_id,
        a.user_id IS NOT NULL AS has_paths, a.first_seq IS NOT NULL AS claim, a.first_seq, a.created_seq,
