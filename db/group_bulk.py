@@ -171,11 +171,7 @@ WORK_MEM = "256MB"
 
 SELF_SERVICE = """
 SELECT EXISTS (SELECT 1 FROM gb_paths WHERE subscription_id IS NOT NULL AND kind <> 'R')
-    OR EXISTS (SELECT 1 FROM gb_users b CROSS JOIN LATERAL (
-                   SELECT 1 FROM user_licenses l
-                   WHERE l.tenant_id = :t AND l.user_id = b.user_id AND l.subscription_id IS NOT NULL
-                     AND l.product_id = ANY(CAST(:staged AS uuid[]))
-               ) l)
+    OR EXISTS (SELECT 1 FROM gb_claims WHERE self_service)
 """
 
 # The batch's paths of products that enable a rule plan: staged ones as the change leaves them
@@ -224,14 +220,15 @@ WITH after AS (
     GROUP BY p.user_id, p.product_id
 ),
 before AS (
-    SELECT l.user_id, l.product_id, l.holds_seat FROM gb_users b CROSS JOIN LATERAL (
+    SELECT l.user_id, l.product_id, l.holds_seat, l.subscription_id FROM gb_users b CROSS JOIN LATERAL (
         SELECT * FROM user_licenses l
         WHERE l.tenant_id = :t AND l.user_id = b.user_id AND l.product_id = ANY(CAST(:products AS uuid[]))
     ) l
 )
 SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.product_id, b.product_id) AS product_id,
        a.user_id IS NOT NULL AS has_paths, a.first_seq IS NOT NULL AS claim, a.first_seq, a.created_seq,
-       b.user_id IS NOT NULL AS had_row, coalesce(b.holds_seat, false) AS held
+       b.user_id IS NOT NULL AS had_row, coalesce(b.holds_seat, false) AS held,
+       b.subscription_id IS NOT NULL AS self_service
 FROM after a FULL JOIN before b ON b.user_id = a.user_id AND b.product_id = a.product_id
 """
 
@@ -485,9 +482,15 @@ class GroupBatch:
         """The products whose paths the batch holds: those the licensing groups license."""
         return list(self.products)
 
+    async def collect_claims(self) -> None:
+        """Step 3's and 4's common ground: per (user, product) of the batch, its claim on a seat
+        (its located paths after the change) and its license before."""
+        await self._run(CLAIMS.format(NEW_PATHS=NEW_PATHS), {"products": self.products})
+
     async def needs_engine(self, catalog: engine.Catalog, rules: engine.ServicePlanRules) -> bool:
         """Step 3: True when some user of the batch needs the engine's cross-path rules for a
-        staged product, or holds or draws on a self-service seat of one (D6)."""
+        staged product, or holds or draws on a self-service seat of one (D6). After
+        `collect_claims`."""
         staged = {"t": self.tenant_id, "staged": self.products}
         if (await self.conn.execute(text(SELF_SERVICE), staged)).scalar():
             return True
@@ -511,7 +514,6 @@ class GroupBatch:
 
     async def decide(self, available: Mapping[uuid.UUID, int]) -> None:
         """Step 4: judge every path of the batch in SQL (`available`: each pool's free seats)."""
-        await self._run(CLAIMS.format(NEW_PATHS=NEW_PATHS), {"products": self.products})
         scarce: dict[uuid.UUID, int] = {}
         for row in await self.conn.execute(text(SEAT_COUNTS)):
             seats = available.get(row.product_id, 0) + int(row.released)

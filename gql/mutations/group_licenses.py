@@ -175,6 +175,7 @@ async def reconcile(
     licensing = None if below is None else await batch.supergroups(below)
     size = await batch.stage(overlay, groups=groups, users=users, licensing_groups=licensing, default_location=default)
     products = batch.staged_products()
+    await batch.collect_claims()
     if await batch.needs_engine(env.catalog, env.rules):
         user_ids = await batch.user_ids()
         facts = await lc.load_facts(conn, ctx.tenant_id, user_ids)

@@ -395,3 +395,30 @@ async def test_r19_purchaser_dry_run_draws_nothing_and_matches_the_real_run(shop
                            token=shop.ann_token))["assignLicenses"]
         assert [e["code"] for e in full["errors"]] == ["COUNT_VIOLATION"] and full["changes"] is None
     assert (await shop.pool())["consumedUnits"] == 1
+
+
+async def test_d6_a_group_license_reaching_a_self_service_holder_keeps_that_seat(shop: Shop) -> None:
+    """Group changes are decided in SQL unless a user of the batch holds a self-service seat of
+    a product involved; then the engine decides the batch: the holder keeps the self-service seat
+    (D14) and its group path is ACTIVE without taking one of the organisation's seats."""
+    t = shop.tenant
+    ss = (await shop.buy_self_service(shop.e3, 1))["subscription"]["id"]
+    assert codes(await shop.assign([shop.bob], [{"productId": shop.e3, "subscriptionId": ss}], token=shop.ann_token)) == []
+    assert (await shop.pool())["consumedUnits"] == 1  # Dave's organisation seat
+    group = await t.create_group("Sales", [shop.bob, shop.carol])
+    given = await t.ok(
+        "mutation($i: AssignGroupLicensesInput!) { assignGroupLicenses(input: $i) { errors { code } "
+        "changes { products { consumedBefore consumedAfter } } } }",
+        {"i": {"groupId": group, "addLicenses": [{"productId": shop.e3}]}},
+    )
+    assert given["assignGroupLicenses"]["errors"] == []
+    # Carol takes the organisation's last free seat; Bob keeps his self-service one
+    assert given["assignGroupLicenses"]["changes"]["products"] == [{"consumedBefore": 1, "consumedAfter": 2}]
+    assert (await shop.pool())["consumedUnits"] == 2
+    states = sorted((lic["assignedDirectly"], lic["state"]) for lic in await shop.licenses(shop.bob))
+    assert states == [(True, "ACTIVE")]
+    bob_paths = await t.ok(
+        "query($id: ID!) { user(id: $id) { licenseAssignmentStates { state assignedByGroup { id } } } }", {"id": shop.bob}
+    )
+    paths = bob_paths["user"]["licenseAssignmentStates"]
+    assert sorted((p["state"], p["assignedByGroup"] is not None) for p in paths) == [("ACTIVE", False), ("ACTIVE", True)]
