@@ -135,10 +135,8 @@ desired AS (
 ),
 stored AS (
     SELECT p.user_id, p.product_id, p.group_id, p.disabled_plan_ids, p.queue_seq, p.state, p.error_code, p.subscription_id
-    FROM gb_users b CROSS JOIN LATERAL (
-        SELECT * FROM license_paths p
-        WHERE p.tenant_id = :t AND p.user_id = b.user_id AND p.product_id = ANY(CAST(:products AS uuid[]))
-    ) p
+    FROM license_paths p JOIN gb_users b ON b.user_id = p.user_id
+    WHERE p.tenant_id = :t AND p.product_id = ANY(CAST(:read_products AS uuid[]))
 )
 INSERT INTO gb_paths (user_id, product_id, group_id, disabled, old_disabled, queue_seq, old_state, old_error, kind,
                       subscription_id, new_rank)
@@ -147,6 +145,7 @@ SELECT coalesce(s.user_id, d.user_id), coalesce(s.product_id, d.product_id), coa
        s.disabled_plan_ids, s.queue_seq, s.state, s.error_code,
        CASE
            WHEN s.user_id IS NULL THEN 'N'
+           WHEN NOT s.product_id = ANY(CAST(:products AS uuid[])) THEN 'O'
            WHEN s.group_id = :direct OR NOT s.group_id = ANY(CAST(:licensing AS uuid[])) THEN 'K'
            WHEN d.user_id IS NULL THEN 'R'
            WHEN d.disabled @> s.disabled_plan_ids AND d.disabled <@ s.disabled_plan_ids THEN 'K'
@@ -166,28 +165,24 @@ FULL JOIN desired d ON d.user_id = s.user_id AND d.product_id = s.product_id AND
 NEW_PATHS = 2**62
 
 WORK_MEM = "256MB"
-# The batch's stored rows are read user by user through the primary keys (LATERAL): the table
-# statistics lag behind bulk changes, and a plan built on them may scan a table once per user.
+# A batch this large reads its stored rows with one scan and hash joins, never a nested loop: a
+# loop is the right plan for a few thousand users, but the table statistics lag behind bulk
+# changes and a loop planned on them may scan a whole table once per user.
+LARGE_BATCH = 20_000
 
 SELF_SERVICE = """
-SELECT EXISTS (SELECT 1 FROM gb_paths WHERE subscription_id IS NOT NULL AND kind <> 'R')
+SELECT EXISTS (SELECT 1 FROM gb_paths WHERE subscription_id IS NOT NULL AND kind NOT IN ('R', 'O'))
     OR EXISTS (SELECT 1 FROM gb_claims WHERE self_service)
 """
 
 # The batch's paths of products that enable a rule plan: staged ones as the change leaves them
 # and as they were (a path that ends or changes may release another product's path from R6/R7),
-# the users' stored paths of the other rule products as they are.
+# the users' stored paths of the other rule products as they are (kind 'O', staged for this only).
 RULE_PATHS = """
 rule_paths AS (
     SELECT user_id, product_id, disabled FROM gb_paths WHERE kind <> 'R' AND product_id = ANY(CAST(:rule AS uuid[]))
     UNION ALL
     SELECT user_id, product_id, old_disabled FROM gb_paths WHERE kind IN ('R', 'E') AND product_id = ANY(CAST(:rule AS uuid[]))
-    UNION ALL
-    SELECT p.user_id, p.product_id, p.disabled_plan_ids FROM gb_users b CROSS JOIN LATERAL (
-        SELECT * FROM license_paths p
-        WHERE p.tenant_id = :t AND p.user_id = b.user_id
-          AND p.product_id = ANY(CAST(:rule AS uuid[])) AND NOT p.product_id = ANY(CAST(:staged AS uuid[]))
-    ) p
 )"""
 SHAPES = "WITH " + RULE_PATHS + " SELECT DISTINCT product_id, disabled FROM rule_paths"
 SHAPE_USERS = "WITH " + RULE_PATHS + """,
@@ -216,14 +211,13 @@ WITH after AS (
                AS first_seq,
            min(u.created_seq) AS created_seq
     FROM gb_paths p JOIN gb_users u USING (user_id)
-    WHERE p.kind <> 'R'
+    WHERE p.kind NOT IN ('R', 'O')
     GROUP BY p.user_id, p.product_id
 ),
 before AS (
-    SELECT l.user_id, l.product_id, l.holds_seat, l.subscription_id FROM gb_users b CROSS JOIN LATERAL (
-        SELECT * FROM user_licenses l
-        WHERE l.tenant_id = :t AND l.user_id = b.user_id AND l.product_id = ANY(CAST(:products AS uuid[]))
-    ) l
+    SELECT l.user_id, l.product_id, l.holds_seat, l.subscription_id
+    FROM user_licenses l JOIN gb_users b ON b.user_id = l.user_id
+    WHERE l.tenant_id = :t AND l.product_id = ANY(CAST(:products AS uuid[]))
 )
 SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.product_id, b.product_id) AS product_id,
        a.user_id IS NOT NULL AS has_paths, a.first_seq IS NOT NULL AS claim, a.first_seq, a.created_seq,
@@ -265,7 +259,7 @@ WITH judged AS (
            END AS error_code
     FROM gb_paths p JOIN gb_users u USING (user_id)
     LEFT JOIN gb_waiting w ON w.user_id = p.user_id AND w.product_id = p.product_id
-    WHERE p.kind <> 'R'
+    WHERE p.kind NOT IN ('R', 'O')
     UNION ALL
     SELECT p.user_id, p.product_id, p.group_id, p.kind, p.old_disabled, p.queue_seq, u.created_seq, p.old_state,
            p.old_error, p.subscription_id, true, NULL
@@ -399,10 +393,18 @@ class Figures:
 class GroupBatch:
     """One group change's batch, staged in temporary tables of the change's transaction."""
 
-    def __init__(self, conn: AsyncConnection, tenant_id: str, *, dry_run: bool) -> None:
+    def __init__(
+        self, conn: AsyncConnection, tenant_id: str, catalog: engine.Catalog, rules: engine.ServicePlanRules, *,
+        dry_run: bool,
+    ) -> None:
         self.conn = conn
         self.tenant_id = tenant_id
+        self.catalog = catalog
+        self.rules = rules
         self.dry_run = dry_run
+        self.large = False
+        self.touches_rules = False
+        self.rule_products: list[uuid.UUID] = []
         self.new_paths = 0
         self.licensing: list[uuid.UUID] = []
         self.products: list[uuid.UUID] = []
@@ -442,12 +444,17 @@ class GroupBatch:
         self.licensing = sorted(set(licensing_groups) | set(overlay.group_licenses))
         rows = await self.conn.execute(text(LICENSED_PRODUCTS), {"t": self.tenant_id, "licensing": self.licensing})
         self.products = sorted(set(rows.scalars()) | {p for lics in overlay.group_licenses.values() for p in lics})
+        self.touches_rules = bool(rule_products(self.catalog, self.rules, [str(p) for p in self.products]))
+        if self.touches_rules:  # the users' other rule products' paths are read with the staged ones
+            self.rule_products = sorted(uuid.UUID(p) for p in rule_products(self.catalog, self.rules, list(self.catalog.products)))
         members_of = await self._ids(SUBGROUPS, groups) if groups else []
         await self._run(
             FILL_USERS, {"groups": members_of, "users": sorted(set(users)), "default_location": default_location}
         )
         count = int((await self.conn.execute(text("SELECT count(*) FROM gb_users"))).scalar_one())
         await self.conn.execute(text("ANALYZE gb_users"))
+        self.large = count > LARGE_BATCH
+        await self.nested_loops(on=not self.large)
         o_group, o_product, o_disabled = [], [], []
         for group_id, products in overlay.group_licenses.items():
             for product_id, disabled in products.items():
@@ -459,6 +466,7 @@ class GroupBatch:
             {
                 **overlay_params(overlay), "o_group": o_group, "o_product": o_product, "o_disabled": o_disabled,
                 "licensing": self.licensing, "products": self.products,
+                "read_products": sorted(set(self.products) | set(self.rule_products)),
             },
         )
         self.new_paths = int((await self.conn.execute(text("SELECT count(*) FROM gb_paths WHERE kind = 'N'"))).scalar_one())
@@ -487,19 +495,23 @@ class GroupBatch:
         (its located paths after the change) and its license before."""
         await self._run(CLAIMS.format(NEW_PATHS=NEW_PATHS), {"products": self.products})
 
-    async def needs_engine(self, catalog: engine.Catalog, rules: engine.ServicePlanRules) -> bool:
+    async def nested_loops(self, *, on: bool) -> None:
+        if self.large:
+            await self.conn.execute(text(f"SET LOCAL enable_nestloop = {'on' if on else 'off'}"))
+
+    async def needs_engine(self) -> bool:
         """Step 3: True when some user of the batch needs the engine's cross-path rules for a
         staged product, or holds or draws on a self-service seat of one (D6). After
         `collect_claims`."""
         staged = {"t": self.tenant_id, "staged": self.products}
         if (await self.conn.execute(text(SELF_SERVICE), staged)).scalar():
             return True
-        if not rule_products(catalog, rules, [str(p) for p in self.products]):
+        if not self.touches_rules:
             return False  # the staged paths enable no rule plan: nothing links them to other paths
-        rule = sorted(uuid.UUID(p) for p in rule_products(catalog, rules, list(catalog.products)))
+        rule = self.rule_products
         rows = (await self.conn.execute(text(SHAPES), {**staged, "rule": rule})).all()
         shapes = [(str(r.product_id), frozenset(str(p) for p in r.disabled or ())) for r in rows]
-        verdict = screen(catalog, rules, shapes)
+        verdict = screen(self.catalog, self.rules, shapes)
         if verdict.clear:
             return False
         found = await self.conn.execute(
@@ -536,6 +548,7 @@ class GroupBatch:
             Outcome(r.user_id, r.product_id, r.group_id, r.state, r.error_code, r.removed)
             for r in await conn.execute(text(OUTCOMES), {"n": max_outcomes})
         )
+        await self.nested_loops(on=True)  # the rest of the transaction plans as usual
         return Figures(tuple(products), {p: d for p, d in deltas.items() if d}, changed, affected, outcomes)
 
     async def apply(self, figures: Figures, messages: Mapping[uuid.UUID, tuple[str, str, str]], now: datetime) -> None:
@@ -548,6 +561,7 @@ class GroupBatch:
             "m_product": products, "m_no_seat": [messages[p][0] for p in products],
             "m_direct": [messages[p][1] for p in products], "m_group": [messages[p][2] for p in products],
         }
+        await self.nested_loops(on=False)
         await self._run(WRITE_PATHS[0])
         await self._run(WRITE_PATHS[1].format(NEW_PATHS=NEW_PATHS), {"now": now, "new_paths": self.new_paths, **message_params})
         await self._run(WRITE_LICENSES[0])
@@ -556,6 +570,7 @@ class GroupBatch:
         if figures.pool_deltas:
             pools = sorted(figures.pool_deltas)
             await self._run(WRITE_POOLS, {"p": pools, "n": [figures.pool_deltas[p] for p in pools]})
+        await self.nested_loops(on=True)
 
 
 def _array(ids: Iterable[uuid.UUID | str]) -> str:

@@ -169,14 +169,15 @@ async def reconcile(
     theirs deleted): only their licenses and those of the groups containing them can reach
     someone differently. None: any group's."""
     env = environment(ctx)
-    batch = GroupBatch(conn, ctx.tenant_id, dry_run=dry_run)
+    batch = GroupBatch(conn, ctx.tenant_id, env.catalog, env.rules, dry_run=dry_run)
     tenant = await tenants.get_tenant(conn, ctx.tenant_id)
     default = tenant.default_usage_location if tenant else None
     licensing = None if below is None else await batch.supergroups(below)
     size = await batch.stage(overlay, groups=groups, users=users, licensing_groups=licensing, default_location=default)
     products = batch.staged_products()
     await batch.collect_claims()
-    if await batch.needs_engine(env.catalog, env.rules):
+    if await batch.needs_engine():
+        await batch.nested_loops(on=True)
         user_ids = await batch.user_ids()
         facts = await lc.load_facts(conn, ctx.tenant_id, user_ids)
         proposal = lc.Proposal(user_ids=set(user_ids), direct_first=False)
