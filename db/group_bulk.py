@@ -56,24 +56,23 @@ TABLES = (
     ) ON COMMIT DROP""",
 )
 
-# Groups and every group nested in them, at any depth (the graph is small next to its members).
-SUBGROUPS = """
-WITH RECURSIVE sub(id) AS (
+
+
+def _walk(*, down: bool) -> str:
+    """Groups and, at any depth, every group nested in them (down) or containing them (up)."""
+    near, far = ("group_id", "member_group_id") if down else ("member_group_id", "group_id")
+    return f"""
+WITH RECURSIVE walk(id) AS (
     SELECT unnest(CAST(:groups AS uuid[]))
     UNION
-    SELECT e.member_group_id FROM group_group_members e JOIN sub ON e.group_id = sub.id WHERE e.tenant_id = :t
+    SELECT e.{far} FROM group_group_members e JOIN walk ON e.{near} = walk.id WHERE e.tenant_id = :t
 )
-SELECT id FROM sub
+SELECT id FROM walk
 """
-# Groups and every group they are nested in, at any depth.
-SUPERGROUPS = """
-WITH RECURSIVE up(id) AS (
-    SELECT unnest(CAST(:groups AS uuid[]))
-    UNION
-    SELECT e.group_id FROM group_group_members e JOIN up ON e.member_group_id = up.id WHERE e.tenant_id = :t
-)
-SELECT id FROM up
-"""
+
+
+SUBGROUPS = _walk(down=True)  # the graph is small next to its members: walked on its own
+SUPERGROUPS = _walk(down=False)
 
 FILL_USERS = """
 WITH batch(user_id) AS (
