@@ -325,7 +325,7 @@ WRITE_PATHS = (
          AS m(product_id, no_seat, no_location_direct, no_location_group) ON m.product_id = r.product_id
     CROSS JOIN drawn
     WHERE r.changed AND NOT r.removed
-    ORDER BY r.product_id, r.user_id  -- index order: each index page is visited once per product
+    ORDER BY r.user_id, r.product_id, r.group_id  -- primary-key order: one sweep over its pages
     ON CONFLICT (tenant_id, user_id, product_id, group_id) DO UPDATE SET
         disabled_plan_ids = EXCLUDED.disabled_plan_ids, state = EXCLUDED.state, error_code = EXCLUDED.error_code,
         error_message = EXCLUDED.error_message, updated_at = EXCLUDED.updated_at
@@ -340,7 +340,7 @@ WRITE_LICENSES = (
     INSERT INTO user_licenses (tenant_id, user_id, product_id, holds_seat, subscription_id, updated_at)
     SELECT :t, g.user_id, g.product_id, g.holds, NULL, :now FROM gb_licenses g
     WHERE g.has_paths AND (NOT g.had_row OR g.holds <> g.held)
-    ORDER BY g.product_id, g.user_id
+    ORDER BY g.user_id, g.product_id
     ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE SET
         holds_seat = EXCLUDED.holds_seat, updated_at = EXCLUDED.updated_at
     """,
