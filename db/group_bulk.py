@@ -301,6 +301,17 @@ ORDER BY (removed OR error_code IS NULL), queue_seq, created_seq, product_id, gr
 LIMIT :n
 """
 
+# Writes run under the tenant's license lock (D21): a path staged as new ('N') or a license with
+# no row before cannot have been written since, so new rows are plain INSERTs (no conflict
+# handling, about a third cheaper) and changed ones UPDATEs.
+_MESSAGES = """
+    JOIN unnest(CAST(:m_product AS uuid[]), CAST(:m_no_seat AS text[]), CAST(:m_direct AS text[]), CAST(:m_group AS text[]))
+         AS m(product_id, no_seat, no_location_direct, no_location_group) ON m.product_id = r.product_id"""
+_MESSAGE = """
+           CASE r.error_code WHEN 'COUNT_VIOLATION' THEN m.no_seat
+                             WHEN 'USAGE_LOCATION_REQUIRED' THEN
+                                 CASE WHEN r.group_id = :direct THEN m.no_location_direct ELSE m.no_location_group END
+           END"""
 WRITE_PATHS = (
     """
     DELETE FROM license_paths p USING gb_result r
@@ -313,22 +324,20 @@ WRITE_PATHS = (
     )
     INSERT INTO license_paths (tenant_id, user_id, product_id, group_id, disabled_plan_ids, queue_seq, state, error_code,
                                error_message, subscription_id, updated_at)
-    SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled,
-           CASE WHEN r.kind = 'N' THEN drawn.seqs[r.queue_seq - {NEW_PATHS}] ELSE r.queue_seq END, r.state, r.error_code,
-           CASE r.error_code WHEN 'COUNT_VIOLATION' THEN m.no_seat
-                             WHEN 'USAGE_LOCATION_REQUIRED' THEN
-                                 CASE WHEN r.group_id = :direct THEN m.no_location_direct ELSE m.no_location_group END
-           END,
+    SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled, drawn.seqs[r.queue_seq - {NEW_PATHS}], r.state, r.error_code,"""
+    + _MESSAGE + """,
            r.subscription_id, :now
-    FROM gb_result r
-    JOIN unnest(CAST(:m_product AS uuid[]), CAST(:m_no_seat AS text[]), CAST(:m_direct AS text[]), CAST(:m_group AS text[]))
-         AS m(product_id, no_seat, no_location_direct, no_location_group) ON m.product_id = r.product_id
+    FROM gb_result r""" + _MESSAGES + """
     CROSS JOIN drawn
-    WHERE r.changed AND NOT r.removed
+    WHERE r.kind = 'N'
     ORDER BY r.user_id, r.product_id, r.group_id  -- primary-key order: one sweep over its pages
-    ON CONFLICT (tenant_id, user_id, product_id, group_id) DO UPDATE SET
-        disabled_plan_ids = EXCLUDED.disabled_plan_ids, state = EXCLUDED.state, error_code = EXCLUDED.error_code,
-        error_message = EXCLUDED.error_message, updated_at = EXCLUDED.updated_at
+    """,
+    """
+    UPDATE license_paths p SET disabled_plan_ids = r.disabled, state = r.state, error_code = r.error_code,
+           error_message = """ + _MESSAGE.strip() + """, updated_at = :now
+    FROM gb_result r""" + _MESSAGES + """
+    WHERE r.changed AND NOT r.removed AND r.kind <> 'N'
+      AND p.tenant_id = :t AND p.user_id = r.user_id AND p.product_id = r.product_id AND p.group_id = r.group_id
     """,
 )
 WRITE_LICENSES = (
@@ -339,10 +348,14 @@ WRITE_LICENSES = (
     """
     INSERT INTO user_licenses (tenant_id, user_id, product_id, holds_seat, subscription_id, updated_at)
     SELECT :t, g.user_id, g.product_id, g.holds, NULL, :now FROM gb_licenses g
-    WHERE g.has_paths AND (NOT g.had_row OR g.holds <> g.held)
+    WHERE g.has_paths AND NOT g.had_row
     ORDER BY g.user_id, g.product_id
-    ON CONFLICT (tenant_id, user_id, product_id) DO UPDATE SET
-        holds_seat = EXCLUDED.holds_seat, updated_at = EXCLUDED.updated_at
+    """,
+    """
+    UPDATE user_licenses l SET holds_seat = g.holds, updated_at = :now
+    FROM gb_licenses g
+    WHERE g.has_paths AND g.had_row AND g.holds <> g.held
+      AND l.tenant_id = :t AND l.user_id = g.user_id AND l.product_id = g.product_id
     """,
 )
 WRITE_GROUP_COUNTERS = """
@@ -562,9 +575,11 @@ class GroupBatch:
         }
         await self.nested_loops(on=False)
         await self._run(WRITE_PATHS[0])
-        await self._run(WRITE_PATHS[1].format(NEW_PATHS=NEW_PATHS), {"now": now, "new_paths": self.new_paths, **message_params})
-        await self._run(WRITE_LICENSES[0])
-        await self._run(WRITE_LICENSES[1], {"now": now})
+        if self.new_paths:
+            await self._run(WRITE_PATHS[1].format(NEW_PATHS=NEW_PATHS), {"now": now, "new_paths": self.new_paths, **message_params})
+        await self._run(WRITE_PATHS[2], {"now": now, **message_params})
+        for statement in WRITE_LICENSES:
+            await self._run(statement, {"now": now})
         await self._run(WRITE_GROUP_COUNTERS)
         if figures.pool_deltas:
             pools = sorted(figures.pool_deltas)
