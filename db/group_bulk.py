@@ -318,17 +318,17 @@ WRITE_PATHS = (
     WHERE r.removed AND p.tenant_id = :t AND p.user_id = r.user_id AND p.product_id = r.product_id AND p.group_id = r.group_id
     """,
     """
-    WITH drawn AS (
-        SELECT array_agg(seq ORDER BY seq) AS seqs
+    WITH drawn AS (  -- the places in line, numbered in their order: the n-th new path (new_rank) takes the n-th
+        SELECT seq, row_number() OVER (ORDER BY seq) AS rank
         FROM (SELECT nextval('order_seq') AS seq FROM generate_series(1, :new_paths)) s
     )
     INSERT INTO license_paths (tenant_id, user_id, product_id, group_id, disabled_plan_ids, queue_seq, state, error_code,
                                error_message, subscription_id, updated_at)
-    SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled, drawn.seqs[r.queue_seq - {NEW_PATHS}], r.state, r.error_code,"""
+    SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled, drawn.seq, r.state, r.error_code,"""
     + _MESSAGE + """,
            r.subscription_id, :now
     FROM gb_result r""" + _MESSAGES + """
-    CROSS JOIN drawn
+    JOIN drawn ON drawn.rank = r.queue_seq - {NEW_PATHS}
     WHERE r.kind = 'N'
     ORDER BY r.user_id, r.product_id, r.group_id  -- primary-key order: one sweep over its pages
     """,
