@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 import engine
 from db.group_paths import Overlay, overlay_params
 from db.models import DIRECT
-from engine.screening import rule_products, screen
+from engine.screening import linked_products, rule_products, screen
 
 TABLES = (
     "DROP TABLE IF EXISTS pg_temp.gb_users, pg_temp.gb_paths, pg_temp.gb_claims, pg_temp.gb_waiting, pg_temp.gb_result, "
@@ -456,9 +456,12 @@ class GroupBatch:
         self.licensing = sorted(set(licensing_groups) | set(overlay.group_licenses))
         rows = await self.conn.execute(text(LICENSED_PRODUCTS), {"t": self.tenant_id, "licensing": self.licensing})
         self.products = sorted(set(rows.scalars()) | {p for lics in overlay.group_licenses.values() for p in lics})
-        self.touches_rules = bool(rule_products(self.catalog, self.rules, [str(p) for p in self.products]))
-        if self.touches_rules:  # the users' other rule products' paths are read with the staged ones
-            self.rule_products = sorted(uuid.UUID(p) for p in rule_products(self.catalog, self.rules, list(self.catalog.products)))
+        staged = [str(p) for p in self.products]
+        staged_rules = rule_products(self.catalog, self.rules, staged)
+        self.touches_rules = bool(staged_rules)
+        if self.touches_rules:  # the users' paths to products linked by a rule are read with the staged ones
+            linked = staged_rules | linked_products(self.catalog, self.rules, staged)
+            self.rule_products = sorted(uuid.UUID(p) for p in linked)
         members_of = await self._ids(SUBGROUPS, groups) if groups else []
         await self._run(
             FILL_USERS, {"groups": members_of, "users": sorted(set(users)), "default_location": default_location}

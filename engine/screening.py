@@ -39,6 +39,29 @@ def rule_products(catalog: Catalog, rules: ServicePlanRules, product_ids: Sequen
     )
 
 
+def linked_products(catalog: Catalog, rules: ServicePlanRules, staged: Sequence[str]) -> frozenset[str]:
+    """The other products whose paths a change to `staged` products' paths can affect through a
+    rule: those enabling a plan mutually exclusive with a staged product's plan (R6), and those
+    with a plan whose prerequisite a staged product may supply (R7). A user's paths to any other
+    product keep their verdicts whatever the staged paths become."""
+    plans = RulePlans(catalog, rules)
+    staged_names: set[str] = set()
+    for product_id in staged:
+        staged_names |= plans.enabled_names(product_id, frozenset())
+    linked = set()
+    for product_id in rule_products(catalog, rules, list(catalog.products)):
+        if product_id in staged:
+            continue
+        names = plans.enabled_names(product_id, frozenset())
+        if any(
+            not rules.exclusive_with.get(name, frozenset()).isdisjoint(staged_names)
+            or any(not any_of.isdisjoint(staged_names) for any_of in rules.required_by.get(name, ()))
+            for name in names
+        ):
+            linked.add(product_id)
+    return frozenset(linked)
+
+
 @dataclass(frozen=True, slots=True)
 class Screen:
     """Positions (in the given shapes) that need the engine alone, and pairs that do together."""

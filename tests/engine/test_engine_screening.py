@@ -41,3 +41,21 @@ def test_screening_names_the_shapes_that_need_the_engine(shapes: list[tuple[str,
 
 def test_rule_products_are_those_with_a_rule_plan_or_a_prohibition() -> None:
     assert rule_products(CATALOG, RULES, ["BASIC", "E3", "EXO1", "RESTRICTED", "WA"]) == frozenset({"E3", "EXO1", "RESTRICTED", "WA"})
+
+
+@pytest.mark.parametrize(
+    ("staged", "expected"),
+    [
+        pytest.param(
+            ["E5"], {"A3", "YAMMERS", "WA", "AUDIO"},
+            id="R6 Yammer for Academic; R7 Workplace Analytics and Audio Conferencing need E5 plans",
+        ),
+        pytest.param(["EXO1"], {"WA"}, id="R7 Workplace Analytics needs Exchange Plan 1"),
+        pytest.param(["SKYPE"], {"AUDIO", "E5"}, id="R7 Audio Conferencing needs Skype Plan 2 (E5 too)"),
+        pytest.param(["BASIC"], set(), id="no rule plan: nothing linked"),
+    ],
+)
+def test_linked_products_are_those_a_rule_ties_to_the_staged_ones(staged: list[str], expected: set[str]) -> None:
+    from engine.screening import linked_products
+
+    assert linked_products(CATALOG, RULES, staged) == frozenset(expected)
