@@ -52,7 +52,7 @@ TABLES = (
     """CREATE TEMP TABLE gb_paths (
         user_id uuid NOT NULL, product_id uuid NOT NULL, group_id uuid NOT NULL,
         disabled uuid[], old_disabled uuid[], queue_seq bigint, old_state text, old_error text,
-        kind text NOT NULL, subscription_id uuid, new_rank bigint
+        kind text NOT NULL, subscription_id uuid
     ) ON COMMIT DROP""",
 )
 
@@ -92,9 +92,9 @@ LICENSED_PRODUCTS = """
 SELECT DISTINCT product_id FROM group_licenses WHERE tenant_id = :t AND group_id = ANY(CAST(:licensing AS uuid[]))
 """
 
-# The graph as the change leaves it (the overlay's edges added/removed, its groups gone, its
-# group licenses in place of the stored ones), walked down from each licensing group.
-FILL_PATHS = """
+# Each licensing group and the groups nested in it, at any depth, on the graph as the change
+# leaves it (the overlay's group edges added/removed, its groups gone): small, read first.
+DOWN = """
 WITH RECURSIVE
 group_edges AS (
     SELECT e.group_id, e.member_group_id FROM group_group_members e
@@ -103,15 +103,25 @@ group_edges AS (
     UNION ALL
     SELECT * FROM unnest(CAST(:ag_parent AS uuid[]), CAST(:ag_child AS uuid[]))
 ),
-down (top, group_id) AS (  -- each licensing group and the groups nested in it
+down (top, group_id) AS (
     SELECT g, g FROM unnest(CAST(:licensing AS uuid[])) AS g WHERE NOT g = ANY(CAST(:gone AS uuid[]))
     UNION
     SELECT d.top, ge.member_group_id FROM down d JOIN group_edges ge ON ge.group_id = d.group_id
     WHERE NOT ge.member_group_id = ANY(CAST(:gone AS uuid[]))
+)
+SELECT top, group_id FROM down
+"""
+
+# The users' paths as the change leaves them (its user edges added/removed, its group licenses
+# in place of the stored ones) next to the stored ones.
+FILL_PATHS = """
+WITH
+down (top, group_id) AS (
+    SELECT * FROM unnest(CAST(:down_top AS uuid[]), CAST(:down_group AS uuid[]))
 ),
 user_edges AS (
     SELECT m.group_id, m.user_id FROM group_user_members m JOIN gb_users b ON b.user_id = m.user_id
-    WHERE m.tenant_id = :t AND m.group_id IN (SELECT group_id FROM down)
+    WHERE m.tenant_id = :t AND m.group_id = ANY(CAST(:down_group AS uuid[]))
       AND NOT (m.group_id, m.user_id) IN (SELECT * FROM unnest(CAST(:ru_group AS uuid[]), CAST(:ru_user AS uuid[])))
     UNION ALL
     SELECT a.g, a.u FROM unnest(CAST(:au_group AS uuid[]), CAST(:au_user AS uuid[])) AS a(g, u)
@@ -129,8 +139,7 @@ licenses (group_id, product_id, disabled) AS (
     FROM unnest(CAST(:o_group AS uuid[]), CAST(:o_product AS uuid[]), CAST(:o_disabled AS text[])) AS o(g, p, d)
 ),
 desired AS (
-    SELECT r.user_id, l.product_id, l.group_id, l.disabled, b.created_seq
-    FROM reach r JOIN licenses l ON l.group_id = r.group_id JOIN gb_users b ON b.user_id = r.user_id
+    SELECT r.user_id, l.product_id, l.group_id, l.disabled FROM reach r JOIN licenses l ON l.group_id = r.group_id
 ),
 stored AS (
     SELECT p.user_id, p.product_id, p.group_id, p.disabled_plan_ids, p.queue_seq, p.state, p.error_code, p.subscription_id
@@ -138,7 +147,7 @@ stored AS (
     WHERE p.tenant_id = :t AND p.product_id = ANY(CAST(:read_products AS uuid[]))
 )
 INSERT INTO gb_paths (user_id, product_id, group_id, disabled, old_disabled, queue_seq, old_state, old_error, kind,
-                      subscription_id, new_rank)
+                      subscription_id)
 SELECT coalesce(s.user_id, d.user_id), coalesce(s.product_id, d.product_id), coalesce(s.group_id, d.group_id),
        CASE WHEN d.user_id IS NULL THEN s.disabled_plan_ids ELSE d.disabled END,
        s.disabled_plan_ids, s.queue_seq, s.state, s.error_code,
@@ -150,17 +159,15 @@ SELECT coalesce(s.user_id, d.user_id), coalesce(s.product_id, d.product_id), coa
            WHEN d.disabled @> s.disabled_plan_ids AND d.disabled <@ s.disabled_plan_ids THEN 'K'
            ELSE 'E'
        END,
-       s.subscription_id,
-       CASE WHEN s.user_id IS NULL THEN
-           row_number() OVER (PARTITION BY s.user_id IS NULL ORDER BY d.created_seq, d.product_id, d.group_id)
-       END
+       s.subscription_id
 FROM stored s
 FULL JOIN desired d ON d.user_id = s.user_id AND d.product_id = s.product_id AND d.group_id = s.group_id
 """
 
-# D2: new paths take places in line after every stored one, in user creation order (new_rank).
-# While deciding, a new path's place is NEW_PATHS + new_rank (behind every stored place, in the
-# same order); the real run draws the stored places from order_seq as it writes them.
+# D2: new paths take places in line after every stored one, in user creation order. While
+# deciding, a new path's place is NEW_PATHS + its user's created_seq (behind every stored place,
+# in that order); the real run draws the places it stores from order_seq as it writes them, in
+# the order (user creation, product, group).
 NEW_PATHS = 2**62
 
 WORK_MEM = "256MB"
@@ -205,7 +212,7 @@ CLAIMS = """
 CREATE TEMP TABLE gb_claims ON COMMIT DROP AS
 WITH after AS (
     SELECT p.user_id, p.product_id,
-           min(coalesce(p.queue_seq, {NEW_PATHS} + p.new_rank))
+           min(coalesce(p.queue_seq, {NEW_PATHS} + u.created_seq))
                FILTER (WHERE (CASE WHEN p.group_id = :direct THEN u.own_location ELSE u.group_location END) IS NOT NULL)
                AS first_seq,
            min(u.created_seq) AS created_seq
@@ -250,7 +257,7 @@ WHERE r.place > greatest(s.seats, 0)
 RESULT = """
 CREATE TEMP TABLE gb_result ON COMMIT DROP AS
 WITH judged AS (
-    SELECT p.user_id, p.product_id, p.group_id, p.kind, p.disabled, coalesce(p.queue_seq, {NEW_PATHS} + p.new_rank) AS queue_seq,
+    SELECT p.user_id, p.product_id, p.group_id, p.kind, p.disabled, coalesce(p.queue_seq, {NEW_PATHS} + u.created_seq) AS queue_seq,
            u.created_seq, p.old_state, p.old_error, p.subscription_id, false AS removed,
            CASE WHEN (CASE WHEN p.group_id = :direct THEN u.own_location ELSE u.group_location END) IS NULL
                     THEN 'USAGE_LOCATION_REQUIRED'
@@ -318,18 +325,21 @@ WRITE_PATHS = (
     WHERE r.removed AND p.tenant_id = :t AND p.user_id = r.user_id AND p.product_id = r.product_id AND p.group_id = r.group_id
     """,
     """
-    WITH drawn AS (  -- the places in line, numbered in their order: the n-th new path (new_rank) takes the n-th
+    WITH drawn AS (  -- the places in line drawn, numbered in their order ...
         SELECT seq, row_number() OVER (ORDER BY seq) AS rank
         FROM (SELECT nextval('order_seq') AS seq FROM generate_series(1, :new_paths)) s
+    ),
+    ranked AS (  -- ... and the new paths numbered in creation order: the n-th takes the n-th place
+        SELECT r.*, row_number() OVER (ORDER BY r.created_seq, r.product_id, r.group_id) AS rank
+        FROM gb_result r WHERE r.kind = 'N'
     )
     INSERT INTO license_paths (tenant_id, user_id, product_id, group_id, disabled_plan_ids, queue_seq, state, error_code,
                                error_message, subscription_id, updated_at)
     SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled, drawn.seq, r.state, r.error_code,"""
     + _MESSAGE + """,
            r.subscription_id, :now
-    FROM gb_result r""" + _MESSAGES + """
-    JOIN drawn ON drawn.rank = r.queue_seq - {NEW_PATHS}
-    WHERE r.kind = 'N'
+    FROM ranked r""" + _MESSAGES + """
+    JOIN drawn ON drawn.rank = r.rank
     ORDER BY r.user_id, r.product_id, r.group_id  -- primary-key order: one sweep over its pages
     """,
     """
@@ -476,11 +486,14 @@ class GroupBatch:
                 o_group.append(group_id)
                 o_product.append(product_id)
                 o_disabled.append(_array(disabled))
+        graph = {**overlay_params(overlay), "licensing": self.licensing}
+        down = (await self.conn.execute(text(DOWN), {"t": self.tenant_id, **graph})).all()
         await self._run(
             FILL_PATHS,
             {
-                **overlay_params(overlay), "o_group": o_group, "o_product": o_product, "o_disabled": o_disabled,
-                "licensing": self.licensing, "products": self.products,
+                **graph, "o_group": o_group, "o_product": o_product, "o_disabled": o_disabled,
+                "down_top": [r.top for r in down], "down_group": [r.group_id for r in down],
+                "products": self.products,
                 "read_products": sorted(set(self.products) | set(self.rule_products)),
             },
         )
