@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 import strawberry
@@ -110,6 +111,31 @@ def seat_changes(
             total_units=after[pid].total,
         )
         for pid in sorted(before, key=lambda p: ctx.catalog.products[p].display_name.lower())
+    ]
+
+
+def pool_moves(
+    ctx: Context, products: Iterable[uuid.UUID], before: Mapping[uuid.UUID, PoolFigures], delta: Mapping[uuid.UUID, int]
+) -> list[ProductSeatChange]:
+    """Seats before and after per product a change touched (sorted by display name): the pool's
+    figures before and how many seats the change takes (+) or frees (−)."""
+    name = ctx.catalog.products
+    return [
+        ProductSeatChange(
+            product=Product.of(name[p]), consumed_before=before[p].consumed,
+            consumed_after=before[p].consumed + delta.get(p, 0), total_units=before[p].total,
+        )
+        for p in sorted(set(products), key=lambda p: (name[p].display_name.lower(), str(p)))
+        if p in before
+    ]
+
+
+def error_totals(ctx: Context, counts: Mapping[tuple[uuid.UUID, str], int]) -> list[ErrorCount]:
+    """Per-product, per-code error totals (D16), sorted by product display name and code."""
+    name = ctx.catalog.products
+    return [
+        ErrorCount(product=Product.of(name[p]), code=ErrorCode(code), count=n)
+        for (p, code), n in sorted(counts.items(), key=lambda item: (name[item[0][0]].display_name.lower(), item[0][1]))
     ]
 
 

@@ -29,14 +29,7 @@ from db.repo import group_licenses as gl_repo
 from db.repo import subscriptions as subscription_repo
 from engine.subscription_pool import PoolFigures
 from gql import validation as v
-from gql.changes import (
-    MAX_OUTCOMES,
-    ErrorCount,
-    LicenseChangeSummary,
-    LicenseOutcome,
-    ProductSeatChange,
-    summary,
-)
+from gql.changes import MAX_OUTCOMES, LicenseChangeSummary, LicenseOutcome, error_totals, pool_moves, summary
 from gql.context import Context
 from gql.errors import ErrorCode, LicenseError, Refused, UserError, refuse
 from gql.inputs import AssignGroupLicensesInput
@@ -52,7 +45,7 @@ from gql.mutations.licenses import (
 )
 from gql.permissions import CanManageLicenses
 from gql.resolve import not_found, uuid_arg
-from gql.types import AssignmentState, Group, Product
+from gql.types import AssignmentState, Group
 
 
 @dataclass
@@ -91,17 +84,9 @@ class GroupChange:
         if self.decision is not None:
             return change_summary(ctx, self.decision, dry_run=dry_run)
         assert self.figures is not None
-        figures, pools = self.figures, self.pools_before
-        name = ctx.catalog.products
+        figures = self.figures
         touched = {key[0] for key in figures.changed_paths} | set(figures.pool_deltas)
-        seats = [
-            ProductSeatChange(
-                product=Product.of(name[p]), consumed_before=pools[p].consumed,
-                consumed_after=pools[p].consumed + figures.pool_deltas.get(p, 0), total_units=pools[p].total,
-            )
-            for p in sorted(touched, key=lambda p: (name[p].display_name.lower(), str(p)))
-            if p in pools
-        ]
+        seats = pool_moves(ctx, touched, self.pools_before, figures.pool_deltas)
         errors: Counter[tuple[uuid.UUID, str]] = Counter()
         for (product_id, _, code, removed), n in figures.changed_paths.items():
             if code is not None and not removed:
@@ -117,12 +102,9 @@ class GroupChange:
             )
             for o in figures.outcomes
         ]
-        error_counts = [
-            ErrorCount(product=Product.of(name[p]), code=ErrorCode(code), count=n)
-            for (p, code), n in sorted(errors.items(), key=lambda item: (name[item[0][0]].display_name.lower(), item[0][1]))
-        ]
         return summary(
-            dry_run=dry_run, affected=figures.affected_users, products=seats, outcomes=outcomes, error_counts=error_counts
+            dry_run=dry_run, affected=figures.affected_users, products=seats, outcomes=outcomes,
+            error_counts=error_totals(ctx, errors),
         )
 
     async def apply(self, conn: AsyncConnection, ctx: Context) -> None:

@@ -29,10 +29,10 @@ from gql import validation as v
 from gql.auth import Role
 from gql.changes import (
     MAX_OUTCOMES,
-    ErrorCount,
     LicenseChangeSummary,
     LicenseOutcome,
-    ProductSeatChange,
+    error_totals,
+    pool_moves,
     summary,
 )
 from gql.context import Context
@@ -48,7 +48,7 @@ from gql.inputs import (
 from gql.mutations.common import record, run_mutation
 from gql.permissions import CanAssignLicenses, CanManageLicenses
 from gql.resolve import not_found, plan_id_arg, product_id_arg, uuid_arg
-from gql.types import AssignmentState, AssignMode, Group, Product, User
+from gql.types import AssignmentState, AssignMode, Group, User
 
 LICENSE_ROLES = (Role.GLOBAL_ADMINISTRATOR, Role.LICENSE_ADMINISTRATOR, Role.USER_ADMINISTRATOR)
 
@@ -96,20 +96,7 @@ def change_summary(ctx: Context, decision: lc.Decision, *, dry_run: bool, self_s
     R4 order), per-product per-code error totals, and how many users were affected."""
     writes = lc.license_writes(ctx.tenant_id, ctx.services.clock.now(), decision, self_service)
     changed = decision.changed_paths()
-    products = sorted(
-        {key[1] for key, _ in changed} | set(writes.pool_delta),
-        key=lambda p: (ctx.catalog.products[p].display_name.lower(), str(p)),
-    )
-    seats = [
-        ProductSeatChange(
-            product=Product.of(ctx.catalog.products[p]),
-            consumed_before=decision.pools_before[p].consumed,
-            consumed_after=decision.pools_before[p].consumed + writes.pool_delta.get(p, 0),
-            total_units=decision.pools_before[p].total,
-        )
-        for p in products
-        if p in decision.pools_before
-    ]
+    seats = pool_moves(ctx, {key[1] for key, _ in changed} | set(writes.pool_delta), decision.pools_before, writes.pool_delta)
     users = decision.facts.users
 
     def line(key: lc.PathKey) -> tuple[int, int, str, str]:
@@ -138,12 +125,9 @@ def change_summary(ctx: Context, decision: lc.Decision, *, dry_run: bool, self_s
                 group_id=None if key[2] == DIRECT else key[2],
             )
         )
-    error_counts = [
-        ErrorCount(product=Product.of(ctx.catalog.products[p]), code=ErrorCode(code), count=n)
-        for (p, code), n in sorted(counts.items(), key=lambda item: (ctx.catalog.products[item[0][0]].display_name.lower(), item[0][1]))
-    ]
     return summary(
-        dry_run=dry_run, affected=decision.affected_user_count(), products=seats, outcomes=outcomes, error_counts=error_counts
+        dry_run=dry_run, affected=decision.affected_user_count(), products=seats, outcomes=outcomes,
+        error_counts=error_totals(ctx, counts),
     )
 
 
