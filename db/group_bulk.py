@@ -55,7 +55,8 @@ TABLES = (
         kind text NOT NULL, subscription_id uuid
     ) ON COMMIT DROP""",
 )
-
+# gb_paths.kind: N new, K kept, E edited (disabled plans changed), R removed — paths of the
+# staged products; O a path to another product a rule links to them, read for screening only.
 
 
 def _walk(*, down: bool) -> str:
@@ -415,15 +416,11 @@ class Figures:
 class GroupBatch:
     """One group change's batch, staged in temporary tables of the change's transaction."""
 
-    def __init__(
-        self, conn: AsyncConnection, tenant_id: str, catalog: engine.Catalog, rules: engine.ServicePlanRules, *,
-        dry_run: bool,
-    ) -> None:
+    def __init__(self, conn: AsyncConnection, tenant_id: str, catalog: engine.Catalog, rules: engine.ServicePlanRules) -> None:
         self.conn = conn
         self.tenant_id = tenant_id
         self.catalog = catalog
         self.rules = rules
-        self.dry_run = dry_run
         self.large = False
         self.touches_rules = False
         self.rule_products: list[uuid.UUID] = []
@@ -592,7 +589,7 @@ class GroupBatch:
         await self.nested_loops(on=False)
         await self._run(WRITE_PATHS[0])
         if self.new_paths:
-            await self._run(WRITE_PATHS[1].format(NEW_PATHS=NEW_PATHS), {"now": now, "new_paths": self.new_paths, **message_params})
+            await self._run(WRITE_PATHS[1], {"now": now, "new_paths": self.new_paths, **message_params})
         await self._run(WRITE_PATHS[2], {"now": now, **message_params})
         for statement in WRITE_LICENSES:
             await self._run(statement, {"now": now})

@@ -151,7 +151,7 @@ async def reconcile(
     theirs deleted): only their licenses and those of the groups containing them can reach
     someone differently. None: any group's."""
     env = environment(ctx)
-    batch = GroupBatch(conn, ctx.tenant_id, env.catalog, env.rules, dry_run=dry_run)
+    batch = GroupBatch(conn, ctx.tenant_id, env.catalog, env.rules)
     tenant = await tenants.get_tenant(conn, ctx.tenant_id)
     default = tenant.default_usage_location if tenant else None
     licensing = None if below is None else await batch.supergroups(below)
