@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.gql.test_assign_licenses import LICENSES, assign, plan_id, product
 from tests.support import Tenant
 
@@ -52,7 +54,15 @@ async def states(tenant: Tenant, user: str) -> list[tuple[str, str | None, str, 
              s["error"] and s["error"]["code"]) for s in data]
 
 
-async def test_r10_r4_a_group_license_reaches_nested_members_and_seats_go_in_order(tenant: Tenant) -> None:
+@pytest.fixture(params=[False, True], ids=["small-batch plans", "large-batch plans"])
+def batch_plans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches above db.group_bulk.LARGE_BATCH users are planned without nested loops; the
+    decisions must not depend on it."""
+    if request.param:
+        monkeypatch.setattr("db.group_bulk.LARGE_BATCH", 0)
+
+
+async def test_r10_r4_a_group_license_reaches_nested_members_and_seats_go_in_order(tenant: Tenant, batch_plans: None) -> None:
     await tenant.buy("EMS", 2)
     ems = (await product(tenant, "EMS"))["id"]
     ann = await tenant.create_user("Ann")
