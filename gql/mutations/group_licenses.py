@@ -28,7 +28,6 @@ from db.repo import directory, tenants
 from db.repo import group_licenses as gl_repo
 from db.repo import subscriptions as subscription_repo
 from engine.subscription_pool import PoolFigures
-from gql import validation as v
 from gql.changes import MAX_OUTCOMES, LicenseChangeSummary, LicenseOutcome, error_totals, pool_moves, summary
 from gql.context import Context
 from gql.errors import ErrorCode, LicenseError, Refused, UserError, refuse
@@ -36,11 +35,11 @@ from gql.inputs import AssignGroupLicensesInput
 from gql.mutations.common import record, run_mutation
 from gql.mutations.licenses import (
     AssignGroupLicensesPayload,
-    _disabled_plans,
-    _product,
     apply_and_recover,
     change_summary,
     environment,
+    license_inputs,
+    product_removals,
     recover_after_seats_freed,
 )
 from gql.permissions import CanManageLicenses
@@ -189,23 +188,13 @@ async def assign_group_licenses(info: Info, input: AssignGroupLicensesInput) -> 
         if gid is None or gid not in found:
             raise not_found("input.groupId", "group")
         group = found[gid]
-        adds: dict[uuid.UUID, frozenset[uuid.UUID]] = {}
-        for index, lic in enumerate(input.add_licenses or []):
-            field = f"input.addLicenses.{index}"
-            pid = _product(info, lic.product_id, f"{field}.productId")
-            if pid in adds:
-                raise v.invalid(f"{field}.productId", "This product is named twice in `addLicenses`.")
-            if lic.subscription_id is not None:
-                raise v.invalid(f"{field}.subscriptionId", "Group licenses draw on the organisation's pool; leave `subscriptionId` out.")
-            adds[pid] = _disabled_plans(info, pid, lic.disabled_service_plan_ids, f"{field}.disabledServicePlanIds")
-        removes: list[uuid.UUID] = []
-        for index, raw in enumerate(input.remove_product_ids or []):
-            pid = _product(info, raw, f"input.removeProductIds.{index}")
-            if pid in adds:
-                raise v.invalid(f"input.removeProductIds.{index}", "A product cannot be both added and removed in one call (D18).")
-            if pid in removes:
-                raise v.invalid(f"input.removeProductIds.{index}", "This product is named twice in `removeProductIds`.")
-            removes.append(pid)
+        adds = license_inputs(
+            info, input.add_licenses, "input.addLicenses",
+            no_subscription="Group licenses draw on the organisation's pool; leave `subscriptionId` out.",
+        )
+        removes = product_removals(
+            info, input.remove_product_ids, adds, both="A product cannot be both added and removed in one call (D18)."
+        )
         if not group.security_enabled and adds:
             raise refuse(
                 ErrorCode.GROUP_NOT_SECURITY_ENABLED,

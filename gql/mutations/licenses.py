@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import uuid
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -198,6 +198,38 @@ def _disabled_plans(info: Info, product_id: uuid.UUID, raw: Sequence[str] | None
     return frozenset(plans)
 
 
+def license_inputs(
+    info: Info, inputs: Sequence[LicenseInput] | None, field: str, *, no_subscription: str | None = None
+) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+    """Each input's product and disabled plans, validated; a product named twice is refused.
+    `no_subscription`: where a `subscriptionId` has no place, the message refusing it."""
+    adds: dict[uuid.UUID, frozenset[uuid.UUID]] = {}
+    name = field.rsplit(".", 1)[-1]
+    for index, lic in enumerate(inputs or []):
+        at = f"{field}.{index}"
+        pid = _product(info, lic.product_id, f"{at}.productId")
+        if pid in adds:
+            raise v.invalid(f"{at}.productId", f"This product is named twice in `{name}`.")
+        if no_subscription is not None and lic.subscription_id is not None:
+            raise v.invalid(f"{at}.subscriptionId", no_subscription)
+        adds[pid] = _disabled_plans(info, pid, lic.disabled_service_plan_ids, f"{at}.disabledServicePlanIds")
+    return adds
+
+
+def product_removals(info: Info, raw_ids: Sequence[str] | None, adds: Container[uuid.UUID], *, both: str) -> list[uuid.UUID]:
+    """The products of `input.removeProductIds`, validated; one also added (`both`: the message)
+    or named twice is refused."""
+    removes: list[uuid.UUID] = []
+    for index, raw in enumerate(raw_ids or []):
+        pid = _product(info, raw, f"input.removeProductIds.{index}")
+        if pid in adds:
+            raise v.invalid(f"input.removeProductIds.{index}", both)
+        if pid in removes:
+            raise v.invalid(f"input.removeProductIds.{index}", "This product is named twice in `removeProductIds`.")
+        removes.append(pid)
+    return removes
+
+
 async def _self_service_source(
     conn: AsyncConnection, info: Info, license: LicenseInput, product_id: uuid.UUID, field: str
 ) -> SubscriptionRecord | None:
@@ -257,22 +289,12 @@ async def assign_licenses(info: Info, input: AssignLicensesInput) -> AssignLicen
 
     async def work(conn: AsyncConnection) -> LicenseChangeSummary:
         ids = _user_ids(list(input.user_ids), "input.userIds", ctx.settings.max_bulk_users)
-        adds: dict[uuid.UUID, tuple[frozenset[uuid.UUID], SubscriptionRecord | None]] = {}
-        for index, lic in enumerate(input.add_licenses or []):
-            field = f"input.addLicenses.{index}"
-            pid = _product(info, lic.product_id, f"{field}.productId")
-            if pid in adds:
-                raise v.invalid(f"{field}.productId", "This product is named twice in `addLicenses`.")
-            disabled = _disabled_plans(info, pid, lic.disabled_service_plan_ids, f"{field}.disabledServicePlanIds")
-            adds[pid] = (disabled, None)
-        removes: list[uuid.UUID] = []
-        for index, raw in enumerate(input.remove_product_ids or []):
-            pid = _product(info, raw, f"input.removeProductIds.{index}")
-            if pid in adds:
-                raise v.invalid(f"input.removeProductIds.{index}", "A product cannot be both added and removed in one call.")
-            if pid in removes:
-                raise v.invalid(f"input.removeProductIds.{index}", "This product is named twice in `removeProductIds`.")
-            removes.append(pid)
+        adds: dict[uuid.UUID, tuple[frozenset[uuid.UUID], SubscriptionRecord | None]] = {
+            pid: (disabled, None) for pid, disabled in license_inputs(info, input.add_licenses, "input.addLicenses").items()
+        }
+        removes = product_removals(
+            info, input.remove_product_ids, adds, both="A product cannot be both added and removed in one call."
+        )
         users = await _existing_users(conn, ctx, ids, list(input.user_ids), "input.userIds")
         self_service: SubscriptionRecord | None = None
         for index, lic in enumerate(input.add_licenses or []):
@@ -501,15 +523,9 @@ async def create_user_with_licenses(info: Info, input: CreateUserInput) -> Any:
 
     async def work(conn: AsyncConnection) -> LicenseChangeSummary:
         values = await user_values(conn, ctx, input)
-        adds: dict[uuid.UUID, frozenset[uuid.UUID]] = {}
-        for index, lic in enumerate(input.licenses or []):
-            field = f"input.licenses.{index}"
-            pid = _product(info, lic.product_id, f"{field}.productId")
-            if pid in adds:
-                raise v.invalid(f"{field}.productId", "This product is named twice in `licenses`.")
-            if lic.subscription_id is not None:
-                raise v.invalid(f"{field}.subscriptionId", "New users get organisation seats; leave `subscriptionId` out.")
-            adds[pid] = _disabled_plans(info, pid, lic.disabled_service_plan_ids, f"{field}.disabledServicePlanIds")
+        adds = license_inputs(
+            info, input.licenses, "input.licenses", no_subscription="New users get organisation seats; leave `subscriptionId` out."
+        )
         if dry_run:
             user = directory.unsaved_user(values, ctx.services.clock.now())
             user_facts = engine.UserFacts(str(user.id), user.usage_location, 2**62)
