@@ -10,10 +10,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Only what the package is built from (see [tool.setuptools] in pyproject.toml): engine/, db/
-# (with db/data/*.csv and db/migrations), gql/. All dependencies ship as wheels: no compiler.
+# (with db/data/*.csv and db/migrations), services/, gql/. All dependencies ship as wheels: no compiler.
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY db ./db
+COPY services ./services
 COPY gql ./gql
 RUN pip install . \
     && licensing --help > /dev/null

@@ -42,7 +42,7 @@ from bench.common import (
 )
 from db.models import DIRECT
 from db.session import TENANT_LOCK_NAMESPACE
-from gql.ids import to_global_id
+from services.ids import to_global_id
 
 TENANT = "bench"
 ASSIGNED = ("PROJECTPROFESSIONAL", "VISIOCLIENT", "MCOEV")  # bought by the seed, assigned to nobody

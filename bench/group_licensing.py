@@ -41,7 +41,7 @@ from bench.common import (
     print_figures,
     running_server,
 )
-from gql.ids import to_global_id
+from services.ids import to_global_id
 
 TENANT = "bench"
 USERS = 1_000_000
@@ -122,7 +122,7 @@ async def _setup(dsn: str, api: GraphQL) -> tuple[str, list[str], list[str]]:
 
 
 async def _floor(dsn: str, group_global_id: str) -> float:
-    from gql.ids import from_global_id
+    from services.ids import from_global_id
 
     group_id = from_global_id(group_global_id).key
     conn = await asyncpg.connect(dsn)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
+
+import engine
 
 DATA_DIR = Path(__file__).parent / "data"
 CATALOG_CSV = DATA_DIR / "product-service-plans.csv"
 RULES_CSV = DATA_DIR / "service-plan-rules.csv"
-
-RULE_KINDS = ("mutually_exclusive", "requires_any", "prohibited_location")
 
 
 @dataclass(frozen=True)
@@ -49,29 +48,36 @@ def read_catalog(path: Path = CATALOG_CSV) -> CatalogRows:
 
 
 class RulesFileError(ValueError):
-    pass
+    """A service-plan rules file that cannot be used; the message names the file and line."""
 
 
-def read_rules(text: str) -> list[dict[str, object]]:
-    """Rows of a service-plan rules CSV: rule, service_plan, other_service_plans, note.
+def parse_rules_file(path: Path) -> engine.ServicePlanRules:
+    """The rules of a CSV file, parsed by the engine's strict parser (`engine.parse_rules_csv`:
+    header, known rules, no self-references, ISO location codes). RulesFileError names the line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise RulesFileError(f"cannot read {path}: {exc.strerror}.") from exc
+    try:
+        return engine.parse_rules_csv(text)
+    except ValueError as exc:
+        raise RulesFileError(f"{path}: {exc}") from exc
 
-    Raises RulesFileError naming the line of the first bad row.
-    """
-    reader = csv.reader(io.StringIO(text))
+
+def rule_rows(rules: engine.ServicePlanRules) -> list[dict[str, object]]:
+    """The rows of the `service_plan_rules` table: one per rule (exclusions of one plan with one
+    note share a row, as in the file)."""
     rows: list[dict[str, object]] = []
-    header = next(reader, None)
-    if header is None or [h.strip() for h in header[:3]] != ["rule", "service_plan", "other_service_plans"]:
-        raise RulesFileError("line 1: expected the header rule,service_plan,other_service_plans,note")
-    for line_no, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) < 3:
-            raise RulesFileError(f"line {line_no}: expected at least 3 columns, got {len(row)}")
-        rule, subject, others = (c.strip() for c in row[:3])
-        if rule not in RULE_KINDS:
-            raise RulesFileError(f"line {line_no}: unknown rule {rule!r}; use one of {', '.join(RULE_KINDS)}")
-        if not subject or not others.split():
-            raise RulesFileError(f"line {line_no}: the rule needs a service plan and at least one other value")
-        note = row[3].strip() if len(row) > 3 else ""
-        rows.append({"position": len(rows), "rule": rule, "subject": subject, "others": others.split(), "note": note})
-    return rows
+    exclusions: dict[tuple[str, str], list[str]] = {}
+    for ex in rules.exclusions:
+        exclusions.setdefault((ex.plan, ex.note), []).append(ex.other)
+    for (plan, note), others in exclusions.items():
+        rows.append({"rule": engine.RuleKind.MUTUALLY_EXCLUSIVE.value, "subject": plan, "others": others, "note": note})
+    for req in rules.requirements:
+        rows.append({"rule": engine.RuleKind.REQUIRES_ANY.value, "subject": req.plan, "others": sorted(req.any_of), "note": req.note})
+    for pro in rules.prohibitions:
+        rows.append({
+            "rule": engine.RuleKind.PROHIBITED_LOCATION.value, "subject": pro.sku_part_number,
+            "others": sorted(pro.locations), "note": pro.note,
+        })
+    return [{"position": i, **row} for i, row in enumerate(rows)]

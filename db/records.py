@@ -1,4 +1,4 @@
-"""Plain immutable records returned by repositories (no ORM instances cross into gql/)."""
+"""Plain immutable records returned by repositories (no ORM instances leave db/)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from engine.subscription_lifecycle import SubscriptionTerms
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,11 @@ class SubscriptionRecord:
             row.id, row.product_id, row.quantity, row.is_trial, row.is_self_service, row.purchased_by,
             row.starts_at, row.term_starts_at, row.term_ends_at, row.recurring_billing, row.cancelled_at,
         )
+
+    @property
+    def terms(self) -> SubscriptionTerms:
+        """What the engine's lifecycle rules (R15, D7) decide the status from."""
+        return SubscriptionTerms(self.term_starts_at, self.term_ends_at, self.is_trial, self.recurring_billing, self.cancelled_at)
 
 
 @dataclass(frozen=True, slots=True)

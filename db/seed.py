@@ -48,11 +48,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 import engine
 from db.clock import SystemClock
-from db.license_changes import engine_catalog
 from db.models import DIRECT
 from db.repo import subscriptions as subscription_repo
 from db.repo import tenants as tenant_repo
 from db.repo.catalog import Catalog, load_catalog
+from db.repo.licensing import add_consumed, add_group_counts
 from db.session import Database, lock_tenant_licenses
 from engine.subscription_lifecycle import first_term
 
@@ -499,7 +499,7 @@ class _LicensePlan:
 
     def check_rules(self, catalog: Catalog) -> None:
         """Ask the engine whether each seeded combination of paths is all ACTIVE in each seeded location."""
-        cat, rules = engine_catalog(catalog)
+        cat, rules = catalog.to_engine()
         always = [(self.group_licensed, "all-staff"), *((p, None) for p in self.add_ons)]
         optional = [(self.group_licensed, None), (self.finance_licensed, "finance"), (self.direct_share, None)]
         for location in sorted(set(LOCATIONS)):
@@ -581,18 +581,7 @@ async def _license(
             else:
                 summary.paths += int(row.n)
         report("licenses", hi, summary.users)
-    for product_id in sorted(seats):  # D21 order
-        await conn.execute(
-            text(
-                "INSERT INTO product_pools (tenant_id, product_id, consumed) VALUES (:t, :p, :n) "
-                "ON CONFLICT (tenant_id, product_id) DO UPDATE SET consumed = product_pools.consumed + EXCLUDED.consumed"
-            ),
-            {"t": tenant_id, "p": product_id, "n": seats[product_id]},
-        )
-    for (group_id, product_id), n in sorted(active.items()):
-        await conn.execute(
-            text("UPDATE group_licenses SET active_count = active_count + :n WHERE tenant_id = :t AND group_id = :g AND product_id = :p"),
-            {"n": n, "t": tenant_id, "g": group_id, "p": product_id},
-        )
+    await add_consumed(conn, tenant_id, seats)
+    await add_group_counts(conn, tenant_id, {key: (n, 0) for key, n in active.items()})
     summary.licenses = sum(seats.values())
     summary.consumed = dict(sorted((catalog.products[p].sku_part_number, n) for p, n in seats.items()))

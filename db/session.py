@@ -1,7 +1,7 @@
 """Engine, connections and transactions.
 
-A GraphQL query runs in one read-only REPEATABLE READ transaction (one snapshot); a mutation in
-one write transaction, rolled back for a dry run. Core statements throughout (the ORM models
+A GraphQL query runs in one read-only REPEATABLE READ transaction (one snapshot); a change in
+one write transaction; a dry run in a REPEATABLE READ snapshot that is always rolled back. Core statements throughout (the ORM models
 give the shape; bulk work needs set-based SQL).
 """
 
@@ -16,10 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from db.urls import async_url
 
 TENANT_LOCK_NAMESPACE = 0x4C1C  # first key of pg_advisory_xact_lock(int, int) for tenant license locks
-
-
-class LockTimeout(Exception):
-    """Another change of this tenant's licenses held the lock for too long."""
 
 
 class Database:
@@ -88,3 +84,8 @@ async def lock_tenant_licenses(conn: AsyncConnection, tenant_id: str) -> None:
     await conn.execute(
         text("SELECT pg_advisory_xact_lock(:ns, hashtext(:tid))"), {"ns": TENANT_LOCK_NAMESPACE, "tid": tenant_id}
     )
+
+
+async def try_job_lock(conn: AsyncConnection, key: int) -> bool:
+    """A periodic job's transaction-scoped lock: True for the one replica that gets it."""
+    return bool((await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})).scalar_one())

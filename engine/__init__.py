@@ -18,8 +18,8 @@ from engine.errors import (
     usage_location_required_message,
 )
 from engine.evaluate import evaluate
-from engine.facts import FRONT_OF_QUEUE, Catalog, PathFacts, PathKey, ProductFacts, UserFacts
-from engine.plans import enabled_plan_ids
+from engine.facts import BACK_OF_QUEUE, FRONT_OF_QUEUE, Catalog, PathFacts, PathKey, ProductFacts, UserFacts
+from engine.plans import enabled_for_user, enabled_plan_ids
 from engine.refusals import Refusal, direct_refusals, newly_errored
 from engine.results import EffectiveLicense, Evaluation, PathState, PathStatus
 from engine.rules import (
@@ -34,6 +34,7 @@ from engine.rules import (
 from engine.seats import SeatChange
 
 __all__ = [
+    "BACK_OF_QUEUE",
     "COUNTRY_CODES",
     "FRONT_OF_QUEUE",
     "Catalog",
@@ -60,6 +61,7 @@ __all__ = [
     "count_violation_message",
     "dependency_message",
     "direct_refusals",
+    "enabled_for_user",
     "enabled_plan_ids",
     "evaluate",
     "mutually_exclusive_message",

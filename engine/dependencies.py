@@ -6,9 +6,11 @@ from collections.abc import Mapping, Sequence
 
 from engine.errors import MissingPrerequisite
 
+# Each plan name with a `requires_any` rule: the sets of plans, one of each set needed.
 Requirements = Mapping[str, tuple[frozenset[str], ...]]
-# One user's candidate paths as R7 sees them: the rule plans each enables, and (for the seat
-# rounds) whether it is ACTIVE. Users with the same products share profiles, hence the memo.
+# Positions among one user's candidate paths that lose their place, each with the requirement
+# it misses. A user's candidates are seen as profiles (the rule plans each enables and, for the
+# seat rounds, whether it is ACTIVE); users with the same products share profiles, hence the memo.
 Losses = tuple[tuple[int, MissingPrerequisite], ...]
 
 

@@ -15,6 +15,13 @@ FRONT_OF_QUEUE = -1
 D15: within one direct request the request's own adds are served before the waiting group
 queue; give the request's new direct paths this place (ties go by user creation order)."""
 
+BACK_OF_QUEUE = 2**62
+"""A place behind every stored place in line and every user creation number.
+
+D2: new group paths queue after every stored one, by user creation order: while a change is
+decided, a new path's place is `BACK_OF_QUEUE` + its user's creation number (the SQL group
+path uses the same value); a user not yet stored (a dry-run createUser) is created here."""
+
 
 @dataclass(frozen=True, slots=True)
 class ProductFacts:
@@ -97,9 +104,3 @@ class PathFacts:
     def is_direct(self) -> bool:
         """True for the direct assignment, False for a group license."""
         return self.group_id is None
-
-
-def path_sort_key(key: PathKey) -> tuple[str, str, int, str]:
-    """Deterministic listing order: user, product, the direct path before group paths."""
-    user_id, product_id, group_id = key
-    return (user_id, product_id, 0 if group_id is None else 1, group_id or "")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from typing import TypeVar
+
 from engine.facts import Catalog, ProductFacts
 from engine.rules import ServicePlanRules
 
 _NONE: frozenset[str] = frozenset()
+T = TypeVar("T")
 
 
 def enabled_plan_ids(product: ProductFacts, disabled_plan_ids: frozenset[str]) -> frozenset[str]:
@@ -13,6 +18,15 @@ def enabled_plan_ids(product: ProductFacts, disabled_plan_ids: frozenset[str]) -
     if not disabled_plan_ids:
         return product.plan_ids
     return product.plan_ids - disabled_plan_ids
+
+
+def enabled_for_user(plan_ids: AbstractSet[T], disabled_by_active_path: Iterable[AbstractSet[T]]) -> frozenset[T]:
+    """R5: a user's enabled plans of a product — the union over the user's ACTIVE paths of the
+    product's plans minus that path's disabled plans (nothing without an ACTIVE path)."""
+    enabled: set[T] = set()
+    for disabled in disabled_by_active_path:
+        enabled.update(plan_ids - disabled)
+    return frozenset(enabled)
 
 
 class RulePlans:

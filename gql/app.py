@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import func, or_, select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -16,57 +15,53 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from db import lifecycle_job
 from db.clock import Clock, SystemClock
 from db.config import Settings
-from db.models import User as UserModel
-from db.records import UserRecord
-from db.repo.catalog import load_catalog, replace_rules
-from db.repo.directory import USER_COLUMNS
-from db.repo.tenants import get_tenant
+from db.repo.directory import caller
 from db.session import Database
 from gql.auth import AuthError, Claims, decode_token
-from gql.context import AppServices, Context, Principal
+from gql.context import Context
 from gql.http import GraphQLHTTP, GraphQLWebSocket
-from gql.ids import BadId, from_global_id
 from gql.schema import build_schema
+from services import lifecycle_job
+from services.context import Actor, Runtime, replace_rules_from_settings
+from services.ids import BadId, from_global_id
 
 log = logging.getLogger("licensing")
 
 
-async def resolve_principal(services: AppServices, claims: Claims) -> Principal:
+async def resolve_actor(runtime: Runtime, claims: Claims) -> Actor:
     """The tenant must exist (else 401); `sub` names a user by UPN or Relay id, or an admin principal (D5)."""
-    async with services.db.engine.connect() as conn:
-        tenant = await get_tenant(conn, claims.tenant_id)
-        if tenant is None:
-            raise AuthError("the token's tenant does not exist")
-        U = UserModel.__table__
-        conditions = [func.lower(U.c.user_principal_name).collate("C") == claims.sub.lower()]
-        with contextlib.suppress(BadId, ValueError):
-            gid = from_global_id(claims.sub)
-            if gid.type_name == "User":
-                conditions.append(U.c.id == gid.uuid())
-        row = (await conn.execute(select(*USER_COLUMNS).where(U.c.tenant_id == tenant.id, or_(*conditions)).limit(1))).first()
-    return Principal(tenant=tenant, sub=claims.sub, roles=claims.roles, user=UserRecord.from_row(row) if row else None)
+    user_id = None
+    with contextlib.suppress(BadId, ValueError):
+        gid = from_global_id(claims.sub)
+        if gid.type_name == "User":
+            user_id = gid.uuid()
+    async with runtime.db.engine.connect() as conn:
+        found = await caller(conn, claims.tenant_id, claims.sub, user_id)
+    if found is None:
+        raise AuthError("the token's tenant does not exist")
+    tenant, user = found
+    return Actor(tenant=tenant, sub=claims.sub, roles=claims.roles, user=user)
 
 
 def create_app(settings: Settings, database_url: str, *, clock: Clock | None = None, run_lifecycle_job: bool = True) -> Starlette:
     schema = build_schema(settings)
-    state: dict[str, AppServices] = {}
+    state: dict[str, Runtime] = {}
 
-    def services() -> AppServices:
-        return state["services"]
+    def runtime() -> Runtime:
+        return state["runtime"]
 
-    async def authenticate(request: Request) -> Principal:
+    async def authenticate(request: Request) -> Actor:
         claims = decode_token(settings.effective_jwt_secret, request.headers.get("authorization"))
-        return await resolve_principal(services(), claims)
+        return await resolve_actor(runtime(), claims)
 
-    async def authenticate_token(authorization: str | None) -> Principal:
+    async def authenticate_token(authorization: str | None) -> Actor:
         claims = decode_token(settings.effective_jwt_secret, authorization)
-        return await resolve_principal(services(), claims)
+        return await resolve_actor(runtime(), claims)
 
-    async def make_context(request: Any, principal: Principal) -> Context:
-        return Context(services=services(), principal=principal, request=request)
+    async def make_context(request: Any, actor: Actor) -> Context:
+        return Context(runtime=runtime(), actor=actor, request=request)
 
     async def close_context(ctx: Context) -> None:
         await ctx.close()
@@ -84,7 +79,7 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
 
     async def readyz(_: Request) -> Response:
         try:
-            await asyncio.wait_for(services().db.ping(), timeout=5)
+            await asyncio.wait_for(runtime().db.ping(), timeout=5)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             log.warning("readiness check failed: %s", exc)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
@@ -95,15 +90,12 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
         if not settings.jwt_secret:
             log.warning("LICENSING_JWT_SECRET is not set: using the development secret. Set it in production.")
         db = Database(database_url, pool_size=settings.pool_size, lock_timeout_ms=settings.lock_timeout_ms)
-        if settings.service_plan_rules:
-            async with db.write() as conn:
-                count = await replace_rules(conn, settings.service_plan_rules)
+        count = await replace_rules_from_settings(db, settings)  # a bad file stops the start, naming its line
+        if count is not None:
             log.info("service-plan rules replaced from %s (%d rules)", settings.service_plan_rules, count)
-        async with db.engine.connect() as conn:
-            catalog = await load_catalog(conn)
         the_clock = clock or SystemClock()
-        state["services"] = AppServices(settings=settings, db=db, catalog=catalog, clock=the_clock)
-        started.state.services = state["services"]
+        state["runtime"] = await Runtime.load(db, the_clock, settings)
+        started.state.runtime = state["runtime"]
         job = asyncio.create_task(_lifecycle_loop(db, the_clock, settings)) if run_lifecycle_job else None
         try:
             yield

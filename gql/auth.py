@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from enum import Enum
 
 import jwt
 
+from services.roles import CLAIM_ROLES, Role
 
-class Role(str, Enum):
-    GLOBAL_ADMINISTRATOR = "GlobalAdministrator"
-    BILLING_ADMINISTRATOR = "BillingAdministrator"
-    LICENSE_ADMINISTRATOR = "LicenseAdministrator"
-    USER_ADMINISTRATOR = "UserAdministrator"
-    GLOBAL_READER = "GlobalReader"
-
-
-CLAIM_ROLES = {r.value: r for r in Role}
+__all__ = ["CLAIM_ROLES", "AuthError", "Claims", "Role", "decode_token", "issue_token"]
 
 
 class AuthError(Exception):

@@ -1,40 +1,23 @@
-"""Error codes and the two kinds of failure: business errors in payloads, top-level GraphQL errors."""
+"""Errors as GraphQL shows them: business refusals in payloads (`UserError`), top-level errors
+for authorization and bad arguments. `user_errors` and `public_error` are the one place a
+service's `Problem` becomes either.
+"""
 
 from __future__ import annotations
-
-from enum import Enum
-from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 
+from services.errors import ErrorCode as ServiceErrorCode
+from services.errors import Problem, Refused
+from services.ids import to_global_id
 
-@strawberry.enum
-class ErrorCode(Enum):
-    COUNT_VIOLATION = "COUNT_VIOLATION"
-    MUTUALLY_EXCLUSIVE_VIOLATION = "MUTUALLY_EXCLUSIVE_VIOLATION"
-    DEPENDENCY_VIOLATION = "DEPENDENCY_VIOLATION"
-    USAGE_LOCATION_REQUIRED = "USAGE_LOCATION_REQUIRED"
-    PROHIBITED_IN_USAGE_LOCATION_VIOLATION = "PROHIBITED_IN_USAGE_LOCATION_VIOLATION"
-    INHERITED_LICENSE = "INHERITED_LICENSE"
-    SELF_SERVICE_SUBSCRIPTION = "SELF_SERVICE_SUBSCRIPTION"
-    GLOBAL_ADMINISTRATOR_REQUIRED = "GLOBAL_ADMINISTRATOR_REQUIRED"
-    TOO_MANY_USERS = "TOO_MANY_USERS"
-    NOT_FOUND = "NOT_FOUND"
-    INVALID_INPUT = "INVALID_INPUT"
-    ALREADY_EXISTS = "ALREADY_EXISTS"
-    NOT_ASSIGNED = "NOT_ASSIGNED"
-    SEATS_IN_USE = "SEATS_IN_USE"
-    CANCELLATION_WINDOW_PASSED = "CANCELLATION_WINDOW_PASSED"
-    SUBSCRIPTION_NOT_ACTIVE = "SUBSCRIPTION_NOT_ACTIVE"
-    GROUP_HAS_LICENSES = "GROUP_HAS_LICENSES"
-    GROUP_NOT_SECURITY_ENABLED = "GROUP_NOT_SECURITY_ENABLED"
-    OTHER = "OTHER"
+ErrorCode = strawberry.enum(ServiceErrorCode, name="ErrorCode")
 
 
 @strawberry.type
 class UserError:
-    code: ErrorCode
+    code: ErrorCode  # type: ignore[valid-type]
     message: str
     field: str | None = None
     user_id: strawberry.ID | None = None
@@ -44,20 +27,24 @@ class UserError:
 
 @strawberry.type
 class LicenseError:
-    code: ErrorCode
+    code: ErrorCode  # type: ignore[valid-type]
     message: str
 
 
-class Refused(Exception):
-    """A business failure: the mutation's transaction is rolled back and `errors` returned."""
-
-    def __init__(self, errors: list[UserError]) -> None:
-        super().__init__("; ".join(e.message for e in errors))
-        self.errors = errors
+def _gid(type_name: str, value: object) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(to_global_id(type_name, value))
 
 
-def refuse(code: ErrorCode, message: str, **kwargs: Any) -> Refused:
-    return Refused([UserError(code=code, message=message, **kwargs)])
+def user_error(problem: Problem) -> UserError:
+    return UserError(
+        code=problem.code, message=problem.message, field=problem.field, user_id=_gid("User", problem.user_id),
+        product_id=_gid("Product", problem.product_id), group_id=_gid("Group", problem.group_id),
+    )
+
+
+def user_errors(refused: Refused) -> list[UserError]:
+    """A refused mutation's `errors`."""
+    return [user_error(p) for p in refused.problems]
 
 
 class PublicError(GraphQLError):
@@ -65,6 +52,12 @@ class PublicError(GraphQLError):
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message, extensions={"code": code})
+
+
+def public_error(refused: Refused) -> PublicError:
+    """A refused argument of a query: a top-level error with the problem's code (D13)."""
+    problem = refused.problems[0]
+    return PublicError(problem.message, problem.code.value)
 
 
 def bad_user_input(message: str) -> PublicError:

@@ -1,21 +1,19 @@
-"""The role matrix of SPEC §5 as declarative permission classes (top-level FORBIDDEN errors)."""
+"""The role matrix of SPEC §5 (and D22) as declarative permission classes: a refusal is a
+top-level FORBIDDEN error, before the resolver runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import strawberry
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from gql.auth import Role
+from gql.errors import forbidden
+from services import roles
+from services.roles import Role
 
-G, B, L, U, R = (
-    Role.GLOBAL_ADMINISTRATOR,
-    Role.BILLING_ADMINISTRATOR,
-    Role.LICENSE_ADMINISTRATOR,
-    Role.USER_ADMINISTRATOR,
-    Role.GLOBAL_READER,
-)
+_UNSET = strawberry.UNSET
 
 
 class _RolePermission(BasePermission):
@@ -24,37 +22,67 @@ class _RolePermission(BasePermission):
     error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return bool(info.context.principal.roles & self.roles)
+        return info.context.actor.has_any(self.roles)  # type: ignore[no-any-return]
 
 
 class CanReadTenant(_RolePermission):
-    roles = frozenset({G, B, L, U, R})
+    roles = roles.READ_TENANT
     message = "Reading this organisation's data needs an admin role (Global Reader or higher)."
 
 
 class CanManageDirectory(_RolePermission):
-    roles = frozenset({G, U})
+    roles = roles.MANAGE_DIRECTORY
     message = "Managing users and groups needs the Global Administrator or User Administrator role."
 
 
-class CanSetUsageLocation(_RolePermission):
-    roles = frozenset({G, L, U})
-    message = "Changing users needs the Global, License or User Administrator role."
-
-
 class CanManageLicenses(_RolePermission):
-    roles = frozenset({G, L, U})
+    roles = roles.MANAGE_LICENSES
     message = "Changing licenses needs the Global, License or User Administrator role."
 
 
 class CanManageSubscriptions(_RolePermission):
-    roles = frozenset({G, B})
+    roles = roles.MANAGE_SUBSCRIPTIONS
     message = "Managing subscriptions needs the Global Administrator or Billing Administrator role."
 
 
 class CanManageTenant(_RolePermission):
-    roles = frozenset({G})
+    roles = roles.MANAGE_TENANT
     message = "Changing organisation settings needs the Global Administrator role."
+
+
+class CanCreateUser(BasePermission):
+    """createUser: directory admins; with `licenses`, also a license role (Global or User
+    Administrator have both)."""
+
+    message = "Managing users and groups needs the Global Administrator or User Administrator role."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if not actor.has_any(roles.MANAGE_DIRECTORY):
+            return False
+        data = kwargs.get("input")
+        return not getattr(data, "licenses", None) or bool(actor.has_any(roles.MANAGE_LICENSES))
+
+
+class CanUpdateUser(BasePermission):
+    """updateUser: directory admins change anything; a License Administrator only the usage
+    location (D22)."""
+
+    message = "Changing users needs the Global, User or License Administrator role."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if actor.has_any(roles.MANAGE_DIRECTORY):
+            return True
+        if not actor.has_any(roles.SET_USAGE_LOCATION):
+            return False
+        data = kwargs.get("input")
+        others = ("display_name", "department", "job_title", "account_enabled")
+        if any(getattr(data, name, None) is not _UNSET for name in others):
+            raise forbidden("A License Administrator may change only a user's usage location.")
+        return True
 
 
 class CanPurchase(BasePermission):
@@ -64,23 +92,15 @@ class CanPurchase(BasePermission):
     error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        principal = info.context.principal
-        if principal.roles & CanManageSubscriptions.roles:
+        if info.context.actor.has_any(roles.MANAGE_SUBSCRIPTIONS):
             return True
-        data = kwargs.get("input")
-        return bool(getattr(data, "self_service", False))
-
-
-class CanManageDirectoryOrLicenses(_RolePermission):
-    """updateUser: directory admins change anything; License admins only the usage location (D22)."""
-
-    roles = frozenset({G, U, L})
-    message = "Changing users needs the Global, User or License Administrator role."
+        return bool(getattr(kwargs.get("input"), "self_service", False))
 
 
 class CanAssignLicenses(BasePermission):
     """License admins; or (D6, D22) a caller without a role assigning seats of their own
-    self-service subscription — every added license names a `subscriptionId`, nothing is removed."""
+    self-service subscription — every added license names a `subscriptionId`, nothing is
+    removed or replaced."""
 
     message = (
         "Changing licenses needs the Global, License or User Administrator role (a self-service purchaser "
@@ -89,8 +109,12 @@ class CanAssignLicenses(BasePermission):
     error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        if info.context.principal.roles & CanManageLicenses.roles:
+        if info.context.actor.has_any(roles.MANAGE_LICENSES):
             return True
         data = kwargs.get("input")
         adds = getattr(data, "add_licenses", None) or []
-        return bool(adds) and all(lic.subscription_id for lic in adds) and not getattr(data, "remove_product_ids", None)
+        replacing = getattr(getattr(data, "mode", None), "value", "ADD") == "REPLACE"
+        return (
+            bool(adds) and all(lic.subscription_id for lic in adds) and not getattr(data, "remove_product_ids", None)
+            and not replacing
+        )

@@ -3,48 +3,61 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from db.repo import audit, directory
-from db.repo.paging import BAD_CURSOR, BadCursor, decode_cursor, encode_cursor, text_key
-from gql.errors import bad_user_input, page_size
-from gql.ids import BadId, from_global_id
+from db.repo.paging import BAD_CURSOR, BadCursor, Page, decode_cursor, encode_cursor, text_key
+from gql.errors import PublicError, bad_user_input, page_size, public_error
 from gql.permissions import CanReadTenant
-from gql.resolve import ArgError, product_id_arg, uuid_arg
 from gql.types import (
-    AuditEventConnection,
+    AuditEvent,
+    Connection,
     Group,
-    GroupConnection,
-    GroupEdge,
     GroupFilter,
     Node,
-    PageInfo,
     Product,
-    ProductConnection,
-    ProductEdge,
     Role,
     ServicePlan,
     Subscription,
     Tenant,
     User,
-    UserConnection,
     UserFilter,
     Viewer,
     audit_connection,
+    connection,
     fetch_page,
-    page_info,
+    group_filter_spec,
     user_connection,
     user_filter_spec,
 )
+from services import validation as v
+from services.errors import ErrorCode, Refused
+from services.ids import BadId, from_global_id, product_id_arg, uuid_arg
+
+T = TypeVar("T")
+MAX_INT8 = 2**63 - 1
+
+
+def _arg(work: Callable[[], T]) -> T:
+    """An argument check of a query: a refusal is a top-level error with its code (D13)."""
+    try:
+        return work()
+    except Refused as exc:
+        raise public_error(exc) from exc
+
+
+def _bad_node(value: str) -> PublicError:
+    return PublicError(f"`id` is not a valid id ({value[:60]!r}); pass the `id` the API returned.", ErrorCode.INVALID_INPUT.value)
 
 
 async def visible_user(info: Info, user_id: uuid.UUID) -> User | None:
     ctx = info.context
-    principal = ctx.principal
-    if not principal.can_read_tenant and (principal.user is None or principal.user.id != user_id):
+    actor = ctx.actor
+    if not actor.can_read_tenant and (actor.user is None or actor.user.id != user_id):
         return None
     rec = await ctx.loaders.user_by_id.load(user_id)
     return User.of(rec) if rec else None
@@ -52,9 +65,9 @@ async def visible_user(info: Info, user_id: uuid.UUID) -> User | None:
 
 async def visible_group(info: Info, group_id: uuid.UUID) -> Group | None:
     ctx = info.context
-    principal = ctx.principal
-    if not principal.can_read_tenant:
-        me = principal.user
+    actor = ctx.actor
+    if not actor.can_read_tenant:
+        me = actor.user
         if me is None:
             return None
         member = await ctx.read(lambda c: directory.is_transitive_member(c, ctx.tenant_id, me.id, group_id))
@@ -64,11 +77,35 @@ async def visible_group(info: Info, group_id: uuid.UUID) -> Group | None:
     return Group.of(rec) if rec else None
 
 
-def _arg(work: Any) -> Any:
-    try:
-        return work()
-    except ArgError as exc:
-        raise exc.as_public() from exc
+async def _node(info: Info, type_name: str, key: str) -> Node | None:
+    ctx = info.context
+    actor = ctx.actor
+    if type_name == "User":
+        return await visible_user(info, uuid.UUID(key))
+    if type_name == "Group":
+        return await visible_group(info, uuid.UUID(key))
+    if type_name == "Product":
+        p = ctx.catalog.products.get(uuid.UUID(key))
+        return Product.of(p) if p else None
+    if type_name == "ServicePlan":
+        plan = ctx.catalog.plans.get(uuid.UUID(key))
+        return ServicePlan.of(plan) if plan else None
+    if type_name == "Tenant":
+        return Tenant.of(actor.tenant) if key == actor.tenant.id else None
+    if not actor.can_read_tenant:
+        return None
+    if type_name == "Subscription":
+        sid = uuid.UUID(key)
+        pool = await ctx.loaders.tenant_pool()
+        match = [s for s in pool.subscriptions if s.id == sid]
+        return Subscription.of(match[0], info) if match else None
+    if type_name == "AuditEvent":
+        number = int(key)
+        if not 0 < number <= MAX_INT8:  # decodes, but names nothing any audit event could have (D13)
+            return None
+        event = await ctx.read(lambda c: audit.event_by_id(c, ctx.tenant_id, number))
+        return AuditEvent.of(event) if event else None
+    return None
 
 
 @strawberry.type
@@ -77,54 +114,24 @@ class Query:
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         try:
             gid = from_global_id(id)
-        except BadId as exc:
-            raise ArgError(*_bad_node(id)).as_public() from exc
-        ctx = info.context
-        principal = ctx.principal
-        try:
-            if gid.type_name == "User":
-                return await visible_user(info, gid.uuid())
-            if gid.type_name == "Group":
-                return await visible_group(info, gid.uuid())
-            if gid.type_name == "Product":
-                p = ctx.catalog.products.get(gid.uuid())
-                return Product.of(p) if p else None
-            if gid.type_name == "ServicePlan":
-                plan = ctx.catalog.plans.get(gid.uuid())
-                return ServicePlan.of(plan) if plan else None
-            if gid.type_name == "Tenant":
-                return Tenant.of(principal.tenant) if gid.key == principal.tenant.id else None
-            if not principal.can_read_tenant:
-                return None
-            if gid.type_name == "Subscription":
-                sid = gid.uuid()
-                pool = await ctx.loaders.tenant_pool()
-                match = [s for s in pool.subscriptions if s.id == sid]
-                return Subscription.of(match[0], info) if match else None
-            if gid.type_name == "AuditEvent":
-                from gql.types import AuditEvent
-
-                event = await ctx.read(lambda c: audit.event_by_id(c, ctx.tenant_id, int(gid.key)))
-                return AuditEvent.of(event) if event else None
+            return await _node(info, gid.type_name, gid.key)
         except (BadId, ValueError) as exc:
-            raise ArgError(*_bad_node(id)).as_public() from exc
-        return None
+            raise _bad_node(id) from exc
 
     @strawberry.field
     def viewer(self, info: Info) -> Viewer:
-        p = info.context.principal
+        actor = info.context.actor
         return Viewer(
-            tenant=Tenant.of(p.tenant),
-            roles=sorted(p.roles, key=lambda r: list(Role).index(r)),  # type: ignore[arg-type]
-            user=User.of(p.user) if p.user else None,
+            tenant=Tenant.of(actor.tenant),
+            roles=sorted(actor.roles, key=lambda r: list(Role).index(r)),
+            user=User.of(actor.user) if actor.user else None,
         )
 
     @strawberry.field(permission_classes=[CanReadTenant])
     async def users(
         self, info: Info, first: int | None = None, after: str | None = None, filter: UserFilter | None = None
-    ) -> UserConnection:
-        spec = await _arg_async(user_filter_spec(info, filter))
-        return await user_connection(info, spec, first, after)
+    ) -> Connection[User]:
+        return await user_connection(info, user_filter_spec(info, filter), first, after)
 
     @strawberry.field
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
@@ -134,24 +141,16 @@ class Query:
     @strawberry.field(permission_classes=[CanReadTenant])
     async def groups(
         self, info: Info, first: int | None = None, after: str | None = None, filter: GroupFilter | None = None
-    ) -> GroupConnection:
+    ) -> Connection[Group]:
         n = page_size(first)
         ctx = info.context
-        spec = directory.GroupFilterSpec(
-            search=filter.search.strip() if filter and filter.search and filter.search.strip() else None,
-            has_licenses=filter.has_licenses if filter else None,
-            has_members_with_license_errors=filter.has_members_with_license_errors if filter else None,
-        )
+        spec = group_filter_spec(filter)
         page = await fetch_page(info, lambda c: directory.groups_page(c, ctx.tenant_id, spec, first=n, after=after))
 
         async def count() -> int:
             return await ctx.read(lambda c: directory.groups_count(c, ctx.tenant_id, spec))
 
-        return GroupConnection(
-            edges=[GroupEdge(cursor=cur, node=Group.of(g)) for g, cur in zip(page.items, page.cursors)],
-            page_info=page_info(page),
-            count_=count,
-        )
+        return connection(page, [Group.of(g) for g in page.items], count)
 
     @strawberry.field
     async def group(self, info: Info, id: strawberry.ID) -> Group | None:
@@ -173,17 +172,19 @@ class Query:
             raise bad_user_input("product(…) takes exactly one of `id` or `skuPartNumber`.")
         catalog = info.context.catalog
         if id is not None:
-            pid = _arg(lambda: product_id_arg(info, id, "id"))
+            pid = _arg(lambda: product_id_arg(catalog, id, "id"))
             return Product.of(catalog.products[pid]) if pid else None
-        found = catalog.product_by_sku(sku_part_number.strip()) if sku_part_number else None
+        sku = _arg(lambda: v.search_term(sku_part_number, "skuPartNumber"))
+        found = catalog.product_by_sku(sku) if sku else None
         return Product.of(found) if found else None
 
     @strawberry.field
-    def catalog(self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None) -> ProductConnection:
+    def catalog(self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None) -> Connection[Product]:
         n = page_size(first)
         products = info.context.catalog.sorted_products
-        if search and search.strip():
-            term = search.strip().lower()
+        term = _arg(lambda: v.search_term(search, "search"))
+        if term:
+            term = term.lower()
             products = tuple(p for p in products if term in p.sku_part_number.lower() or term in p.display_name.lower())
         total = len(products)
         start = 0
@@ -194,18 +195,16 @@ class Query:
             except (BadCursor, TypeError) as exc:
                 raise bad_user_input(BAD_CURSOR) from exc
             start = next((i for i, p in enumerate(products) if (p.sku_part_number.lower(), str(p.id)) > key), total)
-        chosen = products[start : start + n]
-        cursors = [encode_cursor((p.sku_part_number.lower(), str(p.id))) for p in chosen]
-        return ProductConnection(
-            edges=[ProductEdge(cursor=c, node=Product.of(p)) for p, c in zip(chosen, cursors)],
-            page_info=PageInfo(
-                has_next_page=start + n < total,
-                has_previous_page=start > 0,
-                start_cursor=cursors[0] if cursors else None,
-                end_cursor=cursors[-1] if cursors else None,
-            ),
-            total_count=total,
+        chosen = list(products[start : start + n])
+        page = Page(
+            items=chosen, cursors=[encode_cursor((p.sku_part_number.lower(), str(p.id))) for p in chosen],
+            has_next=start + n < total, has_previous=start > 0,
         )
+
+        async def count() -> int:
+            return total
+
+        return connection(page, [Product.of(p) for p in chosen], count)
 
     @strawberry.field(permission_classes=[CanReadTenant])
     async def subscriptions(self, info: Info) -> list[Subscription]:
@@ -214,18 +213,5 @@ class Query:
         return [Subscription.of(s, info) for s in pool.subscriptions]
 
     @strawberry.field(permission_classes=[CanReadTenant])
-    async def audit_log(self, info: Info, first: int | None = None, after: str | None = None) -> AuditEventConnection:
+    async def audit_log(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[AuditEvent]:
         return await audit_connection(info, first, after)
-
-
-def _bad_node(value: str) -> tuple[Any, str, str]:
-    from gql.errors import ErrorCode
-
-    return ErrorCode.INVALID_INPUT, "id", f"`id` is not a valid id ({value[:60]!r}); pass the `id` the API returned."
-
-
-async def _arg_async(awaitable: Any) -> Any:
-    try:
-        return await awaitable
-    except ArgError as exc:
-        raise exc.as_public() from exc

@@ -20,29 +20,30 @@ from strawberry.types import Info
 from db.config import Settings
 from gql.errors import PublicError
 from gql.http import ExecutionStartedMarker
-from gql.mutations import group_licenses, groups, licenses, subscriptions, tenant, users
+from gql.mutations import groups, licenses, subscriptions, tenant, users
 from gql.queries import Query
-from gql.resolve import ArgError
 
 log = logging.getLogger("licensing.graphql")
 
-MUTATION_MODULES = (licenses, group_licenses, users, groups, subscriptions, tenant)
+FIELDS = {**licenses.FIELDS, **users.FIELDS, **groups.FIELDS, **subscriptions.FIELDS, **tenant.FIELDS}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
 
 # Fields whose payload carries `changes`: each may change licenses or seats (D21).
 LICENSE_CHANGING_FIELDS = frozenset(
-    {
-        "assignLicenses", "updateUserServicePlans", "reprocessLicenses", "createUser", "updateUser", "deleteUser",
-        "deleteGroup", "addGroupMembers", "removeGroupMembers", "assignGroupLicenses", "purchaseSubscription",
-        "updateSubscriptionQuantity", "cancelSubscription", "setRecurringBilling", "takeOverSubscription", "updateTenant",
-    }
+    _camel(name) for name, (_resolver, payload, _permissions) in FIELDS.items() if "changes" in payload.__annotations__
 )
 
 
 def _mutation_type() -> type:
-    namespace: dict[str, Any] = {}
-    for module in MUTATION_MODULES:
-        for name, (resolver, _payload, permissions) in module.FIELDS.items():
-            namespace[name] = strawberry.mutation(resolver=resolver, permission_classes=permissions)
+    namespace: dict[str, Any] = {
+        name: strawberry.mutation(resolver=resolver, permission_classes=permissions)
+        for name, (resolver, _payload, permissions) in FIELDS.items()
+    }
     return strawberry.type(type("Mutation", (), namespace))
 
 
@@ -83,7 +84,7 @@ class OneLicenseChangePerOperation(ValidationRule):
 def should_mask(error: GraphQLError) -> bool:
     """Mask unexpected failures ("Unexpected error."); our own client-facing errors pass."""
     original = error.original_error
-    if original is None or isinstance(original, (PublicError, ArgError)):
+    if original is None or isinstance(original, PublicError):
         return False
     if isinstance(original, GraphQLError):
         return False

@@ -11,7 +11,8 @@ from types import MappingProxyType
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.catalog_files import read_rules
+import engine
+from db.catalog_files import parse_rules_file, rule_rows
 from db.models import Product, ProductServicePlan, ServicePlan, ServicePlanRule
 
 
@@ -53,6 +54,20 @@ class Catalog:
     def product_by_sku(self, sku_part_number: str) -> ProductInfo | None:
         return self.by_sku.get(sku_part_number.lower())
 
+    def to_engine(self) -> tuple[engine.Catalog, engine.ServicePlanRules]:
+        """The engine's view of the catalog and the rules (built once: both are immutable)."""
+        products = [
+            engine.ProductFacts(str(p.id), p.sku_part_number, p.display_name, frozenset(str(x.id) for x in p.plans))
+            for p in self.products.values()
+        ]
+        cat = engine.Catalog.of(products, {str(pid): plan.name for pid, plan in self.plans.items()})
+        rules = engine.rules_of(
+            exclusions=[(r.subject, other) for r in self.rules if r.rule == engine.RuleKind.MUTUALLY_EXCLUSIVE for other in r.others],
+            requirements=[(r.subject, r.others) for r in self.rules if r.rule == engine.RuleKind.REQUIRES_ANY],
+            prohibitions=[(r.subject, r.others) for r in self.rules if r.rule == engine.RuleKind.PROHIBITED_LOCATION],
+        )
+        return cat, rules
+
 
 async def load_catalog(conn: AsyncConnection) -> Catalog:
     P, SP, PSP = Product.__table__, ServicePlan.__table__, ProductServicePlan.__table__
@@ -80,8 +95,9 @@ async def load_catalog(conn: AsyncConnection) -> Catalog:
 
 
 async def replace_rules(conn: AsyncConnection, path: Path) -> int:
-    """LICENSING_SERVICE_PLAN_RULES: the deployment's rules file replaces the shipped rules."""
-    rows = read_rules(path.read_text(encoding="utf-8-sig"))
+    """LICENSING_SERVICE_PLAN_RULES: the deployment's rules file replaces the shipped rules.
+    Raises RulesFileError (naming the line) for a file the strict parser refuses."""
+    rows = rule_rows(parse_rules_file(path))
     R = ServicePlanRule.__table__
     await conn.execute(delete(R))
     if rows:

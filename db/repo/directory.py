@@ -26,8 +26,17 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.models import Group, GroupGroupMember, GroupLicense, GroupUserMember, LicensePath, User, UserLicense
-from db.records import GroupRecord, UserRecord
+from db.models import (
+    Group,
+    GroupGroupMember,
+    GroupLicense,
+    GroupUserMember,
+    LicensePath,
+    Tenant,
+    User,
+    UserLicense,
+)
+from db.records import GroupRecord, TenantRecord, UserRecord
 from db.repo.paging import Page, int_key, keyset_page, text_key
 from db.sql import any_uuid
 
@@ -38,6 +47,7 @@ GGM = GroupGroupMember.__table__
 GL = GroupLicense.__table__
 LP = LicensePath.__table__
 UL = UserLicense.__table__
+T = Tenant.__table__
 
 USER_COLUMNS = [
     U.c.id, U.c.user_principal_name, U.c.display_name, U.c.mail, U.c.user_type, U.c.usage_location,
@@ -166,10 +176,6 @@ async def update_user(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID,
 
 async def delete_user(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID) -> None:
     await conn.execute(delete(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id))
-
-
-async def count_users(conn: AsyncConnection, tenant_id: str) -> int:
-    return int((await conn.execute(select(func.count()).select_from(U).where(U.c.tenant_id == tenant_id))).scalar_one())
 
 
 # ------------------------------------------------------------------------------ groups
@@ -334,16 +340,6 @@ async def direct_members_count(conn: AsyncConnection, tenant_id: str, group_id: 
     return int((await conn.execute(select(func.count()).select_from(sub))).scalar_one())
 
 
-async def transitive_members_page(
-    conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, *, first: int, after: str | None
-) -> Page[UserRecord]:
-    return await users_page(conn, tenant_id, UserFilterSpec(member_of_group_id=group_id), first=first, after=after)
-
-
-async def transitive_members_count(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> int:
-    return await users_count(conn, tenant_id, UserFilterSpec(member_of_group_id=group_id))
-
-
 async def member_of_page(
     conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID, *, transitive: bool, first: int, after: str | None
 ) -> Page[GroupRecord]:
@@ -469,3 +465,34 @@ async def transitive_member_ids(conn: AsyncConnection, tenant_id: str, group_id:
         select(GUM.c.user_id).where(GUM.c.tenant_id == tenant_id, GUM.c.group_id.in_(select(groups.c.id))).distinct()
     )
     return [r[0] for r in rows]
+
+
+async def caller(
+    conn: AsyncConnection, tenant_id: str, sub: str, user_id: uuid.UUID | None
+) -> tuple[TenantRecord, UserRecord | None] | None:
+    """A token's tenant and the user its `sub` names (UPN, case-insensitive, or id; D5), in one
+    statement; None when there is no such tenant."""
+    if "\x00" in tenant_id:  # text cannot hold NUL: no tenant has such an id
+        return None
+    upn = None if "\x00" in sub else sub.lower()
+    user = (
+        select(*USER_COLUMNS)
+        .where(
+            U.c.tenant_id == T.c.id,
+            or_(func.lower(U.c.user_principal_name).collate("C") == upn, U.c.id == user_id),
+        )
+        .limit(1)
+        .lateral("u")
+    )
+    row = (
+        await conn.execute(
+            select(T.c.id.label("t_id"), T.c.display_name.label("t_name"), T.c.domain.label("t_domain"),
+                   T.c.default_usage_location.label("t_location"), user)
+            .select_from(T.outerjoin(user, literal(True)))
+            .where(T.c.id == tenant_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    tenant = TenantRecord(row.t_id, row.t_name, row.t_domain, row.t_location)
+    return tenant, UserRecord.from_row(row) if row.id is not None else None

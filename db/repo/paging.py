@@ -37,7 +37,7 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
 
 
 def text_key(value: Any) -> str:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:  # PostgreSQL text cannot hold NUL
         raise TypeError("expected a string")
     return value
 

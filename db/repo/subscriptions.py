@@ -77,11 +77,11 @@ async def lock_pools(conn: AsyncConnection, tenant_id: str, product_ids: Sequenc
     return {r.product_id: int(r.consumed) for r in rows}
 
 
-async def add_consumed(conn: AsyncConnection, tenant_id: str, deltas: dict[uuid.UUID, int]) -> None:
-    for product_id in sorted(deltas):
-        if deltas[product_id]:
-            await conn.execute(
-                update(P)
-                .where(P.c.tenant_id == tenant_id, P.c.product_id == product_id)
-                .values(consumed=P.c.consumed + deltas[product_id])
-            )
+async def not_deleted(conn: AsyncConnection) -> list[tuple[str, str, SubscriptionRecord]]:
+    """Every tenant's subscriptions not yet stored as DELETED, with (tenant, stored status)."""
+    rows = await conn.execute(select(S.c.tenant_id, S.c.stored_status, *COLUMNS).where(S.c.stored_status != "DELETED"))
+    return [(r.tenant_id, r.stored_status, SubscriptionRecord.from_row(r)) for r in rows]
+
+
+async def store_status(conn: AsyncConnection, tenant_id: str, subscription_id: uuid.UUID, status: str) -> None:
+    await conn.execute(update(S).where(S.c.tenant_id == tenant_id, S.c.id == subscription_id).values(stored_status=status))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from db.catalog_files import RulesFileError, read_rules
+from db.catalog_files import RulesFileError, parse_rules_file
 from db.repo.catalog import load_catalog, replace_rules
 from db.session import Database
 
@@ -44,6 +44,24 @@ async def test_a_rules_file_replaces_the_shipped_rules(database_url: str, tmp_pa
         ("rule,service_plan,other_service_plans,note\nrequires_any,A\n", "line 2"),
     ],
 )
-def test_a_bad_rules_file_names_the_line(text: str, message: str) -> None:
+def test_a_bad_rules_file_names_the_line(text: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "rules.csv"
+    path.write_text(text)
     with pytest.raises(RulesFileError, match=message):
-        read_rules(text)
+        parse_rules_file(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # refused by the strict parser only (the lax one production used before accepted them)
+        ("rule,service_plan,other_service_plans,note\nmutually_exclusive,A,A,x\n", "line 2: A cannot name itself"),
+        ("rule,service_plan,other_service_plans,note\nprohibited_location,SPE_E3,JJ,x\n", "line 2"),
+        ("rule,service_plan,other_service_plans,note\nrequires_any,A,B,x,extra\n", "line 2: expected 3 or 4 columns"),
+    ],
+)
+def test_production_refuses_what_only_the_strict_parser_caught(text: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "rules.csv"
+    path.write_text(text)
+    with pytest.raises(RulesFileError, match=message):
+        parse_rules_file(path)

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from db.seed import SeedError, SeedSummary, seed_tenant
 from db.session import Database
-from gql.ids import to_global_id
+from services.ids import to_global_id
 from tests.support import Tenant
 
 USERS, GROUPS = 300, 8

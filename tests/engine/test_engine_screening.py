@@ -1,4 +1,4 @@
-"""Screening for the set-based group path (db.group_bulk): which path shapes need the engine's
+"""Screening for the set-based group path (db.repo.group_batch): which path shapes need the engine's
 cross-path rules — R7 prerequisites a path does not enable itself, R6 conflicts within one path
 or between two, R8 location prohibitions — and which are decided by location and seats alone."""
 

@@ -36,7 +36,7 @@ async def test_a_50_user_page_runs_as_many_statements_as_a_5_user_page(tenant: T
     users = [await tenant.create_user(f"User {i:02d}") for i in range(55)]
     for g in range(3):
         await tenant.create_group(f"Group {g}", users[g::3])
-    database = app.state.services.db
+    database = app.state.runtime.db
     small = await _statements(tenant, database, 5)
     large = await _statements(tenant, database, 50)
     assert small == large

@@ -56,10 +56,10 @@ async def states(tenant: Tenant, user: str) -> list[tuple[str, str | None, str, 
 
 @pytest.fixture(params=[False, True], ids=["small-batch plans", "large-batch plans"])
 def batch_plans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches above db.group_bulk.LARGE_BATCH users are planned without nested loops; the
+    """Batches above db.repo.group_batch.LARGE_BATCH users are planned without nested loops; the
     decisions must not depend on it."""
     if request.param:
-        monkeypatch.setattr("db.group_bulk.LARGE_BATCH", 0)
+        monkeypatch.setattr("db.repo.group_batch.LARGE_BATCH", 0)
 
 
 async def test_r10_r4_a_group_license_reaches_nested_members_and_seats_go_in_order(tenant: Tenant, batch_plans: None) -> None:
@@ -220,7 +220,7 @@ async def test_deleting_a_user_leaves_no_path_or_license_behind(tenant: Tenant, 
     from sqlalchemy import text
 
     from db.session import Database
-    from gql.ids import from_global_id
+    from services.ids import from_global_id
 
     await tenant.buy("EMS", 2)
     await tenant.buy("ENTERPRISEPACK", 2)

@@ -43,11 +43,10 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 import engine
-from db.license_changes import engine_catalog
 from db.models import DIRECT
 from db.repo.catalog import load_catalog
 from db.session import Database
-from gql.ids import from_global_id
+from services.ids import from_global_id
 from tests.support import Api, Tenant
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "25"))
@@ -141,7 +140,7 @@ class Reprocess:
     group: int | None = None
 
 
-GROUP_STEPS = (AddMember, RemoveMember, SetGroupLicense, RemoveGroupLicense, DeleteGroup)  # decided by db.group_bulk
+GROUP_STEPS = (AddMember, RemoveMember, SetGroupLicense, RemoveGroupLicense, DeleteGroup)  # decided by db.repo.group_batch
 
 
 @dataclass(frozen=True)
@@ -290,7 +289,7 @@ async def catalog_refs(tenant: Tenant, db: Database) -> CatalogRefs:
                 plans[sku].setdefault(plan["servicePlanName"], Ref.of(plan["id"]))
             assert set(PRODUCTS[sku]) <= set(plans[sku]), sku
         async with db.read() as conn:
-            cat = engine_catalog(await load_catalog(conn))
+            cat = (await load_catalog(conn)).to_engine()
         _CATALOG.append(CatalogRefs(products, plans, cat))
     return _CATALOG[0]
 

@@ -15,11 +15,13 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-import gql.cli_import as cli_import
+import services.imports as cli_import
 from db.config import get_settings
 from gql.cli import app as main_app
-from gql.cli_import import Problem, batches, country_code, import_app
-from gql.resolve import ArgError
+from gql.cli.imports import import_app
+from services.errors import Refused
+from services.imports import RowProblem as Problem
+from services.imports import batches, country_code
 from tests.gql.test_assign_licenses import product
 from tests.gql.test_group_licenses import GROUP_VIEW, license_group, states
 from tests.support import Tenant
@@ -167,9 +169,9 @@ def test_country_or_region_takes_codes_and_common_names() -> None:
     assert country_code("United States", "Country or region") == "US"
     assert country_code(" the  Netherlands ", "Country or region") == "NL"
     assert country_code("gb", "Country or region") == "GB"
-    with pytest.raises(ArgError) as refused:
+    with pytest.raises(Refused) as refused:
         country_code("Narnia", "Country or region")
-    assert "two-letter" in refused.value.message
+    assert "two-letter" in refused.value.problems[0].message
 
 
 # ------------------------------------------------------------------------------------ members

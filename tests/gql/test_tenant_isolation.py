@@ -17,7 +17,7 @@ import jwt
 import pytest
 
 from gql.auth import Role, issue_token
-from gql.ids import to_global_id
+from services.ids import to_global_id
 from tests.support import Api, Tenant
 
 G, R = Role.GLOBAL_ADMINISTRATOR, Role.GLOBAL_READER

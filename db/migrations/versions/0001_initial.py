@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy import column, table, Text, Integer
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from db.catalog_files import RULES_CSV, read_catalog, read_rules
+from db.catalog_files import RULES_CSV, parse_rules_file, read_catalog, rule_rows
 
 revision = "0001"
 down_revision = None
@@ -219,7 +219,7 @@ def upgrade() -> None:
         column("others", ARRAY(Text)),
         column("note", Text),
     )
-    op.bulk_insert(rules, read_rules(RULES_CSV.read_text(encoding="utf-8-sig")))
+    op.bulk_insert(rules, rule_rows(parse_rules_file(RULES_CSV)))
 
 
 def downgrade() -> None:

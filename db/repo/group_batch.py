@@ -1,47 +1,30 @@
-"""Group-path reconciliation decided in SQL: the set-based path behind every group change.
+"""The SQL steps of a group change decided set-based (the services layer runs them in order:
+`services.group_changes`). A batch lives in temporary tables of the change's transaction.
 
-A change to who reaches which licensing group (R10, R11) is decided here for its whole batch
-of users without loading a path into Python:
-
-1. the batch's users, with their place in creation order and usage locations, go into a
-   temporary table (`gb_users`) — given as ids and/or as every member of some groups;
-2. their paths to the products of the licensing groups the change can reach — stored ones and
-   the group paths the graph (as the change leaves it) implies — are joined into `gb_paths`:
-   kept, new, edited (disabled plans changed, place in line kept, D18) or removed (D17); new
-   paths are ranked in user creation order (D2) and drawn from `order_seq` as they are written.
-   A user's paths to other products keep their states: the stored state is the engine's
-   fixpoint (R13), and step 3 sends every user whose products are linked by a rule to the
-   engine;
-3. the path shapes touching a rule (R6, R7, R8 prohibitions; `engine.screening`) are screened,
-   as the change leaves them and as they were: when some user needs the engine's cross-path
-   judgement, or holds a self-service seat (D6), the caller hands the batch to the engine
-   instead (`needs_engine`);
-4. otherwise each path is judged in SQL exactly as the engine would (D15): R8 usage location
-   (the user's, else the tenant default for group paths), then R4 seats per (user, product)
-   claim — holders keep theirs (D14); where the free seats (plus those the batch's holders give
-   up) cover every other claim, all are served; elsewhere the claims queue by their earliest
-   place in line, then user creation order (`row_number()`), and those past the free seats wait;
-5. `figures` reads what a change summary shows; `apply` writes paths, effective licenses and
-   counters (by delta) with one statement each. A dry run stops before `apply`.
-
-The property test (`tests/gql/test_group_licensing_properties.py`) checks the stored outcome
-against the pure engine's recomputation after every step.
+1. `stage`: the batch's users (creation order, usage locations) into `gb_users`; their paths to
+   the products the affected licensing groups license — stored ones and those the graph implies
+   as the change leaves it (`Overlay`) — into `gb_paths`: kept, new, edited (D18), removed (D17);
+2. `has_self_service`, `rule_shapes`, `users_with_shapes`: what the screening gate
+   (`engine.screening.screen`) needs to decide whether the engine must judge the batch;
+3. `collect_claims`, `decide`: each path judged exactly as `engine.evaluate` would judge it for
+   a batch the gate cleared (each statement names the engine function it mirrors);
+4. `figures`: what a change summary shows; `apply`: paths, licenses and counters by delta,
+   one statement each. A dry run stops before `apply`.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import engine
-from db.group_paths import Overlay, overlay_params
 from db.models import DIRECT
-from engine.screening import linked_products, rule_products, screen
+from db.repo.licensing import add_consumed
+from engine.facts import BACK_OF_QUEUE
 
 TABLES = (
     "DROP TABLE IF EXISTS pg_temp.gb_users, pg_temp.gb_paths, pg_temp.gb_claims, pg_temp.gb_waiting, pg_temp.gb_result, "
@@ -75,6 +58,8 @@ SELECT id FROM walk
 SUBGROUPS = _walk(down=True)  # the graph is small next to its members: walked on its own
 SUPERGROUPS = _walk(down=False)
 
+# Mirrors engine.location.usage_location_for: a direct path is judged in the user's own location,
+# a group path in the user's, else the tenant default (R8).
 FILL_USERS = """
 WITH batch(user_id) AS (
     SELECT m.user_id FROM group_user_members m WHERE m.tenant_id = :t AND m.group_id = ANY(CAST(:groups AS uuid[]))
@@ -166,10 +151,10 @@ FULL JOIN desired d ON d.user_id = s.user_id AND d.product_id = s.product_id AND
 """
 
 # D2: new paths take places in line after every stored one, in user creation order. While
-# deciding, a new path's place is NEW_PATHS + its user's created_seq (behind every stored place,
-# in that order); the real run draws the places it stores from order_seq as it writes them, in
-# the order (user creation, product, group).
-NEW_PATHS = 2**62
+# deciding, a new path's place is engine.BACK_OF_QUEUE + its user's created_seq (behind every
+# stored place, in that order), as in the engine; the real run draws the places it stores from
+# order_seq as it writes them, in the order (user creation, product, group).
+NEW_PATHS = BACK_OF_QUEUE
 
 WORK_MEM = "256MB"
 # A batch this large reads its stored rows with one scan and hash joins, never a nested loop: a
@@ -207,7 +192,9 @@ SELECT EXISTS (SELECT 1 FROM tagged WHERE i = ANY(CAST(:alone AS int[])))
     )
 """
 
-# Step 4. One row per (user, product) of the batch: its paths after the change (any; located
+# Mirrors engine.seats.Claim: one claim per (user, product), placed by its earliest located path
+# (Claim.place_in_line), holders marked (D14).
+# One row per (user, product) of the batch: its paths after the change (any; located
 # ones make a claim on a seat, placed by the earliest of them, D2) and its license before.
 CLAIMS = """
 CREATE TEMP TABLE gb_claims ON COMMIT DROP AS
@@ -233,15 +220,17 @@ SELECT coalesce(a.user_id, b.user_id) AS user_id, coalesce(a.product_id, b.produ
 FROM after a FULL JOIN before b ON b.user_id = a.user_id AND b.product_id = a.product_id
 """
 
-# Per product: claims that need a new seat, and holders that give theirs up (R4, D14).
+# Mirrors engine.seats.SeatLine's free seats: claims that need a new seat, and holders that give
+# theirs up (R4, D14), per product.
 SEAT_COUNTS = """
 SELECT product_id, count(*) FILTER (WHERE claim AND NOT held) AS wanting,
        count(*) FILTER (WHERE held AND NOT claim) AS released
 FROM gb_claims GROUP BY product_id
 """
 
-# Where a product has fewer free seats than claims wanting one: the claims left waiting, in R4
-# order (earliest place in line, then user creation order) after the first `free` of them.
+# Mirrors engine.seats.SeatLine.settle with Claim.place_in_line's order (first_seq, created_seq,
+# user id): where a product has fewer free seats than claims wanting one, the claims after the
+# first `free` of them wait (R4).
 WAITING = """
 CREATE TEMP TABLE gb_waiting ON COMMIT DROP AS
 SELECT r.user_id, r.product_id FROM (
@@ -254,7 +243,9 @@ JOIN unnest(CAST(:scarce AS uuid[]), CAST(:seats AS bigint[])) AS s(product_id, 
 WHERE r.place > greatest(s.seats, 0)
 """
 
-# Every path judged (R8 location, then its claim's seat) and the removed ones, with what changed.
+# Mirrors engine.evaluate's _Pass._judge_user for a batch the gate cleared: location first
+# (engine.location.location_error; no prohibition applies, the gate saw to that), then the
+# claim's seat (COUNT_VIOLATION, D15 order); removed paths listed with their stored state.
 RESULT = """
 CREATE TEMP TABLE gb_result ON COMMIT DROP AS
 WITH judged AS (
@@ -280,8 +271,8 @@ SELECT j.*, CASE WHEN j.removed THEN j.old_state WHEN j.error_code IS NULL THEN 
 FROM judged j
 """
 
-# Effective licenses (R1): one per (user, product) with a path; a seat iff some path is ACTIVE,
-# i.e. iff the claim is seated.
+# Mirrors engine.results.EffectiveLicense (R1): one per (user, product) with a path; a seat iff
+# some path is ACTIVE, i.e. iff the claim is seated.
 LICENSES = """
 CREATE TEMP TABLE gb_licenses ON COMMIT DROP AS
 SELECT c.user_id, c.product_id, c.had_row, c.held, c.has_paths, c.claim AND w.user_id IS NULL AS holds
@@ -382,11 +373,36 @@ UPDATE group_licenses gl SET active_count = gl.active_count + m.active, error_co
 FROM moves m
 WHERE gl.tenant_id = :t AND gl.group_id = m.group_id AND gl.product_id = m.product_id AND (m.active <> 0 OR m.error <> 0)
 """
-WRITE_POOLS = """
-INSERT INTO product_pools (tenant_id, product_id, consumed)
-SELECT :t, d.p, d.n FROM unnest(CAST(:p AS uuid[]), CAST(:n AS int[])) AS d(p, n) ORDER BY d.p
-ON CONFLICT (tenant_id, product_id) DO UPDATE SET consumed = product_pools.consumed + EXCLUDED.consumed
-"""
+
+
+@dataclass
+class Overlay:
+    """Changes a group change makes to the graph or the group licenses, joined onto the stored
+    ones (R10, D3, D17): a dry run sees the graph as the change would leave it without writing it."""
+
+    add_user_edges: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)  # (group, user)
+    remove_user_edges: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    add_group_edges: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)  # (group, member group)
+    remove_group_edges: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    removed_groups: list[uuid.UUID] = field(default_factory=list)
+    # group licenses as the change leaves them, for these groups: {group: {product: disabled plans}}
+    group_licenses: dict[uuid.UUID, dict[uuid.UUID, frozenset[uuid.UUID]]] = field(default_factory=dict)
+
+    def params(self) -> dict[str, object]:
+        """The overlay as the array parameters of DOWN and FILL_PATHS."""
+        ag_parent, ag_child = _pairs(self.add_group_edges)
+        rg_parent, rg_child = _pairs(self.remove_group_edges)
+        au_group, au_user = _pairs(self.add_user_edges)
+        ru_group, ru_user = _pairs(self.remove_user_edges)
+        return {
+            "ag_parent": ag_parent, "ag_child": ag_child, "rg_parent": rg_parent,
+            "rg_child": rg_child, "au_group": au_group, "au_user": au_user, "ru_group": ru_group, "ru_user": ru_user,
+            "gone": list(self.removed_groups), "overridden": list(self.group_licenses),
+        }
+
+
+def _pairs(pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 @dataclass(frozen=True)
@@ -405,7 +421,6 @@ class Outcome:
 class Figures:
     """What the change does, read once after deciding (the same for a dry run and a real run)."""
 
-    products: tuple[uuid.UUID, ...]  # every product of the batch (their pools are locked in a real run)
     pool_deltas: Mapping[uuid.UUID, int]
     # (product, state, error code, removed) -> created, changed or removed paths
     changed_paths: Mapping[tuple[uuid.UUID, str, str | None, bool], int]
@@ -413,16 +428,21 @@ class Figures:
     outcomes: tuple[Outcome, ...]  # errors first, then R4 order
 
 
+@dataclass(frozen=True)
+class Shape:
+    """A (product, disabled plans) combination some staged path of a rule product has."""
+
+    product_id: uuid.UUID
+    disabled: frozenset[uuid.UUID]
+
+
 class GroupBatch:
     """One group change's batch, staged in temporary tables of the change's transaction."""
 
-    def __init__(self, conn: AsyncConnection, tenant_id: str, catalog: engine.Catalog, rules: engine.ServicePlanRules) -> None:
+    def __init__(self, conn: AsyncConnection, tenant_id: str) -> None:
         self.conn = conn
         self.tenant_id = tenant_id
-        self.catalog = catalog
-        self.rules = rules
         self.large = False
-        self.touches_rules = False
         self.rule_products: list[uuid.UUID] = []
         self.new_paths = 0
         self.licensing: list[uuid.UUID] = []
@@ -440,17 +460,10 @@ class GroupBatch:
         them reaches; a change below a group never changes what contains it)."""
         return await self._ids(SUPERGROUPS, groups)
 
-    async def stage(
-        self, overlay: Overlay, *, groups: Iterable[uuid.UUID] = (), users: Iterable[uuid.UUID] = (),
-        licensing_groups: Iterable[uuid.UUID] | None = None, default_location: str | None,
-    ) -> int:
-        """Steps 1–2: the batch (every member of `groups` and of the groups nested in them, and
-        `users`) and its paths after the change. Returns the number of users in the batch.
-
-        `licensing_groups`: the groups whose members or licenses the change may change (None:
-        every group). Only their products' paths are staged: a user's paths to other products
-        keep their states — the stored state is the engine's fixpoint (R13) and each product's
-        outcome depends only on its own paths for users the SQL path decides (step 3)."""
+    async def licensed_products(self, overlay: Overlay, licensing_groups: Iterable[uuid.UUID] | None) -> list[uuid.UUID]:
+        """The products whose paths the batch will hold: those the licensing groups license,
+        before and after the change (`licensing_groups`: the groups whose members or licenses
+        the change may change; None: every group). Creates the batch's tables."""
         # sorts and hashes over a few hundred thousand rows stay in memory; no JIT compiling
         # for statements that run once (this transaction only)
         await self.conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
@@ -463,12 +476,21 @@ class GroupBatch:
         self.licensing = sorted(set(licensing_groups) | set(overlay.group_licenses))
         rows = await self.conn.execute(text(LICENSED_PRODUCTS), {"t": self.tenant_id, "licensing": self.licensing})
         self.products = sorted(set(rows.scalars()) | {p for lics in overlay.group_licenses.values() for p in lics})
-        staged = [str(p) for p in self.products]
-        staged_rules = rule_products(self.catalog, self.rules, staged)
-        self.touches_rules = bool(staged_rules)
-        if self.touches_rules:  # the users' paths to products linked by a rule are read with the staged ones
-            linked = staged_rules | linked_products(self.catalog, self.rules, staged)
-            self.rule_products = sorted(uuid.UUID(p) for p in linked)
+        return list(self.products)
+
+    async def stage(
+        self, overlay: Overlay, *, groups: Iterable[uuid.UUID] = (), users: Iterable[uuid.UUID] = (),
+        default_location: str | None, rule_products: Iterable[uuid.UUID] = (),
+    ) -> int:
+        """The batch (every member of `groups` and of the groups nested in them, and `users`)
+        and its paths to the licensed products after the change; the users' paths to
+        `rule_products` (products a rule links to the staged ones) are read too, for screening
+        only. Returns the number of users in the batch. After `licensed_products`.
+
+        A user's paths to other products keep their states: the stored state is the engine's
+        fixpoint (R13), and each product's outcome depends only on its own paths for the users
+        the SQL decides (the gate sends the others to the engine)."""
+        self.rule_products = sorted(set(rule_products))
         members_of = await self._ids(SUBGROUPS, groups) if groups else []
         await self._run(
             FILL_USERS, {"groups": members_of, "users": sorted(set(users)), "default_location": default_location}
@@ -483,7 +505,7 @@ class GroupBatch:
                 o_group.append(group_id)
                 o_product.append(product_id)
                 o_disabled.append(_array(disabled))
-        graph = {**overlay_params(overlay), "licensing": self.licensing}
+        graph = {**overlay.params(), "licensing": self.licensing}
         down = (await self.conn.execute(text(DOWN), {"t": self.tenant_id, **graph})).all()
         await self._run(
             FILL_PATHS,
@@ -511,46 +533,45 @@ class GroupBatch:
             for r in rows
         ]
 
-    def staged_products(self) -> list[uuid.UUID]:
-        """The products whose paths the batch holds: those the licensing groups license."""
-        return list(self.products)
-
     async def collect_claims(self) -> None:
-        """Step 3's and 4's common ground: per (user, product) of the batch, its claim on a seat
-        (its located paths after the change) and its license before."""
+        """Per (user, product) of the batch, its claim on a seat (its located paths after the
+        change) and its license before."""
         await self._run(CLAIMS.format(NEW_PATHS=NEW_PATHS), {"products": self.products})
 
     async def nested_loops(self, *, on: bool) -> None:
         if self.large:
             await self.conn.execute(text(f"SET LOCAL enable_nestloop = {'on' if on else 'off'}"))
 
-    async def needs_engine(self) -> bool:
-        """Step 3: True when some user of the batch needs the engine's cross-path rules for a
-        staged product, or holds or draws on a self-service seat of one (D6). After
-        `collect_claims`."""
-        staged = {"t": self.tenant_id, "staged": self.products}
-        if (await self.conn.execute(text(SELF_SERVICE), staged)).scalar():
-            return True
-        if not self.touches_rules:
-            return False  # the staged paths enable no rule plan: nothing links them to other paths
-        rule = self.rule_products
-        rows = (await self.conn.execute(text(SHAPES), {**staged, "rule": rule})).all()
-        shapes = [(str(r.product_id), frozenset(str(p) for p in r.disabled or ())) for r in rows]
-        verdict = screen(self.catalog, self.rules, shapes)
-        if verdict.clear:
-            return False
+    async def has_self_service(self) -> bool:
+        """Some user of the batch holds or draws on a self-service seat of a staged product (D6).
+        After `collect_claims`."""
+        return bool((await self.conn.execute(text(SELF_SERVICE))).scalar())
+
+    async def rule_shapes(self) -> list[Shape]:
+        """The (product, disabled plans) shapes of the batch's paths of rule products, as the
+        change leaves them and as they were."""
+        rows = await self.conn.execute(text(SHAPES), {"rule": self.rule_products})
+        return [Shape(r.product_id, frozenset(r.disabled or ())) for r in rows]
+
+    async def users_with_shapes(
+        self, shapes: Sequence[Shape], alone: Iterable[int], pairs: Iterable[tuple[int, int]]
+    ) -> bool:
+        """Whether some user has a path of a shape in `alone` (indexes into `shapes`), or paths
+        of both shapes of a pair in `pairs`."""
+        ordered_pairs = sorted(pairs)
         found = await self.conn.execute(
             text(SHAPE_USERS),
             {
-                **staged, "rule": rule, "s_product": [r.product_id for r in rows], "s_disabled": [_array(r.disabled or ()) for r in rows],
-                "s_index": list(range(len(rows))), "alone": sorted(verdict.alone),
-                "pair_a": [a for a, _ in sorted(verdict.pairs)], "pair_b": [b for _, b in sorted(verdict.pairs)],
+                "rule": self.rule_products, "s_product": [s.product_id for s in shapes],
+                "s_disabled": [_array(s.disabled) for s in shapes], "s_index": list(range(len(shapes))),
+                "alone": sorted(alone), "pair_a": [a for a, _ in ordered_pairs], "pair_b": [b for _, b in ordered_pairs],
             },
         )
         return bool(found.scalar())
 
     async def decide(self, available: Mapping[uuid.UUID, int]) -> None:
-        """Step 4: judge every path of the batch in SQL (`available`: each pool's free seats)."""
+        """Judge every path of the batch (`available`: each pool's free seats), as
+        engine.evaluate would for a batch the gate cleared."""
         scarce: dict[uuid.UUID, int] = {}
         for row in await self.conn.execute(text(SEAT_COUNTS)):
             seats = available.get(row.product_id, 0) + int(row.released)
@@ -561,8 +582,8 @@ class GroupBatch:
         await self._run(RESULT.format(NEW_PATHS=NEW_PATHS))
         await self._run(LICENSES)
 
-    async def figures(self, products: Sequence[uuid.UUID], max_outcomes: int) -> Figures:
-        """Step 5: what the decided change does to seats, paths and users."""
+    async def figures(self, max_outcomes: int) -> Figures:
+        """What the decided change does to seats, paths and users."""
         conn = self.conn
         changed = {
             (r.product_id, r.state, r.error_code, r.removed): int(r.n) for r in await conn.execute(text(FIGURES))
@@ -574,7 +595,7 @@ class GroupBatch:
             for r in await conn.execute(text(OUTCOMES), {"n": max_outcomes})
         )
         await self.nested_loops(on=True)  # the rest of the transaction plans as usual
-        return Figures(tuple(products), {p: d for p, d in deltas.items() if d}, changed, affected, outcomes)
+        return Figures({p: d for p, d in deltas.items() if d}, changed, affected, outcomes)
 
     async def apply(self, figures: Figures, messages: Mapping[uuid.UUID, tuple[str, str, str]], now: datetime) -> None:
         """Write the decided batch: paths, effective licenses, group-license and pool counters.
@@ -594,9 +615,7 @@ class GroupBatch:
         for statement in WRITE_LICENSES:
             await self._run(statement, {"now": now})
         await self._run(WRITE_GROUP_COUNTERS)
-        if figures.pool_deltas:
-            pools = sorted(figures.pool_deltas)
-            await self._run(WRITE_POOLS, {"p": pools, "n": [figures.pool_deltas[p] for p in pools]})
+        await add_consumed(self.conn, self.tenant_id, figures.pool_deltas)
         await self.nested_loops(on=True)
 
 

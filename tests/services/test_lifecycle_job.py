@@ -1,4 +1,4 @@
-"""The periodic subscription lifecycle job (db.lifecycle_job.run_once; R15, D7, D23) on the test database.
+"""The periodic subscription lifecycle job (services.lifecycle_job.run_once; R15, D7, D23) on the test database.
 
 The job works over every tenant of the database, and other test modules share it. So each
 test first "settles" the whole database at the moment it uses (one run at that moment), then
@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from db.clock import ManualClock
-from db.lifecycle_job import LIFECYCLE_LOCK, run_once
 from db.models import DIRECT, LicensePath, Product, Subscription, UserLicense
 from db.repo import directory, tenants
 from db.session import Database
 from engine.subscription_lifecycle import add_years
+from services.lifecycle_job import LIFECYCLE_LOCK, run_once
 
 S, LP, UL = Subscription.__table__, LicensePath.__table__, UserLicense.__table__
 WINDOW_DAYS = 7

@@ -1,7 +1,8 @@
 """Input validation (D8): trimmed strings, Entra's limits, ISO usage locations, quantities.
 
-Each check raises ArgError naming the input path, so the mutation is refused with
-INVALID_INPUT and nothing changes.
+Each check raises `Refused` with INVALID_INPUT naming the input path, so the use case is
+refused and nothing changes. Every entry point (GraphQL, the CLI's imports, SCIM) uses these.
+Text never contains NUL: PostgreSQL cannot store it, and no admin means it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import uuid
 from collections.abc import Sequence
 
 from engine.countries import normalize_usage_location
-from gql.errors import ErrorCode
-from gql.resolve import ArgError
+from services.errors import Refused, invalid
 
 MAX_DISPLAY_NAME = 256
 MAX_UPN = 113
@@ -23,12 +23,25 @@ _UPN_LOCAL = re.compile(r"^[A-Za-z0-9._%+\-'#!$&*=?^`{|}~]+$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*$")
 
 
-def invalid(field: str, message: str) -> ArgError:
-    return ArgError(ErrorCode.INVALID_INPUT, field, message)
+__all__ = ["Refused", "invalid"]
+
+
+def no_nul(value: str, field: str) -> str:
+    """Refuse a NUL character (U+0000) anywhere in a text input."""
+    if "\x00" in value:
+        raise invalid(field, f"`{field}` contains a NUL character (U+0000), which text cannot hold; remove it.")
+    return value
+
+
+def search_term(value: str | None, field: str) -> str | None:
+    """A search filter: trimmed, None when empty, no NUL."""
+    if value is None:
+        return None
+    return no_nul(value, field).strip() or None
 
 
 def required_text(value: str, field: str, *, max_length: int = MAX_DISPLAY_NAME) -> str:
-    cleaned = value.strip()
+    cleaned = no_nul(value, field).strip()
     if not cleaned:
         raise invalid(field, f"`{field}` is required and cannot be empty.")
     if len(cleaned) > max_length:
@@ -39,7 +52,7 @@ def required_text(value: str, field: str, *, max_length: int = MAX_DISPLAY_NAME)
 def optional_text(value: str | None, field: str, *, max_length: int = MAX_TEXT) -> str | None:
     if value is None:
         return None
-    cleaned = value.strip()
+    cleaned = no_nul(value, field).strip()
     if len(cleaned) > max_length:
         raise invalid(field, f"`{field}` is {len(cleaned)} characters long; the limit is {max_length}.")
     return cleaned or None
@@ -56,6 +69,8 @@ def user_principal_name(value: str, field: str) -> str:
 
 
 def mail_address(value: str | None, field: str, *, required: bool = False) -> str | None:
+    if value is not None:
+        no_nul(value, field)
     if value is None or not value.strip():
         if required:
             raise invalid(field, f"`{field}` is required: give an email address like ada@partner.example.")
@@ -68,7 +83,7 @@ def mail_address(value: str | None, field: str, *, required: bool = False) -> st
 
 def usage_location(value: str | None, field: str) -> str | None:
     """An officially assigned ISO 3166-1 alpha-2 code, any case in, upper case out; None/empty clears."""
-    if value is None or not value.strip():
+    if value is None or not no_nul(value, field).strip():
         return None
     try:
         return normalize_usage_location(value.strip())

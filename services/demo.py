@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from db.models import DIRECT
+from db.records import TenantRecord
 from db.repo import directory, subscriptions, tenants
-from db.repo.catalog import Catalog
 from engine.subscription_lifecycle import first_term
+from services.change import Change, begin
+from services.context import Actor, Runtime
+from services.directory import guest_upn
+from services.license_changes import NewPath, Proposal, decide, write
 
 DEMO_TENANT = "contoso"
 DEMO_ADMIN_UPN = "admin@contoso.example"
@@ -34,11 +37,19 @@ DEMO_PEOPLE = [
 DEMO_GUESTS = [("ada@partner.example", "Ada Lovelace (Partner)", "GB"), ("bob@vendor.example", "Bob Vendor", None)]
 
 
-async def seed_demo(conn: AsyncConnection, catalog: Catalog, now: datetime) -> bool:
+async def seed_demo(rt: Runtime) -> bool:
     """Creates the demo tenant unless it exists. Returns True when it was created."""
-    if await tenants.get_tenant(conn, DEMO_TENANT) is not None:
-        return False
-    tenant = await tenants.create_tenant(conn, DEMO_TENANT, "Contoso Ltd", "contoso.example", "US")
+    tenant = TenantRecord(DEMO_TENANT, "Contoso Ltd", "contoso.example", "US")
+    async with begin(rt, Actor.cli(tenant), license_lock=True) as change:  # one transaction: all or nothing
+        if await tenants.get_tenant(change.conn, DEMO_TENANT) is not None:
+            return False
+        await tenants.create_tenant(change.conn, tenant.id, tenant.display_name, tenant.domain, tenant.default_usage_location)
+        await _fill(change)
+    return True
+
+
+async def _fill(change: Change) -> None:
+    conn, catalog, now, tenant = change.conn, change.catalog, change.now, change.actor.tenant
     for sku, seats in DEMO_SUBSCRIPTIONS:
         product = catalog.product_by_sku(sku)
         assert product is not None, sku
@@ -66,7 +77,7 @@ async def seed_demo(conn: AsyncConnection, catalog: Catalog, now: datetime) -> b
         await directory.insert_user(
             conn, tenant.id,
             {
-                "user_principal_name": f"{email.replace('@', '_')}#EXT#@{tenant.domain}", "display_name": name,
+                "user_principal_name": guest_upn(email, tenant.domain), "display_name": name,
                 "mail": email, "usage_location": location, "user_type": "GUEST",
             },
         )
@@ -90,26 +101,21 @@ async def seed_demo(conn: AsyncConnection, catalog: Catalog, now: datetime) -> b
         conn, tenant.id, groups["All Staff"].id, others,
         [groups["Engineering"].id, groups["Sales"].id, groups["Marketing"].id],
     )
-    await _license_demo_users(conn, catalog, tenant.id, users, now)
-    return True
+    await _license_demo_users(change, users)
 
 
-async def _license_demo_users(conn: AsyncConnection, catalog: Catalog, tenant_id: str, users: dict, now: datetime) -> None:  # type: ignore[type-arg]
+async def _license_demo_users(change: Change, users: dict) -> None:  # type: ignore[type-arg]
     """Direct licenses through the same decision code as assignLicenses: E3 for most, EMS and
     Power BI for a few (Miriam Graham has no usage location, so she stays unlicensed)."""
-    from db import license_changes as lc
-    from db.models import DIRECT
-
-    engine_catalog, rules = lc.engine_catalog(catalog)
-    env = lc.Environment(tenant_id, engine_catalog, rules, now, timedelta(days=7))
+    catalog = change.catalog
     grants = {"SPE_E3": [k for k, *_rest, loc in DEMO_PEOPLE if loc], "EMS": ["admin", "lee.gu", "grady.archie"],
               "POWER_BI_PRO": ["lynne.robbins", "megan.bowen"]}
-    proposal = lc.Proposal(user_ids={u.id for u in users.values()})
+    proposal = Proposal(user_ids={u.id for u in users.values()})
     for sku, people in grants.items():
         product = catalog.product_by_sku(sku)
         assert product is not None
         for local in people:
-            proposal.upserts[(users[local].id, product.id, DIRECT)] = lc.NewPath(frozenset())
-    decision = await lc.decide(conn, env, proposal, lock=True, direct=True)
+            proposal.upserts[(users[local].id, product.id, DIRECT)] = NewPath(frozenset())
+    decision = await decide(change, proposal, direct=True)
     assert not decision.refusals, decision.refusals
-    await lc.apply(conn, env, decision)
+    await write(change, decision)

@@ -4,76 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+import time
+from typing import Annotated
 
 import typer
-from rich.console import Console
+import uvicorn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from db import embedded, migrate
-from db.config import Settings, get_settings
+from db.catalog_files import RulesFileError, parse_rules_file
+from db.clock import SystemClock
+from db.records import TenantRecord
+from db.seed import PHASES, SeedError, SeedSummary, seed_tenant
 from db.session import Database
+from gql.app import create_app
+from gql.auth import CLAIM_ROLES, issue_token
+from gql.cli.common import CliError, console, fail, run_with_db, settings
+from gql.cli.imports import import_app
+from services import tenant
+from services.context import Runtime
+from services.demo import DEMO_ADMIN_UPN, DEMO_TENANT, seed_demo
+from services.roles import Role
 
-T = TypeVar("T")
 app = typer.Typer(help="Licensing service: Microsoft 365-style license management over GraphQL.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants (organisations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
-
-
-def _register_import() -> None:
-    from gql.cli_import import import_app
-
-    app.add_typer(import_app, name="import")
-
-
-_register_import()
-console = Console()
-err = Console(stderr=True)
-
-
-class CliError(Exception):
-    """An error to show the admin as is (no traceback)."""
-
-
-def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code=1)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except Exception as exc:  # pydantic's ValidationError: name the setting
-        raise fail(f"the configuration is not valid: {exc}") from exc
-
-
-def _run_with_db(settings: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = True) -> T:
-    try:
-        with embedded.database_url(settings) as url:
-            if upgrade:
-                migrate.upgrade(url)
-
-            async def main() -> T:
-                db = Database(url)
-                try:
-                    return await work(db)
-                finally:
-                    await db.dispose()
-
-            return asyncio.run(main())
-    except CliError as exc:
-        raise fail(str(exc)) from exc
-    except embedded.EmbeddedPostgresError as exc:
-        raise fail(str(exc)) from exc
-    except OSError as exc:
-        raise fail(f"could not reach the database: {exc}. Check DATABASE_URL.") from exc
-    except Exception as exc:
-        if exc.__class__.__module__.startswith(("sqlalchemy", "asyncpg", "psycopg2")):
-            raise fail(f"database error: {str(exc).splitlines()[0]}. Check DATABASE_URL and that PostgreSQL is running.") from exc
-        raise
+app.add_typer(import_app, name="import")
 
 
 @app.command()
@@ -83,37 +41,26 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Create the demo tenant 'contoso' and print an admin token.")] = False,
 ) -> None:
     """Apply migrations and serve GraphQL on http://HOST:PORT/graphql (embedded PostgreSQL unless DATABASE_URL is set)."""
-    import uvicorn
-
-    from gql.app import create_app
-
-    settings = _settings()
+    config = settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if settings.service_plan_rules:
-        from db.catalog_files import RulesFileError, read_rules
-
-        try:
-            read_rules(settings.service_plan_rules.read_text(encoding="utf-8-sig"))
-        except OSError as exc:
-            raise fail(f"LICENSING_SERVICE_PLAN_RULES: cannot read {settings.service_plan_rules}: {exc.strerror}.") from exc
+    if config.service_plan_rules:
+        try:  # a bad rules file is refused before anything starts, naming its line
+            parse_rules_file(config.service_plan_rules)
         except RulesFileError as exc:
-            raise fail(f"LICENSING_SERVICE_PLAN_RULES ({settings.service_plan_rules}): {exc}") from exc
+            raise fail(f"LICENSING_SERVICE_PLAN_RULES: {exc}") from exc
     try:
-        with embedded.database_url(settings) as url:
+        with embedded.database_url(config) as url:
             migrate.upgrade(url)
             if demo:
                 asyncio.run(_create_demo(url))
             shown_host = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::") else host
             console.rule("[bold]Licensing service")
             console.print(f"GraphiQL:  [bold cyan]http://{shown_host}:{port}/graphql[/]")
-            if not settings.database_url:
-                console.print(f"Database:  embedded PostgreSQL in {settings.data_dir.resolve()}")
+            if not config.database_url:
+                console.print(f"Database:  embedded PostgreSQL in {config.data_dir.resolve()}")
             if demo:
-                from db.demo import DEMO_ADMIN_UPN, DEMO_TENANT
-                from gql.auth import Role, issue_token
-
                 token = issue_token(
-                    settings.effective_jwt_secret, DEMO_TENANT, DEMO_ADMIN_UPN, [Role.GLOBAL_ADMINISTRATOR], ttl_seconds=86_400
+                    config.effective_jwt_secret, DEMO_TENANT, DEMO_ADMIN_UPN, [Role.GLOBAL_ADMINISTRATOR], ttl_seconds=86_400
                 )
                 console.print(f"Tenant:    {DEMO_TENANT} (demo)")
                 console.print("Token (Global Administrator, 24 h) — in GraphiQL's Headers tab put:")
@@ -125,21 +72,15 @@ def serve(
                 "[bold]licensing token --tenant contoso --role GlobalAdministrator[/]"
             )
             console.rule()
-            uvicorn.run(create_app(settings, url), host=host, port=port, log_level="info")
+            uvicorn.run(create_app(config, url), host=host, port=port, log_level="info")
     except embedded.EmbeddedPostgresError as exc:
         raise fail(str(exc)) from exc
 
 
 async def _create_demo(url: str) -> None:
-    from db.clock import SystemClock
-    from db.demo import seed_demo
-    from db.repo.catalog import load_catalog
-
     db = Database(url)
     try:
-        async with db.write() as conn:
-            catalog = await load_catalog(conn)
-            await seed_demo(conn, catalog, SystemClock().now())
+        await seed_demo(await Runtime.load(db, SystemClock(), settings()))
     finally:
         await db.dispose()
 
@@ -147,17 +88,12 @@ async def _create_demo(url: str) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration (the catalog and rules load with the first one)."""
-    settings = _settings()
-    _run_with_db(settings, _noop)
+    run_with_db(settings(), _noop)
     console.print("[green]Database is up to date.[/]")
 
 
 async def _noop(_: Database) -> None:
     return None
-
-
-_TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9\-]{1,62}$")
-_DOMAIN = re.compile(r"^(?=.{3,253}$)[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)+$")
 
 
 @tenants_app.command("create")
@@ -170,38 +106,21 @@ def tenants_create(
     ] = None,
 ) -> None:
     """Create a tenant (organisation)."""
-    from engine.countries import normalize_usage_location
+    request = tenant.CreateTenant(tenant_id, name, domain, default_usage_location)
 
-    tid = tenant_id.strip().lower()
-    if not _TENANT_ID.match(tid):
-        raise fail("the tenant ID must be 2–63 characters of lower-case letters, digits and hyphens, e.g. contoso.")
-    if not name.strip() or len(name.strip()) > 256:
-        raise fail("--name must be 1–256 characters.")
-    dom = (domain or f"{tid}.example").strip().lower()
-    if not _DOMAIN.match(dom):
-        raise fail(f"--domain {dom!r} is not a domain name like contoso.example.")
-    location = None
-    if default_usage_location:
-        try:
-            location = normalize_usage_location(default_usage_location)
-        except ValueError as exc:
-            raise fail(f"--default-usage-location must be an ISO 3166-1 code such as NO or US, not {default_usage_location!r}.") from exc
+    async def work(db: Database) -> TenantRecord:
+        return await tenant.create_tenant(db, request)
 
-    async def work(db: Database) -> None:
-        from db.repo import tenants
-
-        async with db.write() as conn:
-            if await tenants.get_tenant(conn, tid):
-                raise CliError(f"a tenant {tid!r} already exists.")
-            await tenants.create_tenant(conn, tid, name.strip(), dom, location)
-
-    _run_with_db(_settings(), work)
-    console.print(f"[green]Created tenant[/] {tid} ({name.strip()}, {dom}). Next: licensing token --tenant {tid} --role GlobalAdministrator")
+    created = run_with_db(settings(), work)
+    console.print(
+        f"[green]Created tenant[/] {created.id} ({created.display_name}, {created.domain}). "
+        f"Next: licensing token --tenant {created.id} --role GlobalAdministrator"
+    )
 
 
 @app.command()
 def token(
-    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id (the `tid` claim).")],
+    tenant_id: Annotated[str, typer.Option("--tenant", help="Tenant id (the `tid` claim).")],
     role: Annotated[
         list[str] | None,
         typer.Option("--role", help="A role claim: GlobalAdministrator, BillingAdministrator, LicenseAdministrator, "
@@ -211,9 +130,7 @@ def token(
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
 ) -> None:
     """Print a signed bearer token for a tenant (HS256 with LICENSING_JWT_SECRET)."""
-    from gql.auth import CLAIM_ROLES, issue_token
-
-    settings = _settings()
+    config = settings()
     roles = []
     for r in role or []:
         if r not in CLAIM_ROLES:
@@ -223,29 +140,23 @@ def token(
         raise fail("--ttl must be a positive number of seconds.")
 
     async def work(db: Database) -> str | None:
-        from db.repo import tenants
-
-        async with db.read() as conn:
-            found = await tenants.get_tenant(conn, tenant)
+        found = await tenant.find_tenant(db, tenant_id)
         return found.domain if found else None
 
-    domain = _run_with_db(settings, work)
+    domain = run_with_db(config, work)
     if domain is None:
-        raise fail(f"no tenant {tenant!r}; create it first: licensing tenants create {tenant} --name …")
+        raise fail(f"no tenant {tenant_id!r}; create it first: licensing tenants create {tenant_id} --name …")
     subject = sub or f"admin@{domain}"
-    print(issue_token(settings.effective_jwt_secret, tenant, subject, roles, ttl_seconds=ttl))
+    print(issue_token(config.effective_jwt_secret, tenant_id, subject, roles, ttl_seconds=ttl))
 
 
 def main() -> None:
     app()
 
 
-
-
-
 @app.command()
 def seed(
-    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id; created when missing, refused when it already has users.")],
+    tenant_id: Annotated[str, typer.Option("--tenant", help="Tenant id; created when missing, refused when it already has users.")],
     users: Annotated[int, typer.Option("--users", help="How many users (about 1% of them guests).")],
     groups: Annotated[int, typer.Option("--groups", help="How many groups: All Staff, department groups, then teams.")] = 20,
     seed_value: Annotated[int, typer.Option("--seed", help="The same seed gives the same people, groups and licenses.")] = 1,
@@ -254,14 +165,8 @@ def seed(
     ] = 0,
 ) -> None:
     """Create a realistic synthetic tenant: people, departments, nested groups, subscriptions and licenses."""
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from db.seed import PHASES, SeedError, SeedSummary, seed_tenant
-
-    tid = tenant.strip().lower()
-    if not _TENANT_ID.match(tid):
+    tid = tenant_id.strip().lower()
+    if not tenant.TENANT_ID.match(tid):
         raise fail("the tenant ID must be 2–63 characters of lower-case letters, digits and hyphens, e.g. contoso.")
     started = time.perf_counter()
     progress = Progress(
@@ -283,7 +188,7 @@ def seed(
         finally:
             progress.stop()
 
-    summary = _run_with_db(_settings(), work)
+    summary = run_with_db(settings(), work)
     seconds = time.perf_counter() - started
     console.print(
         f"[green]Seeded tenant[/] {tid}: {summary.users:,} users ({summary.guests:,} guests), {summary.groups:,} groups, "

@@ -1,0 +1,72 @@
+"""What every `licensing` command shares: the consoles, the admin-facing failure, the settings,
+and running a piece of work against the database (embedded unless DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from db import embedded, migrate
+from db.clock import SystemClock
+from db.config import Settings, get_settings
+from db.session import Database
+from services.context import Actor, Runtime, tenant_actor
+from services.errors import Refused
+
+T = TypeVar("T")
+console = Console()
+err = Console(stderr=True)
+
+
+class CliError(Exception):
+    """An error to show the admin as is (no traceback)."""
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic's ValidationError: name the setting
+        raise fail(f"the configuration is not valid: {exc}") from exc
+
+
+def run_with_db(config: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = True) -> T:
+    """Run `work` on the database (migrated first); refusals and database trouble become an
+    admin-facing error, never a traceback."""
+    try:
+        with embedded.database_url(config) as url:
+            if upgrade:
+                migrate.upgrade(url)
+
+            async def main() -> T:
+                db = Database(url)
+                try:
+                    return await work(db)
+                finally:
+                    await db.dispose()
+
+            return asyncio.run(main())
+    except (CliError, embedded.EmbeddedPostgresError) as exc:
+        raise fail(str(exc)) from exc
+    except Refused as exc:
+        raise fail(" ".join(p.message for p in exc.problems)) from exc
+    except OSError as exc:
+        raise fail(f"could not reach the database: {exc}. Check DATABASE_URL.") from exc
+    except Exception as exc:
+        if exc.__class__.__module__.startswith(("sqlalchemy", "asyncpg", "psycopg2")):
+            raise fail(f"database error: {str(exc).splitlines()[0]}. Check DATABASE_URL and that PostgreSQL is running.") from exc
+        raise
+
+
+async def cli_runtime(db: Database, config: Settings, tenant_id: str) -> tuple[Runtime, Actor]:
+    """The runtime and the actor (`cli`, Global Administrator) of a command acting on a tenant."""
+    actor = await tenant_actor(db, tenant_id, Actor.cli)
+    return await Runtime.load(db, SystemClock(), config), actor

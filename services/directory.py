@@ -1,0 +1,239 @@
+"""Users: createUser (with licenses, R16), updateUser, deleteUser, inviteGuest (R17, D12).
+
+Every change of users goes through `user_changes.users_changed` in its transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import engine
+from db.models import DIRECT
+from db.records import UserRecord
+from db.repo import directory
+from db.repo.licensing import load_facts
+from services import validation as v
+from services.change import Change, begin
+from services.context import Actor, Runtime
+from services.errors import ErrorCode, not_found, refuse
+from services.ids import to_global_id, uuid_arg
+from services.license_changes import NewPath, Proposal, decide_direct
+from services.licenses import LicenseRequest, license_inputs
+from services.summaries import ChangeSummary
+from services.user_changes import users_changed
+
+UPN_TAKEN = "That user principal name is taken."
+
+
+@dataclass(frozen=True)
+class CreateUser:
+    user_principal_name: str
+    display_name: str
+    mail: str | None = None
+    usage_location: str | None = None
+    department: str | None = None
+    job_title: str | None = None
+    account_enabled: bool | None = None
+    licenses: Sequence[LicenseRequest] = ()
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class UserChanged:
+    user: UserRecord
+    changes: ChangeSummary
+    stored: bool = True  # False for the user of a dry-run createUser (never stored)
+
+
+def _upn_taken(upn: str) -> Any:
+    return refuse(
+        ErrorCode.ALREADY_EXISTS,
+        f"A user with the user principal name {upn} already exists; choose another name.",
+        field="input.userPrincipalName",
+    )
+
+
+async def user_values(conn: AsyncConnection, tenant_id: str, request: CreateUser) -> dict[str, Any]:
+    """Validated columns of a new member (D8); ALREADY_EXISTS when the UPN is taken."""
+    upn = v.user_principal_name(request.user_principal_name, "input.userPrincipalName")
+    values = {
+        "user_principal_name": upn,
+        "display_name": v.required_text(request.display_name, "input.displayName"),
+        "mail": v.mail_address(request.mail, "input.mail"),
+        "usage_location": v.usage_location(request.usage_location, "input.usageLocation"),
+        "department": v.optional_text(request.department, "input.department"),
+        "job_title": v.optional_text(request.job_title, "input.jobTitle"),
+        "account_enabled": True if request.account_enabled is None else request.account_enabled,
+        "user_type": "MEMBER",
+    }
+    if await directory.upn_taken(conn, tenant_id, upn):
+        raise _upn_taken(upn)
+    return values
+
+
+async def create_user(rt: Runtime, actor: Actor, request: CreateUser) -> UserChanged:
+    """R16: create the user and assign licenses in one transaction (all or nothing)."""
+    async with begin(rt, actor, dry_run=request.dry_run, license_lock=bool(request.licenses), already_exists=UPN_TAKEN) as change:
+        values = await user_values(change.conn, change.tenant_id, request)
+        adds = license_inputs(
+            change.catalog, request.licenses, "input.licenses",
+            no_subscription="New users get organisation seats; leave `subscriptionId` out.",
+        )
+        if change.dry_run:
+            user = directory.unsaved_user(values, change.now)
+        else:
+            user = await directory.insert_user(change.conn, change.tenant_id, values)
+        changes = (await users_changed(change, created=[user])).changes
+        if adds:
+            changes = await _license_new_user(change, user, adds)
+        await change.audit(
+            "USER_CREATED",
+            f"Created user {user.user_principal_name}" + (f" with {len(adds)} license(s)" if adds else ""),
+            target_id=_user_gid(user.id), users=1, **({"licenses": len(adds)} if adds else {}),
+        )
+        return UserChanged(user, changes, stored=not change.dry_run)
+
+
+async def _license_new_user(change: Change, user: UserRecord, adds: dict[uuid.UUID, frozenset[uuid.UUID]]) -> ChangeSummary:
+    facts = await load_facts(change.conn, change.tenant_id, [user.id])
+    # a dry run's user is not stored: it is created behind everyone, as it would be
+    created_seq = engine.BACK_OF_QUEUE if change.dry_run else user.created_seq
+    facts.users[user.id] = engine.UserFacts(str(user.id), user.usage_location, created_seq)
+    proposal = Proposal(user_ids={user.id}, upserts={(user.id, pid, DIRECT): NewPath(d) for pid, d in adds.items()})
+    return await decide_direct(change, proposal, [(user.id, pid) for pid in adds], facts=facts)
+
+
+def _user_gid(user_id: uuid.UUID) -> str:
+    return to_global_id("User", user_id)
+
+
+# ------------------------------------------------------------------------------ updateUser
+
+KEEP: Any = object()  # an input left out: the stored value stays
+
+
+@dataclass(frozen=True)
+class UpdateUser:
+    """Fields left at KEEP are not changed; `usage_location` None clears it."""
+
+    user_id: str
+    display_name: Any = KEEP
+    department: Any = KEEP
+    job_title: Any = KEEP
+    account_enabled: Any = KEEP
+    usage_location: Any = KEEP
+    dry_run: bool = False
+
+    def changing(self) -> set[str]:
+        """The fields this update sets."""
+        return {
+            name for name in ("display_name", "department", "job_title", "account_enabled", "usage_location")
+            if getattr(self, name) is not KEEP
+        }
+
+
+async def update_user(rt: Runtime, actor: Actor, request: UpdateUser) -> UserChanged:
+    """Change a user's attributes; a new usage location re-evaluates their licenses (R8, D1)."""
+    async with begin(rt, actor, dry_run=request.dry_run, license_lock=True) as change:
+        conn, tid = change.conn, change.tenant_id
+        uid = uuid_arg(request.user_id, "User", "input.userId")
+        existing = (await directory.users_by_ids(conn, tid, [uid])) if uid else {}
+        if uid is None or uid not in existing:
+            raise not_found("input.userId", "user")
+        before = existing[uid]
+        values: dict[str, Any] = {}
+        if request.display_name is not KEEP:
+            if request.display_name is None:
+                raise v.invalid("input.displayName", "`input.displayName` cannot be null; omit it to keep the name.")
+            values["display_name"] = v.required_text(request.display_name, "input.displayName")
+        if request.department is not KEEP:
+            values["department"] = v.optional_text(request.department, "input.department")
+        if request.job_title is not KEEP:
+            values["job_title"] = v.optional_text(request.job_title, "input.jobTitle")
+        if request.account_enabled is not KEEP:
+            if request.account_enabled is None:
+                raise v.invalid("input.accountEnabled", "`input.accountEnabled` cannot be null.")
+            values["account_enabled"] = request.account_enabled
+        if request.usage_location is not KEEP:
+            values["usage_location"] = v.usage_location(request.usage_location, "input.usageLocation")
+        if not values:
+            return UserChanged(before, ChangeSummary(change.dry_run))
+        if change.dry_run:
+            user = replace(before, **values)
+        else:
+            user = await directory.update_user(conn, tid, uid, values)
+        changes = (await users_changed(change, updated=[(before, user)])).changes
+        await change.audit(
+            "USER_UPDATED", f"Updated user {user.user_principal_name}: {', '.join(sorted(values))}",
+            target_id=_user_gid(user.id), users=1, fields=sorted(values),
+        )
+        return UserChanged(user, changes)
+
+
+# ------------------------------------------------------------------------------ deleteUser
+
+
+@dataclass(frozen=True)
+class DeleteUser:
+    user_id: str
+    dry_run: bool = False
+
+
+async def delete_user(rt: Runtime, actor: Actor, request: DeleteUser) -> UserChanged:
+    """The user's paths end, their seats go back to the pool (and the queue), then the user goes."""
+    async with begin(rt, actor, dry_run=request.dry_run, license_lock=True) as change:
+        conn, tid = change.conn, change.tenant_id
+        uid = uuid_arg(request.user_id, "User", "input.userId")
+        existing = (await directory.users_by_ids(conn, tid, [uid])) if uid else {}
+        if uid is None or uid not in existing:
+            raise not_found("input.userId", "user")
+        user = existing[uid]
+        result = await users_changed(change, deleted=[user])
+        if not change.dry_run:
+            await directory.delete_user(conn, tid, uid)
+        await change.audit(
+            "USER_DELETED", f"Deleted user {user.user_principal_name}; {result.licenses_freed} license(s) freed",
+            target_id=request.user_id, users=1, licenses_freed=result.licenses_freed,
+        )
+        return UserChanged(user, result.changes, stored=False)
+
+
+# ------------------------------------------------------------------------------ inviteGuest
+
+
+@dataclass(frozen=True)
+class InviteGuest:
+    email: str
+    display_name: str
+    usage_location: str | None = None
+
+
+def guest_upn(email: str, domain: str) -> str:
+    """D12: ada@partner.example → ada_partner.example#EXT#@contoso.example."""
+    return f"{email.replace('@', '_')}#EXT#@{domain}"
+
+
+async def invite_guest(rt: Runtime, actor: Actor, request: InviteGuest) -> UserRecord:
+    async with begin(rt, actor, already_exists="That guest has already been invited.") as change:
+        email = v.mail_address(request.email, "input.email", required=True)
+        assert email is not None
+        upn = guest_upn(email, actor.tenant.domain)
+        values = {
+            "user_principal_name": upn,
+            "display_name": v.required_text(request.display_name, "input.displayName"),
+            "mail": email,
+            "usage_location": v.usage_location(request.usage_location, "input.usageLocation"),
+            "user_type": "GUEST",
+            "account_enabled": True,
+        }
+        if await directory.upn_taken(change.conn, change.tenant_id, upn):
+            raise refuse(ErrorCode.ALREADY_EXISTS, f"{email} has already been invited (as {upn}).", field="input.email")
+        user = await directory.insert_user(change.conn, change.tenant_id, values)
+        await users_changed(change, created=[user])
+        await change.audit("GUEST_INVITED", f"Invited guest {email}", target_id=_user_gid(user.id), users=1)
+        return user

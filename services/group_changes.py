@@ -1,0 +1,167 @@
+"""Group changes: a change to who reaches which licensing group (R10, R11) — a group license
+added, edited or removed, members added or removed, a group nested, un-nested or deleted.
+
+Both decision paths live here, side by side, behind one `Decided` result:
+
+- the SQL batch (`BatchDecision`): the batch's users and their paths are staged as the change
+  leaves the graph (db.repo.group_batch) and every path is judged there, set-based, exactly as
+  `engine.evaluate` would (R4, R8, D14, D15);
+- the engine (`license_changes.Decision`): when the screening gate (`engine.screening.screen`)
+  finds some user of the batch touched by a cross-path rule (R6, R7, a location prohibition) or
+  holding a self-service seat, the batch is handed to the engine whole.
+
+Group-driven changes record errors on paths instead of refusing (D1). The property test
+(tests/gql/test_group_licensing_properties.py) checks the stored outcome against the pure
+engine's recomputation after every step.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import engine
+from db.models import DIRECT
+from db.repo import subscriptions as subscription_repo
+from db.repo import tenants
+from db.repo.group_batch import Figures, GroupBatch, Outcome, Overlay
+from db.repo.licensing import load_facts
+from engine.screening import linked_products, rule_products, screen
+from engine.subscription_pool import PoolFigures
+from services.change import Change
+from services.errors import ErrorCode
+from services.license_changes import Decided, NewPath, Proposal, decide
+from services.pools import read_figures
+from services.summaries import MAX_OUTCOMES, ChangeSummary, PathOutcome, error_totals, seat_moves
+
+__all__ = ["BatchDecision", "Overlay", "Reconciled", "reconcile"]
+
+PathCounts = Counter[tuple[uuid.UUID, str, str | None]]  # (product, state, error code) -> created or changed paths
+
+
+@dataclass
+class BatchDecision:
+    """A group change decided in SQL for its whole batch."""
+
+    batch: GroupBatch
+    figures: Figures
+    pools_before: dict[uuid.UUID, PoolFigures]
+
+    def pool_deltas(self) -> Mapping[uuid.UUID, int]:
+        return self.figures.pool_deltas
+
+    def summary(self, change: Change) -> ChangeSummary:
+        figures = self.figures
+        touched = {key[0] for key in figures.changed_paths} | set(figures.pool_deltas)
+        seats = seat_moves(change.catalog, touched, self.pools_before, figures.pool_deltas)
+        errors: Counter[tuple[uuid.UUID, str]] = Counter()
+        for (product_id, _, code, removed), n in figures.changed_paths.items():
+            if code is not None and not removed:
+                errors[(product_id, code)] += n
+        messages = error_messages(change, {o.product_id for o in figures.outcomes})
+        outcomes = [
+            PathOutcome(
+                o.user_id, o.product_id, None if o.group_id == DIRECT else o.group_id, o.state,
+                None if o.removed or o.error_code is None else ErrorCode(o.error_code),
+                None if o.removed or o.error_code is None else message_of(messages, o), o.removed,
+            )
+            for o in figures.outcomes
+        ]
+        return ChangeSummary(change.dry_run, figures.affected_users, seats, error_totals(change.catalog, errors), outcomes)
+
+    def path_counts(self) -> PathCounts:
+        counts: PathCounts = Counter()
+        for (product_id, state, code, removed), n in self.figures.changed_paths.items():
+            if not removed:
+                counts[(product_id, state, code)] += n
+        return counts
+
+    async def store(self, change: Change) -> None:
+        await self.batch.apply(self.figures, error_messages(change, self.batch.products), change.now)
+
+
+def error_messages(change: Change, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str, str]]:
+    """Per product, the messages of the errors decided in SQL: no seat, no usage location
+    (direct path), no usage location (group path) — the engine's own wording."""
+    result = {}
+    for p in product_ids:
+        product_name = change.catalog.products[p].display_name
+        result[p] = (
+            engine.no_seat_message(product_name),
+            engine.usage_location_required_message(product_name, direct=True),
+            engine.usage_location_required_message(product_name, direct=False),
+        )
+    return result
+
+
+def message_of(messages: Mapping[uuid.UUID, tuple[str, str, str]], outcome: Outcome) -> str:
+    no_seat, direct, group = messages[outcome.product_id]
+    if outcome.error_code == "COUNT_VIOLATION":
+        return no_seat
+    return direct if outcome.group_id == DIRECT else group
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    decided: Decided
+    batch_size: int  # users in the batch
+
+
+async def _needs_engine(change: Change, batch: GroupBatch) -> bool:
+    """The gate: True when some user of the batch holds or draws on a self-service seat (D6),
+    or has paths whose shapes `engine.screening.screen` flags (R6, R7, R8 prohibitions)."""
+    if await batch.has_self_service():
+        return True
+    if not batch.rule_products:
+        return False  # the staged paths enable no rule plan: nothing links them to other paths
+    shapes = await batch.rule_shapes()
+    verdict = screen(
+        change.runtime.engine_catalog, change.runtime.rules,
+        [(str(s.product_id), frozenset(str(p) for p in s.disabled)) for s in shapes],
+    )
+    if verdict.clear:
+        return False
+    return await batch.users_with_shapes(shapes, verdict.alone, verdict.pairs)
+
+
+async def reconcile(
+    change: Change, overlay: Overlay, *, groups: Iterable[uuid.UUID] = (), users: Iterable[uuid.UUID] = (),
+    below: Iterable[uuid.UUID] | None = None,
+) -> Reconciled:
+    """Decide the group paths of every member of `groups` and of `users` on the graph as
+    `overlay` changes it (no writes; a real run locks the pools it draws on, D21).
+
+    `below`: the change happens inside these groups (an edge of theirs, or a member group of
+    theirs deleted): only their licenses and those of the groups containing them can reach
+    someone differently. None: any group's."""
+    conn, rt, tid = change.conn, change.runtime, change.tenant_id
+    batch = GroupBatch(conn, tid)
+    tenant = await tenants.get_tenant(conn, tid)
+    licensing = None if below is None else await batch.supergroups(below)
+    products = await batch.licensed_products(overlay, licensing)
+    staged = [str(p) for p in products]
+    staged_rules = rule_products(rt.engine_catalog, rt.rules, staged)
+    linked = staged_rules | linked_products(rt.engine_catalog, rt.rules, staged) if staged_rules else frozenset()
+    size = await batch.stage(
+        overlay, groups=groups, users=users, default_location=tenant.default_usage_location if tenant else None,
+        rule_products=[uuid.UUID(p) for p in linked],
+    )
+    await batch.collect_claims()
+    if await _needs_engine(change, batch):
+        await batch.nested_loops(on=True)
+        user_ids = await batch.user_ids()
+        facts = await load_facts(conn, tid, user_ids)
+        proposal = Proposal(user_ids=set(user_ids), direct_first=False)
+        for key, disabled in await batch.proposed_paths():
+            if disabled is None:
+                proposal.removals.add(key)
+            else:
+                proposal.upserts[key] = NewPath(disabled)
+        return Reconciled(await decide(change, proposal, direct=False, facts=facts), size)
+    if not change.dry_run:
+        await subscription_repo.lock_pools(conn, tid, products)
+    pools = await read_figures(conn, tid, products, change.now, rt.cancellation_window)
+    await batch.decide({p: f.available for p, f in pools.items()})
+    return Reconciled(BatchDecision(batch, await batch.figures(MAX_OUTCOMES), pools), size)

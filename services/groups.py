@@ -1,0 +1,196 @@
+"""Groups: createGroup, deleteGroup, addGroupMembers, removeGroupMembers (R10, R11, R18, D3, D17).
+
+A membership change reconciles every affected user's group paths in the same transaction
+(`group_changes.reconcile`); `change_members` is the step both `addGroupMembers` and
+`licensing import members` run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.records import GroupRecord
+from db.repo import directory
+from services import validation as v
+from services.change import Change, begin
+from services.context import Actor, Runtime
+from services.errors import ErrorCode, Problem, Refused, refuse
+from services.group_changes import Overlay, Reconciled, reconcile
+from services.ids import BadId, from_global_id, to_global_id
+from services.license_changes import write
+from services.licenses import load_group
+from services.summaries import ChangeSummary
+
+
+async def parse_members(
+    conn: AsyncConnection, tenant_id: str, raw_ids: Sequence[str], field: str, limit: int
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """Member ids (users or groups, D3): malformed or repeated → INVALID_INPUT; unknown → NOT_FOUND."""
+    v.bounded(raw_ids, field, limit, "Split the list over several calls.")
+    users: list[uuid.UUID] = []
+    groups: list[uuid.UUID] = []
+    positions: dict[uuid.UUID, int] = {}
+    unknown_type: list[int] = []
+    for index, raw in enumerate(raw_ids):
+        try:
+            gid = from_global_id(raw)
+            key = gid.uuid()
+        except BadId as exc:
+            raise v.invalid(f"{field}.{index}", f"`{field}.{index}` is not a valid user or group id ({raw[:60]!r}).") from exc
+        if key in positions:
+            raise v.invalid(f"{field}.{index}", f"`{field}` names {raw!r} more than once.")
+        positions[key] = index
+        if gid.type_name == "User":
+            users.append(key)
+        elif gid.type_name == "Group":
+            groups.append(key)
+        else:
+            unknown_type.append(index)
+    found_users, found_groups = await directory.existing_ids(conn, tenant_id, users, groups)
+    missing = sorted(
+        [positions[k] for k in users if k not in found_users]
+        + [positions[k] for k in groups if k not in found_groups]
+        + unknown_type
+    )
+    if missing:
+        raise Refused(
+            [Problem(ErrorCode.NOT_FOUND, f"`{field}.{i}` names no user or group of this organisation.", f"{field}.{i}") for i in missing]
+        )
+    return users, groups
+
+
+# ------------------------------------------------------------------------------ createGroup
+
+
+@dataclass(frozen=True)
+class CreateGroup:
+    display_name: str
+    description: str | None = None
+    security_enabled: bool | None = None
+    member_ids: Sequence[str] = ()
+
+
+async def create_group(rt: Runtime, actor: Actor, request: CreateGroup) -> GroupRecord:
+    async with begin(rt, actor) as change:
+        conn, tid = change.conn, change.tenant_id
+        values = {
+            "display_name": v.required_text(request.display_name, "input.displayName"),
+            "description": v.optional_text(request.description, "input.description"),
+            "security_enabled": True if request.security_enabled is None else request.security_enabled,
+        }
+        users, groups = await parse_members(conn, tid, list(request.member_ids), "input.memberIds", rt.settings.max_members_per_call)
+        group = await directory.insert_group(conn, tid, values)
+        await directory.add_members(conn, tid, group.id, users, groups)
+        await change.audit(
+            "GROUP_CREATED", f"Created group {group.display_name} with {len(users) + len(groups)} member(s)",
+            target_id=to_global_id("Group", group.id), users=len(users), groups=len(groups),
+        )
+        return group
+
+
+# ------------------------------------------------------------------------------ deleteGroup
+
+
+@dataclass(frozen=True)
+class DeleteGroup:
+    group_id: str
+    dry_run: bool = False
+
+
+async def delete_group(rt: Runtime, actor: Actor, request: DeleteGroup) -> ChangeSummary:
+    async with begin(rt, actor, dry_run=request.dry_run, license_lock=True) as change:
+        group = await load_group(change.conn, change.tenant_id, request.group_id, "input.groupId")
+        if await directory.group_has_licenses(change.conn, change.tenant_id, group.id):
+            raise refuse(
+                ErrorCode.GROUP_HAS_LICENSES,
+                f"{group.display_name} holds licenses; remove its licenses first, then delete the group.",
+                group_id=group.id,
+            )
+        # members of a group nested in a licensed group lose that route (D17, R11)
+        reconciled = await reconcile(change, Overlay(removed_groups=[group.id]), groups=[group.id], below=[group.id])
+        changes = reconciled.decided.summary(change)
+        if not change.dry_run:
+            await directory.delete_group(change.conn, change.tenant_id, group.id)
+            await write(change, reconciled.decided)
+        await change.audit(
+            "GROUP_DELETED", f"Deleted group {group.display_name}; {changes.affected_user_count} user(s) affected",
+            target_id=request.group_id, affected=changes.affected_user_count,
+        )
+        return changes
+
+
+# ------------------------------------------------------------------------------ members
+
+
+@dataclass(frozen=True)
+class ChangeMembers:
+    group_id: str
+    member_ids: Sequence[str]
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class MembersChanged:
+    group: GroupRecord
+    users: list[uuid.UUID]  # the users who became (or stopped being) direct members
+    groups: list[uuid.UUID]
+    changes: ChangeSummary
+    reconciled: Reconciled | None = None
+
+
+async def add_members(rt: Runtime, actor: Actor, request: ChangeMembers) -> MembersChanged:
+    return await _members(rt, actor, request, add=True)
+
+
+async def remove_members(rt: Runtime, actor: Actor, request: ChangeMembers) -> MembersChanged:
+    return await _members(rt, actor, request, add=False)
+
+
+async def _members(rt: Runtime, actor: Actor, request: ChangeMembers, *, add: bool) -> MembersChanged:
+    async with begin(rt, actor, dry_run=request.dry_run, license_lock=True) as change:
+        conn, tid = change.conn, change.tenant_id
+        group = await load_group(conn, tid, request.group_id, "input.groupId")
+        users, groups = await parse_members(conn, tid, list(request.member_ids), "input.memberIds", rt.settings.max_members_per_call)
+        if group.id in groups:
+            index = next(i for i, raw in enumerate(request.member_ids) if from_global_id(raw).key == str(group.id))
+            raise v.invalid(f"input.memberIds.{index}", "A group cannot be a member of itself.")
+        current_users, current_groups = await directory.current_members(conn, tid, group.id, users, groups)
+        changed_users = [u for u in users if (u in current_users) != add]
+        changed_groups = [g for g in groups if (g in current_groups) != add]
+        result = await change_members(change, group, changed_users, changed_groups, add=add)
+        action, verb = ("GROUP_MEMBERS_ADDED", "Added") if add else ("GROUP_MEMBERS_REMOVED", "Removed")
+        if changed_users or changed_groups:
+            await change.audit(
+                action,
+                f"{verb} {len(changed_users)} user(s) and {len(changed_groups)} group(s) {'to' if add else 'from'} {group.display_name}",
+                target_id=to_global_id("Group", group.id), users=len(changed_users), groups=len(changed_groups),
+                affected=result.changes.affected_user_count,
+            )
+        return result
+
+
+async def change_members(
+    change: Change, group: GroupRecord, users: list[uuid.UUID], groups: list[uuid.UUID], *, add: bool,
+) -> MembersChanged:
+    """Add (or remove) these direct members — none of them a member already (not one, when
+    removing) — and reconcile every user it moves, in the change's transaction (R10, R11, D17)."""
+    user_edges = [(group.id, u) for u in users]
+    group_edges = [(group.id, g) for g in groups]
+    overlay = (
+        Overlay(add_user_edges=user_edges, add_group_edges=group_edges)
+        if add
+        else Overlay(remove_user_edges=user_edges, remove_group_edges=group_edges)
+    )
+    reconciled = await reconcile(change, overlay, groups=groups, users=users, below=[group.id])
+    changes = reconciled.decided.summary(change)
+    if not change.dry_run:
+        if add:
+            await directory.add_members(change.conn, change.tenant_id, group.id, users, groups)
+        else:
+            await directory.remove_members(change.conn, change.tenant_id, group.id, users, groups)
+        await write(change, reconciled.decided)
+    return MembersChanged(group, users, groups, changes, reconciled)

@@ -1,0 +1,96 @@
+"""What a change did (or, dry run, would do) to seats and paths (R19, D16): plain results.
+
+Both decision paths build the same `ChangeSummary`: the engine's (`license_changes.Decision`)
+and the SQL batch's (`group_changes.BatchDecision`). GraphQL shows it as `LicenseChangeSummary`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from db.repo.catalog import Catalog
+from engine.subscription_pool import PoolFigures
+from services.errors import ErrorCode
+
+MAX_OUTCOMES = 1000  # D16: outcomes(first:) is at most this
+
+
+@dataclass(frozen=True, slots=True)
+class SeatMove:
+    """A product's consumed seats before and after the change; total units after it."""
+
+    product_id: uuid.UUID
+    consumed_before: int
+    consumed_after: int
+    total_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class PathOutcome:
+    """A path the change created, changed or removed (`state` as stored before, when removed)."""
+
+    user_id: uuid.UUID
+    product_id: uuid.UUID
+    group_id: uuid.UUID | None  # None: the direct path
+    state: str  # ACTIVE or ERROR
+    error_code: ErrorCode | None
+    error_message: str | None
+    removed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorTotal:
+    product_id: uuid.UUID
+    code: ErrorCode
+    count: int
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    dry_run: bool
+    affected_user_count: int = 0
+    seats: list[SeatMove] = field(default_factory=list)
+    error_totals: list[ErrorTotal] = field(default_factory=list)
+    outcomes: list[PathOutcome] = field(default_factory=list)  # errors first, then R4 order; at most MAX_OUTCOMES
+
+    def merged(self, other: ChangeSummary) -> ChangeSummary:
+        """Two steps of one change (e.g. a user's update, then the licenses it moved)."""
+        return ChangeSummary(
+            self.dry_run, self.affected_user_count + other.affected_user_count, self.seats + other.seats,
+            self.error_totals + other.error_totals, (self.outcomes + other.outcomes)[:MAX_OUTCOMES],
+        )
+
+
+def _by_name(catalog: Catalog, product_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    names = catalog.products
+    return sorted(set(product_ids), key=lambda p: (names[p].display_name.lower(), str(p)))
+
+
+def seat_moves(
+    catalog: Catalog, products: Iterable[uuid.UUID], before: Mapping[uuid.UUID, PoolFigures], delta: Mapping[uuid.UUID, int]
+) -> list[SeatMove]:
+    """Seats before and after per product a change touched (by display name): the pool's
+    figures before and how many seats the change takes (+) or frees (−)."""
+    return [
+        SeatMove(p, before[p].consumed, before[p].consumed + delta.get(p, 0), before[p].total)
+        for p in _by_name(catalog, products)
+        if p in before
+    ]
+
+
+def seat_changes(
+    catalog: Catalog, before: Mapping[uuid.UUID, PoolFigures], after: Mapping[uuid.UUID, PoolFigures]
+) -> list[SeatMove]:
+    """Seats per product from pool figures before and after (subscription changes)."""
+    return [SeatMove(p, before[p].consumed, after[p].consumed, after[p].total) for p in _by_name(catalog, before)]
+
+
+def error_totals(catalog: Catalog, counts: Mapping[tuple[uuid.UUID, str], int]) -> list[ErrorTotal]:
+    """Per-product, per-code error totals (D16), by product display name and code."""
+    names = catalog.products
+    return [
+        ErrorTotal(p, ErrorCode(code), n)
+        for (p, code), n in sorted(counts.items(), key=lambda item: (names[item[0][0]].display_name.lower(), item[0][1]))
+    ]

@@ -1,0 +1,70 @@
+"""What follows every change of users, inside its transaction: the one path each entry point
+(GraphQL, the CLI's imports, SCIM) takes after creating, updating or deleting users.
+
+Today: a user's new usage location re-evaluates their paths (R8); a deleted user's paths end
+and their seats go to whoever waits (R4, R11). Rule-driven (dynamic) group membership is
+re-evaluated here too, after the users change and before their licenses are decided.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from db.records import UserRecord
+from db.repo.licensing import load_facts
+from services.change import Change
+from services.errors import Problem, Refused
+from services.license_changes import Proposal, decide, write
+from services.summaries import ChangeSummary
+
+
+@dataclass(frozen=True)
+class UsersChanged:
+    changes: ChangeSummary
+    licenses_freed: int = 0  # seats the deleted users held
+
+
+async def users_changed(
+    change: Change, *, created: Sequence[UserRecord] = (), updated: Sequence[tuple[UserRecord, UserRecord]] = (),
+    deleted: Sequence[UserRecord] = (), refuse_new_errors: bool = True,
+) -> UsersChanged:
+    """Bring licenses in line with users just created, updated (before, after) or about to be
+    deleted (their rows still stored).
+
+    `refuse_new_errors` (D1): a GraphQL user change is refused when its own new values would
+    put an ACTIVE path into ERROR (e.g. clearing a licensed user's usage location); an identity
+    provider's change is applied and the errors recorded (D27)."""
+    summary = ChangeSummary(change.dry_run)
+    freed = 0
+    locations = {after.id: after.usage_location for before, after in updated if before.usage_location != after.usage_location}
+    if locations:
+        summary = await _locations_changed(change, locations, refuse=refuse_new_errors)
+    if deleted:
+        summary, freed = await _users_deleted(change, [u.id for u in deleted])
+    return UsersChanged(summary, freed)
+
+
+async def _locations_changed(change: Change, locations: dict[uuid.UUID, str | None], *, refuse: bool) -> ChangeSummary:
+    """R8, D1: new usage locations re-evaluate the users' paths."""
+    proposal = Proposal(user_ids=set(locations), locations=dict(locations))
+    decision = await decide(change, proposal, direct=refuse)
+    if decision.refusals:
+        raise Refused([
+            Problem(p.code, p.message, "input.usageLocation", p.user_id, p.product_id) for p in decision.problems()
+        ])
+    summary = decision.summary(change)
+    await write(change, decision)
+    return summary
+
+
+async def _users_deleted(change: Change, user_ids: list[uuid.UUID]) -> tuple[ChangeSummary, int]:
+    """Every path of users being deleted ends: seats go back to the pool (and to whoever waits
+    for them, R4), group-license counters follow (R11). Returns the summary and seats freed."""
+    facts = await load_facts(change.conn, change.tenant_id, user_ids)
+    proposal = Proposal(user_ids=set(user_ids), removals=set(facts.paths))
+    decision = await decide(change, proposal, direct=False, facts=facts)
+    summary = decision.summary(change)
+    await write(change, decision)
+    return summary, len(facts.holders) + len(facts.self_service_holders)
