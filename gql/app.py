@@ -27,6 +27,7 @@ from db.repo.tenants import get_tenant
 from db.session import Database
 from gql.auth import AuthError, Claims, decode_token
 from gql.context import AppServices, Context, Principal
+from gql.graphiql import graphiql_asset_routes
 from gql.http import GraphQLHTTP, GraphQLWebSocket
 from gql.ids import BadId, from_global_id
 from gql.schema import build_schema
@@ -129,6 +130,7 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
         routes=[
             Route("/graphql", http.handle, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", websocket),
+            *graphiql_asset_routes(settings.graphiql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
