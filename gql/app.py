@@ -21,6 +21,7 @@ from db.repo.directory import caller
 from db.session import Database
 from gql.auth import AuthError, Claims, decode_token
 from gql.context import Context
+from gql.graphiql import graphiql_asset_routes
 from gql.http import GraphQLHTTP, GraphQLWebSocket
 from gql.schema import build_schema
 from services import lifecycle_job
@@ -121,6 +122,7 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
         routes=[
             Route("/graphql", http.handle, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", websocket),
+            *graphiql_asset_routes(settings.graphiql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

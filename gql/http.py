@@ -324,8 +324,13 @@ _DEFAULT_HEADERS_JS = '"{\\n  \\"Authorization\\": \\"Bearer <paste a token from
 
 
 def _graphiql_html() -> str:
-    """Strawberry's GraphiQL page, with an Authorization header template in the headers editor."""
-    html = get_graphql_ide_html("graphiql")
+    """Strawberry's GraphiQL page, with an Authorization header template in the headers editor.
+
+    Its scripts and style sheets load from this server (gql/graphiql.py), not from a CDN.
+    """
+    from gql.graphiql import offline_graphiql_html
+
+    html = offline_graphiql_html(get_graphql_ide_html("graphiql"))
     anchor = "isHeadersEditorEnabled: true,"
     if anchor in html:
         html = html.replace(anchor, f"{anchor}\n          defaultHeaders: {_DEFAULT_HEADERS_JS},", 1)
