@@ -208,3 +208,15 @@ class AuditEvent(Base):
     details: Mapped[dict[str, object]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
 
+
+
+# ------------------------------------------------------------------------------- the deployment
+
+
+class ServiceSecret(Base):
+    """A secret the service generated for itself (the token secret when none is configured)."""
+
+    __tablename__ = "service_secrets"
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))

@@ -24,6 +24,7 @@ from db.records import UserRecord
 from db.repo.catalog import load_catalog, replace_rules
 from db.repo.directory import USER_COLUMNS
 from db.repo.tenants import get_tenant
+from db.secrets import jwt_secret
 from db.session import Database
 from gql.auth import AuthError, Claims, decode_token
 from gql.context import AppServices, Context, Principal
@@ -53,16 +54,17 @@ async def resolve_principal(services: AppServices, claims: Claims) -> Principal:
 def create_app(settings: Settings, database_url: str, *, clock: Clock | None = None, run_lifecycle_job: bool = True) -> Starlette:
     schema = build_schema(settings)
     state: dict[str, AppServices] = {}
+    token_secret: dict[str, str] = {}  # set at start: the setting, or the secret kept in the database
 
     def services() -> AppServices:
         return state["services"]
 
     async def authenticate(request: Request) -> Principal:
-        claims = decode_token(settings.effective_jwt_secret, request.headers.get("authorization"))
+        claims = decode_token(token_secret["HS256"], request.headers.get("authorization"))
         return await resolve_principal(services(), claims)
 
     async def authenticate_token(authorization: str | None) -> Principal:
-        claims = decode_token(settings.effective_jwt_secret, authorization)
+        claims = decode_token(token_secret["HS256"], authorization)
         return await resolve_principal(services(), claims)
 
     async def make_context(request: Any, principal: Principal) -> Context:
@@ -92,9 +94,13 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(started: Starlette) -> AsyncIterator[None]:
-        if not settings.jwt_secret:
-            log.warning("LICENSING_JWT_SECRET is not set: using the development secret. Set it in production.")
         db = Database(database_url, pool_size=settings.pool_size, lock_timeout_ms=settings.lock_timeout_ms)
+        try:
+            async with db.write() as conn:  # refuses a short or published setting; else generated once
+                token_secret["HS256"] = started.state.jwt_secret = await jwt_secret(conn, settings)
+        except BaseException:
+            await db.dispose()
+            raise
         if settings.service_plan_rules:
             async with db.write() as conn:
                 count = await replace_rules(conn, settings.service_plan_rules)

@@ -50,6 +50,23 @@ def _settings() -> Settings:
         raise fail(f"the configuration is not valid: {exc}") from exc
 
 
+def _check_jwt_secret(settings: Settings) -> None:
+    """Refuse a short or published LICENSING_JWT_SECRET before anything starts (SPEC §5)."""
+    from db.secrets import JwtSecretError, configured_jwt_secret
+
+    try:
+        configured_jwt_secret(settings)
+    except JwtSecretError as exc:
+        raise fail(str(exc)) from exc
+
+
+async def _jwt_secret(db: Database, settings: Settings) -> str:
+    from db.secrets import jwt_secret
+
+    async with db.write() as conn:
+        return await jwt_secret(conn, settings)
+
+
 def _run_with_db(settings: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = True) -> T:
     try:
         with embedded.database_url(settings) as url:
@@ -88,6 +105,7 @@ def serve(
     from gql.app import create_app
 
     settings = _settings()
+    _check_jwt_secret(settings)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if settings.service_plan_rules:
         from db.catalog_files import RulesFileError, read_rules
@@ -101,8 +119,7 @@ def serve(
     try:
         with embedded.database_url(settings) as url:
             migrate.upgrade(url)
-            if demo:
-                asyncio.run(_create_demo(url))
+            demo_secret = asyncio.run(_create_demo(url, settings)) if demo else ""
             shown_host = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::") else host
             console.rule("[bold]Licensing service")
             console.print(f"GraphiQL:  [bold cyan]http://{shown_host}:{port}/graphql[/]")
@@ -112,9 +129,7 @@ def serve(
                 from db.demo import DEMO_ADMIN_UPN, DEMO_TENANT
                 from gql.auth import Role, issue_token
 
-                token = issue_token(
-                    settings.effective_jwt_secret, DEMO_TENANT, DEMO_ADMIN_UPN, [Role.GLOBAL_ADMINISTRATOR], ttl_seconds=86_400
-                )
+                token = issue_token(demo_secret, DEMO_TENANT, DEMO_ADMIN_UPN, [Role.GLOBAL_ADMINISTRATOR], ttl_seconds=86_400)
                 console.print(f"Tenant:    {DEMO_TENANT} (demo)")
                 console.print("Token (Global Administrator, 24 h) — in GraphiQL's Headers tab put:")
                 console.print(f'  {{"Authorization": "Bearer {token}"}}', soft_wrap=True)
@@ -130,7 +145,8 @@ def serve(
         raise fail(str(exc)) from exc
 
 
-async def _create_demo(url: str) -> None:
+async def _create_demo(url: str, settings: Settings) -> str:
+    """Create the demo tenant; returns the token secret, for the demo token."""
     from db.clock import SystemClock
     from db.demo import seed_demo
     from db.repo.catalog import load_catalog
@@ -140,6 +156,7 @@ async def _create_demo(url: str) -> None:
         async with db.write() as conn:
             catalog = await load_catalog(conn)
             await seed_demo(conn, catalog, SystemClock().now())
+        return await _jwt_secret(db, settings)
     finally:
         await db.dispose()
 
@@ -210,10 +227,11 @@ def token(
     sub: Annotated[str | None, typer.Option(help="The caller: a user's UPN or id, or an admin principal name.")] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
 ) -> None:
-    """Print a signed bearer token for a tenant (HS256 with LICENSING_JWT_SECRET)."""
+    """Print a signed bearer token for a tenant (HS256 with LICENSING_JWT_SECRET, or the secret kept in the database)."""
     from gql.auth import CLAIM_ROLES, issue_token
 
     settings = _settings()
+    _check_jwt_secret(settings)
     roles = []
     for r in role or []:
         if r not in CLAIM_ROLES:
@@ -222,18 +240,19 @@ def token(
     if ttl < 1:
         raise fail("--ttl must be a positive number of seconds.")
 
-    async def work(db: Database) -> str | None:
+    async def work(db: Database) -> tuple[str, str] | None:
         from db.repo import tenants
 
         async with db.read() as conn:
             found = await tenants.get_tenant(conn, tenant)
-        return found.domain if found else None
+        return (found.domain, await _jwt_secret(db, settings)) if found else None
 
-    domain = _run_with_db(settings, work)
-    if domain is None:
+    found = _run_with_db(settings, work)
+    if found is None:
         raise fail(f"no tenant {tenant!r}; create it first: licensing tenants create {tenant} --name …")
+    domain, secret = found
     subject = sub or f"admin@{domain}"
-    print(issue_token(settings.effective_jwt_secret, tenant, subject, roles, ttl_seconds=ttl))
+    print(issue_token(secret, tenant, subject, roles, ttl_seconds=ttl))
 
 
 def main() -> None:
