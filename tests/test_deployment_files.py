@@ -78,3 +78,60 @@ def test_no_published_secret_is_left_in_the_file() -> None:
 def test_the_env_file_of_the_readme_stays_out_of_git_and_the_image() -> None:
     assert ".env" in (ROOT / ".gitignore").read_text().split()
     assert ".env" in (ROOT / ".dockerignore").read_text().split()
+
+
+# ------------------------------------------------------------------------------ Dockerfile
+
+
+def installed_packages() -> set[str]:
+    """Top-level packages `pip install .` installs: [tool.setuptools.packages.find] include."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    return {pattern.split(".")[0].rstrip("*") for pattern in include}
+
+
+def dockerfile_copies() -> set[tuple[str, str]]:
+    """(source, destination) of the build context's `COPY src ./dst` lines (not `COPY --from=…`)."""
+    copies = set()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        m = re.fullmatch(r"\s*COPY\s+(?!--)(\S+)\s+\./(\S*?)/?\s*", line)
+        if m:
+            copies.add((m[1].rstrip("/"), m[2]))
+    return copies
+
+
+def dockerignored(name: str) -> bool:
+    """Whether .dockerignore keeps the top-level `name` out of the build context (last match wins)."""
+    from fnmatch import fnmatch
+
+    ignored = False
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = line.lstrip("!").strip("/")
+        if fnmatch(name, pattern) or fnmatch(name, pattern.removeprefix("**/")):
+            ignored = not negated
+    return ignored
+
+
+def test_the_image_copies_every_package_that_pip_installs() -> None:
+    packages = installed_packages()
+    assert {"engine", "db", "gql"} <= packages
+    copies = dockerfile_copies()
+    for package in sorted(packages):
+        assert (ROOT / package / "__init__.py").is_file(), f"{package} is in pyproject.toml but not a package"
+        assert (package, package) in copies, (
+            f"the Dockerfile does not `COPY {package} ./{package}`: the image would be built without it"
+        )
+        assert not dockerignored(package), f".dockerignore leaves {package}/ out of the build context"
+
+
+def test_the_checks_of_the_image_notice_what_is_missing() -> None:
+    # the helpers above, on what they must catch
+    assert ("gql", "gql") in dockerfile_copies()
+    assert not any(src == "/opt/venv" for src, _ in dockerfile_copies())  # COPY --from=build is not the context
+    assert dockerignored("tests") and dockerignored(".venv") and not dockerignored("db")
