@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -67,7 +68,27 @@ async def _jwt_secret(db: Database, settings: Settings) -> str:
         return await jwt_secret(conn, settings)
 
 
-def _run_with_db(settings: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = True) -> T:
+def _no_database(settings: Settings) -> str | None:
+    """Why there is no database to work on, when DATABASE_URL is unset and no embedded one exists."""
+    if settings.database_url or embedded.cluster_exists(settings.data_dir):
+        return None
+    folder = Path(settings.data_dir).expanduser().resolve()
+    return (
+        f"there is no database in {folder}: DATABASE_URL is not set and no embedded PostgreSQL has been created "
+        f"there (LICENSING_DATA_DIR is {settings.data_dir}, relative to the folder you run the command in). "
+        "Run this command from the folder where you ran `licensing serve`, or set LICENSING_DATA_DIR to the data "
+        "folder of that database (e.g. /path/to/that/folder/.licensing), or DATABASE_URL to your PostgreSQL. "
+        "`licensing serve` and `licensing db upgrade` create a new database."
+    )
+
+
+def _run_with_db(
+    settings: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = True, create: bool = False
+) -> T:
+    """Run `work` on the database, migrated first (`upgrade`). Without DATABASE_URL, only `create`
+    may start a new embedded PostgreSQL in LICENSING_DATA_DIR: other commands need an existing one."""
+    if not create and (missing := _no_database(settings)):
+        raise fail(missing)
     try:
         with embedded.database_url(settings) as url:
             if upgrade:
@@ -165,7 +186,7 @@ async def _create_demo(url: str, settings: Settings) -> str:
 def db_upgrade() -> None:
     """Apply every pending migration (the catalog and rules load with the first one)."""
     settings = _settings()
-    _run_with_db(settings, _noop)
+    _run_with_db(settings, _noop, create=True)
     console.print("[green]Database is up to date.[/]")
 
 
