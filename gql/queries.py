@@ -104,6 +104,8 @@ class Query:
             if gid.type_name == "AuditEvent":
                 from gql.types import AuditEvent
 
+                if not (gid.key.isascii() and gid.key.isdigit()):  # int() also takes " 7", "1_0", "٧"
+                    raise BadId(id)
                 event = await ctx.read(lambda c: audit.event_by_id(c, ctx.tenant_id, int(gid.key)))
                 return AuditEvent.of(event) if event else None
         except (BadId, ValueError) as exc:
