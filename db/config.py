@@ -9,8 +9,6 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_JWT_SECRET = "licensing-development-secret-do-not-use-in-production"
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
@@ -40,9 +38,14 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
-    @property
-    def effective_jwt_secret(self) -> str:
-        return self.jwt_secret or DEV_JWT_SECRET
+    @field_validator("jwt_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        # `LICENSING_JWT_SECRET=` (e.g. docker-compose.yml's `${LICENSING_JWT_SECRET:-}`) means
+        # "not set": the secret is then generated and kept in the database (db/secrets.py)
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -597,6 +597,12 @@ def _accepts_connections(postmaster: _Postmaster) -> bool:
         return False
 
 
+def cluster_exists(data_dir: Path) -> bool:
+    """Whether an embedded PostgreSQL cluster has been created in ``data_dir`` (looks only: creates
+    and starts nothing)."""
+    return (Path(data_dir).expanduser().resolve() / "pgdata" / "PG_VERSION").is_file()
+
+
 @contextmanager
 def database_url(settings: Settings) -> Iterator[str]:
     """``settings.database_url`` if set; else an embedded PostgreSQL in ``settings.data_dir``.

@@ -78,6 +78,7 @@ class Tenant(Base):
     domain: Mapped[str] = mapped_column(Text)
     default_usage_location: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    audit_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # the number of its last audit event
 
 
 class Subscription(Base):
@@ -197,9 +198,11 @@ class ProductPool(Base):
 
 
 class AuditEvent(Base):
+    """`id` numbers a tenant's events 1, 2, 3, … (tenants.audit_seq, migration 0004): no shared sequence."""
+
     __tablename__ = "audit_events"
     tenant_id: Mapped[str] = mapped_column(Text, primary_key=True)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
@@ -208,3 +211,15 @@ class AuditEvent(Base):
     details: Mapped[dict[str, object]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
 
+
+
+# ------------------------------------------------------------------------------- the deployment
+
+
+class ServiceSecret(Base):
+    """A secret the service generated for itself (the token secret when none is configured)."""
+
+    __tablename__ = "service_secrets"
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))

@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from db.clock import Clock, SystemClock
 from db.config import Settings
 from db.repo.directory import caller
+from db.secrets import jwt_secret
 from db.session import Database
 from gql.auth import AuthError, Claims, decode_token
 from gql.context import Context
@@ -49,16 +50,17 @@ async def resolve_actor(runtime: Runtime, claims: Claims) -> Actor:
 def create_app(settings: Settings, database_url: str, *, clock: Clock | None = None, run_lifecycle_job: bool = True) -> Starlette:
     schema = build_schema(settings)
     state: dict[str, Runtime] = {}
+    token_secret: dict[str, str] = {}  # set at start: the setting, or the secret kept in the database
 
     def runtime() -> Runtime:
         return state["runtime"]
 
     async def authenticate(request: Request) -> Actor:
-        claims = decode_token(settings.effective_jwt_secret, request.headers.get("authorization"))
+        claims = decode_token(token_secret["HS256"], request.headers.get("authorization"))
         return await resolve_actor(runtime(), claims)
 
     async def authenticate_token(authorization: str | None) -> Actor:
-        claims = decode_token(settings.effective_jwt_secret, authorization)
+        claims = decode_token(token_secret["HS256"], authorization)
         return await resolve_actor(runtime(), claims)
 
     async def make_context(request: Any, actor: Actor) -> Context:
@@ -88,9 +90,13 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(started: Starlette) -> AsyncIterator[None]:
-        if not settings.jwt_secret:
-            log.warning("LICENSING_JWT_SECRET is not set: using the development secret. Set it in production.")
         db = Database(database_url, pool_size=settings.pool_size, lock_timeout_ms=settings.lock_timeout_ms)
+        try:
+            async with db.write() as conn:  # refuses a short or published setting; else generated once
+                token_secret["HS256"] = started.state.jwt_secret = await jwt_secret(conn, settings)
+        except BaseException:
+            await db.dispose()
+            raise
         count = await replace_rules_from_settings(db, settings)  # a bad file stops the start, naming its line
         if count is not None:
             log.info("service-plan rules replaced from %s (%d rules)", settings.service_plan_rules, count)

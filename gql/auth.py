@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import jwt
 from services.roles import CLAIM_ROLES, Role
 
 __all__ = ["CLAIM_ROLES", "AuthError", "Claims", "Role", "decode_token", "issue_token"]
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 
 
 class AuthError(Exception):
@@ -41,8 +43,17 @@ def decode_token(secret: str, authorization: str | None) -> Claims:
         raise AuthError("the token has expired: get a new one") from exc
     except jwt.PyJWTError as exc:
         raise AuthError("the token is not valid (bad signature or malformed)") from exc
+    for claim in NUMERIC_DATE_CLAIMS:
+        # PyJWT checks int(value), which takes "9999999999" too; RFC 7519 says a JSON number
+        if claim in payload and not _is_numeric_date(payload[claim]):
+            raise AuthError(f"the token's {claim} claim must be a number of seconds since 1970 (a JSON number, not a string)")
     tid, sub, raw_roles = payload.get("tid"), payload.get("sub"), payload.get("roles", [])
     if not isinstance(tid, str) or not isinstance(sub, str) or not isinstance(raw_roles, list):
         raise AuthError("the token's tid, sub and roles claims are malformed")
     roles = frozenset(CLAIM_ROLES[r] for r in raw_roles if isinstance(r, str) and r in CLAIM_ROLES)
     return Claims(tid, sub, roles)
+
+
+def _is_numeric_date(value: object) -> bool:
+    """RFC 7519 NumericDate: a JSON number (integer or not); not a string, a boolean or null."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -39,7 +39,6 @@ from services.errors import ErrorCode, Refused
 from services.ids import BadId, from_global_id, product_id_arg, uuid_arg
 
 T = TypeVar("T")
-MAX_INT8 = 2**63 - 1
 
 
 def _arg(work: Callable[[], T]) -> T:
@@ -100,10 +99,9 @@ async def _node(info: Info, type_name: str, key: str) -> Node | None:
         match = [s for s in pool.subscriptions if s.id == sid]
         return Subscription.of(match[0], info) if match else None
     if type_name == "AuditEvent":
-        number = int(key)
-        if not 0 < number <= MAX_INT8:  # decodes, but names nothing any audit event could have (D13)
-            return None
-        event = await ctx.read(lambda c: audit.event_by_id(c, ctx.tenant_id, number))
+        if not (key.isascii() and key.isdigit()):  # int() also takes " 7", "1_0", "٧"
+            raise BadId(key)
+        event = await ctx.read(lambda c: audit.event_by_id(c, ctx.tenant_id, int(key)))
         return AuditEvent.of(event) if event else None
     return None
 

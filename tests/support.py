@@ -19,8 +19,13 @@ class Api:
         self.settings = settings
         self.app = app
 
+    @property
+    def jwt_secret(self) -> str:
+        """The secret the app signs and checks tokens with (resolved when it started)."""
+        return str(self.app.state.jwt_secret)
+
     def token(self, tenant_id: str, roles: list[Role], sub: str = "admin@test.example", ttl: int = 600) -> str:
-        return issue_token(self.settings.effective_jwt_secret, tenant_id, sub, roles, ttl_seconds=ttl)
+        return issue_token(self.jwt_secret, tenant_id, sub, roles, ttl_seconds=ttl)
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

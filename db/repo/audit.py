@@ -1,18 +1,28 @@
-"""Audit events (R21): appended by every mutation that changes something; newest first."""
+"""Audit events (R21): appended by every mutation that changes something; newest first.
+
+Each tenant numbers its own events 1, 2, 3, … (`tenants.audit_seq`, migration 0004), so one
+tenant's ids say nothing about another's activity. The counter is taken with UPDATE … RETURNING
+in the statement that inserts the event: its row lock makes a tenant's writers take turns for
+the rest of their transaction (the license changes already hold the tenant's advisory lock), and
+a rolled-back change gives its number back, so the numbers have no gaps.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import DateTime, Text, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.models import AuditEvent
+from db.models import AuditEvent, Tenant
 from db.records import AuditRecord
 from db.repo.paging import Page, int_key, keyset_page
 
 A = AuditEvent.__table__
+T = Tenant.__table__
+MAX_NUMBER = 2**63 - 1  # bigint: a larger key in an id names no event
 
 
 async def append(
@@ -25,20 +35,34 @@ async def append(
     summary: str,
     details: dict[str, Any] | None = None,
     occurred_at: datetime,
-) -> None:
-    await conn.execute(
-        insert(A).values(
-            tenant_id=tenant_id, actor=actor, action=action, target_id=target_id, summary=summary,
-            details=details or {}, occurred_at=occurred_at,
-        )
+) -> int:
+    """Append one event; returns its number in the tenant."""
+    number = (
+        update(T).where(T.c.id == tenant_id).values(audit_seq=T.c.audit_seq + 1).returning(T.c.audit_seq.label("id"))
+    ).cte("next_number")
+    row = select(
+        literal(tenant_id, Text), number.c.id, literal(occurred_at, DateTime(timezone=True)), literal(actor, Text),
+        literal(action, Text), literal(target_id, Text), literal(summary, Text), literal(details or {}, JSONB),
     )
+    columns = ["tenant_id", "id", "occurred_at", "actor", "action", "target_id", "summary", "details"]
+    return int((await conn.execute(insert(A).from_select(columns, row).returning(A.c.id))).scalar_one())
 
 
 async def events_page(conn: AsyncConnection, tenant_id: str, *, first: int, after: str | None) -> Page[AuditRecord]:
-    query = select(A.c.id, A.c.occurred_at, A.c.actor, A.c.action, A.c.target_id, A.c.summary).where(A.c.tenant_id == tenant_id)
+    """Newest first, by the tenant's event number. A cursor names its tenant and number: one
+    from another tenant, or from before migration 0004 (a bare global id), is a bad cursor."""
+
+    def cast_after(values: list[object]) -> list[object]:
+        if values[0] != tenant_id:
+            raise ValueError("a cursor of another tenant")
+        return [tenant_id, int_key(values[1])]
+
+    query = select(A.c.tenant_id, A.c.id, A.c.occurred_at, A.c.actor, A.c.action, A.c.target_id, A.c.summary).where(
+        A.c.tenant_id == tenant_id
+    )
     return await keyset_page(
-        conn, query, [A.c.id], first=first, after=after, descending=True,
-        key_of=lambda r: (r.id,), convert=lambda r: AuditRecord(*r), cast_after=lambda v: [int_key(v[0])],
+        conn, query, [A.c.tenant_id, A.c.id], first=first, after=after, descending=True,
+        key_of=lambda r: (r.tenant_id, r.id), convert=lambda r: AuditRecord(*r[1:]), cast_after=cast_after,
     )
 
 
@@ -47,6 +71,8 @@ async def events_count(conn: AsyncConnection, tenant_id: str) -> int:
 
 
 async def event_by_id(conn: AsyncConnection, tenant_id: str, event_id: int) -> AuditRecord | None:
+    if not 1 <= event_id <= MAX_NUMBER:
+        return None
     query = select(A.c.id, A.c.occurred_at, A.c.actor, A.c.action, A.c.target_id, A.c.summary).where(
         A.c.tenant_id == tenant_id, A.c.id == event_id
     )

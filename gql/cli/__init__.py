@@ -14,12 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from db import embedded, migrate
 from db.catalog_files import RulesFileError, parse_rules_file
 from db.clock import SystemClock
+from db.config import Settings
 from db.records import TenantRecord
 from db.seed import PHASES, SeedError, SeedSummary, seed_tenant
 from db.session import Database
 from gql.app import create_app
 from gql.auth import CLAIM_ROLES, issue_token
-from gql.cli.common import CliError, console, fail, run_with_db, settings
+from gql.cli.common import CliError, check_jwt_secret, console, fail, run_with_db, settings, stored_jwt_secret
 from gql.cli.imports import import_app
 from services import tenant
 from services.context import Runtime
@@ -42,6 +43,7 @@ def serve(
 ) -> None:
     """Apply migrations and serve GraphQL on http://HOST:PORT/graphql (embedded PostgreSQL unless DATABASE_URL is set)."""
     config = settings()
+    check_jwt_secret(config)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if config.service_plan_rules:
         try:  # a bad rules file is refused before anything starts, naming its line
@@ -51,17 +53,14 @@ def serve(
     try:
         with embedded.database_url(config) as url:
             migrate.upgrade(url)
-            if demo:
-                asyncio.run(_create_demo(url))
+            demo_secret = asyncio.run(_create_demo(url, config)) if demo else ""
             shown_host = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::") else host
             console.rule("[bold]Licensing service")
             console.print(f"GraphiQL:  [bold cyan]http://{shown_host}:{port}/graphql[/]")
             if not config.database_url:
                 console.print(f"Database:  embedded PostgreSQL in {config.data_dir.resolve()}")
             if demo:
-                token = issue_token(
-                    config.effective_jwt_secret, DEMO_TENANT, DEMO_ADMIN_UPN, [Role.GLOBAL_ADMINISTRATOR], ttl_seconds=86_400
-                )
+                token = issue_token(demo_secret, DEMO_TENANT, DEMO_ADMIN_UPN, [Role.GLOBAL_ADMINISTRATOR], ttl_seconds=86_400)
                 console.print(f"Tenant:    {DEMO_TENANT} (demo)")
                 console.print("Token (Global Administrator, 24 h) — in GraphiQL's Headers tab put:")
                 console.print(f'  {{"Authorization": "Bearer {token}"}}', soft_wrap=True)
@@ -77,10 +76,12 @@ def serve(
         raise fail(str(exc)) from exc
 
 
-async def _create_demo(url: str) -> None:
+async def _create_demo(url: str, config: Settings) -> str:
+    """Create the demo tenant; returns the token secret, for the demo token."""
     db = Database(url)
     try:
-        await seed_demo(await Runtime.load(db, SystemClock(), settings()))
+        await seed_demo(await Runtime.load(db, SystemClock(), config))
+        return await stored_jwt_secret(db, config)
     finally:
         await db.dispose()
 
@@ -88,7 +89,7 @@ async def _create_demo(url: str) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration (the catalog and rules load with the first one)."""
-    run_with_db(settings(), _noop)
+    run_with_db(settings(), _noop, create=True)
     console.print("[green]Database is up to date.[/]")
 
 
@@ -129,8 +130,9 @@ def token(
     sub: Annotated[str | None, typer.Option(help="The caller: a user's UPN or id, or an admin principal name.")] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
 ) -> None:
-    """Print a signed bearer token for a tenant (HS256 with LICENSING_JWT_SECRET)."""
+    """Print a signed bearer token for a tenant (HS256 with LICENSING_JWT_SECRET, or the secret kept in the database)."""
     config = settings()
+    check_jwt_secret(config)
     roles = []
     for r in role or []:
         if r not in CLAIM_ROLES:
@@ -139,15 +141,16 @@ def token(
     if ttl < 1:
         raise fail("--ttl must be a positive number of seconds.")
 
-    async def work(db: Database) -> str | None:
+    async def work(db: Database) -> tuple[str, str] | None:
         found = await tenant.find_tenant(db, tenant_id)
-        return found.domain if found else None
+        return (found.domain, await stored_jwt_secret(db, config)) if found else None
 
-    domain = run_with_db(config, work)
-    if domain is None:
+    found = run_with_db(config, work)
+    if found is None:
         raise fail(f"no tenant {tenant_id!r}; create it first: licensing tenants create {tenant_id} --name …")
+    domain, secret = found
     subject = sub or f"admin@{domain}"
-    print(issue_token(config.effective_jwt_secret, tenant_id, subject, roles, ttl_seconds=ttl))
+    print(issue_token(secret, tenant_id, subject, roles, ttl_seconds=ttl))
 
 
 def main() -> None:

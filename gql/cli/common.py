@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -13,6 +14,7 @@ from rich.console import Console
 from db import embedded, migrate
 from db.clock import SystemClock
 from db.config import Settings, get_settings
+from db.secrets import JwtSecretError, configured_jwt_secret, jwt_secret
 from db.session import Database
 from services.context import Actor, Runtime, tenant_actor
 from services.errors import Refused
@@ -38,9 +40,42 @@ def settings() -> Settings:
         raise fail(f"the configuration is not valid: {exc}") from exc
 
 
-def run_with_db(config: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = True) -> T:
+def check_jwt_secret(config: Settings) -> None:
+    """Refuse a short or published LICENSING_JWT_SECRET before anything starts (SPEC §5)."""
+    try:
+        configured_jwt_secret(config)
+    except JwtSecretError as exc:
+        raise fail(str(exc)) from exc
+
+
+async def stored_jwt_secret(db: Database, config: Settings) -> str:
+    """The token secret: the setting, or the one generated and kept in the database."""
+    async with db.write() as conn:
+        return await jwt_secret(conn, config)
+
+
+def _no_database(config: Settings) -> str | None:
+    """Why there is no database to work on, when DATABASE_URL is unset and no embedded one exists."""
+    if config.database_url or embedded.cluster_exists(config.data_dir):
+        return None
+    folder = Path(config.data_dir).expanduser().resolve()
+    return (
+        f"there is no database in {folder}: DATABASE_URL is not set and no embedded PostgreSQL has been created "
+        f"there (LICENSING_DATA_DIR is {config.data_dir}, relative to the folder you run the command in). "
+        "Run this command from the folder where you ran `licensing serve`, or set LICENSING_DATA_DIR to the data "
+        "folder of that database (e.g. /path/to/that/folder/.licensing), or DATABASE_URL to your PostgreSQL. "
+        "`licensing serve` and `licensing db upgrade` create a new database."
+    )
+
+
+def run_with_db(
+    config: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = True, create: bool = False
+) -> T:
     """Run `work` on the database (migrated first); refusals and database trouble become an
-    admin-facing error, never a traceback."""
+    admin-facing error, never a traceback. Without DATABASE_URL, only `create` may start a new
+    embedded PostgreSQL in LICENSING_DATA_DIR: other commands need an existing one."""
+    if not create and (missing := _no_database(config)):
+        raise fail(missing)
     try:
         with embedded.database_url(config) as url:
             if upgrade:

@@ -60,9 +60,9 @@ def test_cors_preflight_for_configured_origins(database_url: str) -> None:
 
 
 def test_websocket_authenticates_in_connection_init(database_url: str, tenant: Tenant) -> None:
-    settings = Settings(LICENSING_JWT_SECRET=tenant.api.settings.effective_jwt_secret)
+    settings = Settings(LICENSING_JWT_SECRET=SECRET)
     app = create_app(settings, database_url, run_lifecycle_job=False)
-    token = issue_token(settings.effective_jwt_secret, tenant.id, "admin@x.example", [Role.GLOBAL_READER])
+    token = issue_token(SECRET, tenant.id, "admin@x.example", [Role.GLOBAL_READER])
     with TestClient(app) as client:
         with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
             ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import jwt
+import psutil
 import pytest
 from typer.testing import CliRunner
 
@@ -73,3 +77,76 @@ def test_serve_refuses_a_bad_rules_file_in_plain_words(cli: CliRunner, monkeypat
     assert result.exit_code == 1
     assert "line 2: unknown rule 'excludes'" in result.output
     assert "Traceback" not in result.output
+
+
+# ------------------------------------------------------------------------------ no database here
+
+USERS_CSV = str(Path(__file__).resolve().parents[1] / "fixtures" / "users-admin-center.csv")
+NEEDS_A_DATABASE = [
+    ["token", "--tenant", "contoso", "--role", "GlobalAdministrator"],
+    ["tenants", "create", "contoso", "--name", "Contoso"],
+    ["seed", "--tenant", "contoso", "--users", "5"],
+    ["import", "users", USERS_CSV, "--tenant", "contoso"],
+    ["import", "members", USERS_CSV, "--tenant", "contoso", "--group", "Staff"],
+]
+
+
+def _postgres_under(folder: Path) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        try:
+            if (proc.info["name"] or "").startswith("postgres") and Path(proc.cwd()).is_relative_to(folder):
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Another folder, no DATABASE_URL, the default LICENSING_DATA_DIR (.licensing)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("LICENSING_DATA_DIR", raising=False)
+    monkeypatch.setenv("LICENSING_JWT_SECRET", SECRET)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("args", NEEDS_A_DATABASE, ids=lambda a: " ".join(a[:2]))
+def test_s7_commands_run_where_there_is_no_database_say_so_and_create_nothing(elsewhere: Path, args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    assert f"there is no database in {elsewhere / '.licensing'}" in output
+    assert "from the folder where you ran `licensing serve`" in output
+    assert "LICENSING_DATA_DIR" in output and "DATABASE_URL" in output
+    assert "Traceback" not in output
+    assert list(elsewhere.iterdir()) == [], "nothing is created"
+    assert _postgres_under(elsewhere) == [], "no server is started"
+
+
+def test_s7_the_message_names_the_configured_data_dir(elsewhere: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LICENSING_DATA_DIR", str(elsewhere / "srv" / "licensing-data"))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["token", "--tenant", "contoso"])
+    assert result.exit_code == 1
+    assert f"there is no database in {elsewhere / 'srv' / 'licensing-data'}" in " ".join(result.output.split())
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.embedded
+def test_s7_db_upgrade_creates_the_embedded_database_that_the_other_commands_then_use(elsewhere: Path) -> None:
+    try:
+        created = CliRunner().invoke(app, ["db", "upgrade"])
+        assert created.exit_code == 0, created.output
+        assert (elsewhere / ".licensing" / "pgdata" / "PG_VERSION").is_file()
+        tenant = CliRunner().invoke(app, ["tenants", "create", "contoso", "--name", "Contoso"])
+        assert tenant.exit_code == 0, tenant.output
+        issued = CliRunner().invoke(app, ["token", "--tenant", "contoso"])
+        assert issued.exit_code == 0, issued.output
+        assert jwt.decode(issued.stdout.strip(), SECRET, algorithms=["HS256"])["tid"] == "contoso"
+    finally:
+        for pid in _postgres_under(elsewhere):  # the commands stop their server; never leave one behind
+            psutil.Process(pid).kill()

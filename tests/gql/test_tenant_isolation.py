@@ -297,7 +297,7 @@ def _claims(tenant_id: str, **extra: Any) -> dict[str, Any]:
 
 
 def _headers(api: Api, pair: Pair, kind: str) -> dict[str, str]:
-    secret = api.settings.effective_jwt_secret
+    secret = api.jwt_secret
     tokens = {
         "unknown-tenant": lambda: api.token(f"t{uuid.uuid4().hex[:12]}", [G]),
         "expired": lambda: api.token(pair.a.id, [G], ttl=-120),
