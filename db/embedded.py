@@ -51,7 +51,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import psutil
@@ -59,8 +59,7 @@ import psycopg2
 from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
-if TYPE_CHECKING:
-    from db.config import Settings
+from db.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -55,6 +55,7 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from gql.auth import AuthError
+from gql.graphiql import offline_graphiql_html
 
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",
@@ -328,7 +329,6 @@ def _graphiql_html() -> str:
 
     Its scripts and style sheets load from this server (gql/graphiql.py), not from a CDN.
     """
-    from gql.graphiql import offline_graphiql_html
 
     html = offline_graphiql_html(get_graphql_ide_html("graphiql"))
     anchor = "isHeadersEditorEnabled: true,"
