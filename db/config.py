@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     lock_timeout_ms: int = Field(default=10_000, alias="LICENSING_LOCK_TIMEOUT_MS")
     lifecycle_interval_seconds: float = Field(default=300.0, alias="LICENSING_LIFECYCLE_INTERVAL_SECONDS")
     pool_size: int = Field(default=10, alias="LICENSING_DB_POOL_SIZE")
+    # Limits on the HTTP surface (D36)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="LICENSING_MAX_BODY_BYTES", ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

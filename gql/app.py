@@ -27,7 +27,7 @@ from db.repo.tenants import get_tenant
 from db.session import Database
 from gql.auth import AuthError, Claims, decode_token
 from gql.context import AppServices, Context, Principal
-from gql.http import GraphQLHTTP, GraphQLWebSocket
+from gql.http import GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
 from gql.ids import BadId, from_global_id
 from gql.schema import build_schema
 
@@ -125,6 +125,9 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
                 max_age=600,
             )
         )
+    # Inside CORS, so a browser can read a refusal. Every endpoint's body is capped; a /scim
+    # endpoint would choose its own error body in the hook.
+    middleware.append(Middleware(RequestBodyLimit, max_bytes=settings.max_body_bytes, error_response=refusal_response))
     application = Starlette(
         routes=[
             Route("/graphql", http.handle, methods=["GET", "POST"]),
@@ -136,6 +139,7 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
         lifespan=lifespan,
     )
     application.state.database_url = database_url
+    application.state.settings = settings
     return application
 
 

@@ -3,6 +3,8 @@
 * ``negotiation``: media types (``Accept``, ``Content-Type``) and the status codes of D9.
 * ``endpoint``: ``GraphQLHTTP.handle``, a Starlette endpoint for ``GET`` and ``POST /graphql``
   (checked in CI by the ``graphql-http`` server audits, ``.ci/graphql-http-audit``).
+* ``limits``: ASGI middleware for the limits of D36 (body size), shared by every endpoint;
+  ``refusal_response`` words their refusals as GraphQL errors.
 * ``websocket``: ``GraphQLWebSocket``, Strawberry's ASGI view serving only WebSocket traffic
   (``graphql-transport-ws``), authenticating in ``connection_init`` (4401 otherwise).
 
@@ -25,7 +27,8 @@ lacks the marker, ``GraphQLHTTP`` appends it to ``schema.extensions`` itself (wi
 list it explicitly in the schema instead.
 """
 
-from gql.http.endpoint import GraphQLHTTP, error_response
+from gql.http.endpoint import GraphQLHTTP, error_response, refusal_response
+from gql.http.limits import Refusal, RequestBodyLimit
 from gql.http.negotiation import (
     APPLICATION_JSON,
     GRAPHQL_RESPONSE_JSON,
@@ -42,7 +45,10 @@ __all__ = [
     "ExecutionStartedMarker",
     "GraphQLHTTP",
     "GraphQLWebSocket",
+    "Refusal",
+    "RequestBodyLimit",
     "WebSocketConnection",
     "error_response",
     "negotiate_media_type",
+    "refusal_response",
 ]

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import strawberry
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.types import Scope
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLRequestData, process_result
 from strawberry.http.ides import get_graphql_ide_html
@@ -27,6 +29,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from gql.auth import AuthError
+from gql.http.limits import Refusal
 from gql.http.negotiation import (
     APPLICATION_JSON,
     GRAPHQL_RESPONSE_JSON,
@@ -162,6 +165,19 @@ def error_response(
     return json_response({"errors": [error]}, status, media_type, headers=headers)
 
 
+def _unauthenticated(exc: AuthError, media_type: str) -> Response:
+    return error_response(
+        str(exc), 401, media_type, code="UNAUTHENTICATED", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def refusal_response(scope: Scope, refusal: Refusal) -> Response:
+    """A limit's refusal (``gql.http.limits``) as a GraphQL error, in the type the client accepts."""
+    accept = Headers(scope=scope).get("accept")
+    media_type = negotiate_media_type(accept) or APPLICATION_JSON
+    return error_response(refusal.message, refusal.status, media_type, code=refusal.code, headers=refusal.headers)
+
+
 @dataclass
 class _Outcome:
     body: dict[str, Any]
@@ -252,17 +268,33 @@ class GraphQLHTTP:
             )
 
         try:
-            batch, params_list = await self._read_params(request)
+            if method == "GET":
+                batch, params_list = False, [_params_from_query_string(request)]
+            else:
+                check_content_type(request.headers.get("content-type"))
         except RequestProblem as problem:
             return error_response(problem.message, problem.status, media_type, headers=problem.headers)
 
+        # The token is checked before a byte of the body is read: a caller without one never
+        # gets the server to receive (let alone buffer) what it sends.
         try:
             principal = await self.authenticate(request)
+        except AuthError as exc:
+            return _unauthenticated(exc, media_type)
+
+        if method == "POST":
+            try:
+                batch, params_list = self._params_from_body(await request.body())
+            except RequestProblem as problem:
+                return error_response(problem.message, problem.status, media_type, headers=problem.headers)
+            except ClientDisconnect:
+                # Gone, or refused by a limit (RequestBodyLimit) that has answered already.
+                return Response(status_code=400)
+
+        try:
             context = await self.make_context(request, principal)
         except AuthError as exc:
-            return error_response(
-                str(exc), 401, media_type, code="UNAUTHENTICATED", headers={"WWW-Authenticate": "Bearer"}
-            )
+            return _unauthenticated(exc, media_type)
 
         try:
             allowed = (
@@ -278,11 +310,7 @@ class GraphQLHTTP:
         outcome = outcomes[0]
         return json_response(outcome.body, outcome.status(media_type), media_type, headers=outcome.headers)
 
-    async def _read_params(self, request: Request) -> tuple[bool, list[GraphQLRequestData]]:
-        if request.method == "GET":
-            return False, [_params_from_query_string(request)]
-        check_content_type(request.headers.get("content-type"))
-        raw = await request.body()
+    def _params_from_body(self, raw: bytes) -> tuple[bool, list[GraphQLRequestData]]:
         if not raw.strip():
             raise RequestProblem(400, "the request body is empty: send a JSON object with a `query` string.")
         try:
