@@ -105,13 +105,20 @@ def _params_from_mapping(data: Any, *, where: str) -> GraphQLRequestData:
     )
 
 
+def loads_json(raw: str, where: str) -> Any:
+    """``json.loads``, with a 400 naming ``where`` for text that is not JSON or nests too deeply."""
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:  # the C decoder recurses once per level of nesting
+        raise RequestProblem(400, f"{where} nests JSON too deeply: keep it to a few hundred levels.") from exc
+    except ValueError as exc:
+        raise RequestProblem(400, f"{where} is not valid JSON: {exc.args[0]}.") from exc
+
+
 def _decode_json_param(raw: str | None, name: str) -> Any:
     if raw is None or raw == "":
         return None
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise RequestProblem(400, f"the `{name}` URL parameter is not valid JSON: {exc.args[0]}.") from exc
+    return loads_json(raw, f"the `{name}` URL parameter")
 
 
 def _params_from_query_string(request: Request) -> GraphQLRequestData:
@@ -314,11 +321,10 @@ class GraphQLHTTP:
         if not raw.strip():
             raise RequestProblem(400, "the request body is empty: send a JSON object with a `query` string.")
         try:
-            data = json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RequestProblem(400, "the request body is not UTF-8: send UTF-8 encoded JSON.") from exc
-        except ValueError as exc:
-            raise RequestProblem(400, f"the request body is not valid JSON: {exc.args[0]}.") from exc
+        data = loads_json(text, "the request body")
         if isinstance(data, list):
             if not self.allow_batching:
                 raise RequestProblem(

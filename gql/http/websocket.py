@@ -7,6 +7,7 @@ with 4403 when ``on_ws_connect`` refuses), and give every operation its own app 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -168,6 +169,12 @@ class GraphQLWebSocket(strawberry.asgi.GraphQL):
             await response(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return super().decode_json(data)
+        except RecursionError as exc:  # nested too deeply: not JSON we accept (close 4400, not 1011)
+            raise json.JSONDecodeError("nested too deeply", data if isinstance(data, str) else "", 0) from exc
 
     async def get_context(self, request: Any, response: Any) -> WebSocketConnection:  # type: ignore[override]
         return WebSocketConnection(websocket=request)
