@@ -18,7 +18,6 @@ from strawberry.extensions import (
 from strawberry.types import Info
 
 from db.config import Settings
-from gql.errors import PublicError
 from gql.http import ExecutionStartedMarker
 from gql.mutations import group_licenses, groups, licenses, subscriptions, tenant, users
 from gql.queries import Query
@@ -80,19 +79,35 @@ class OneLicenseChangePerOperation(ValidationRule):
             )
 
 
+def is_expected(error: GraphQLError) -> bool:
+    """A refusal meant for the client: a document that does not parse or validate, a variable of
+    the wrong type, a permission refusal, our PublicError and ArgError. Anything else is a bug."""
+    original = error.original_error
+    if original is None or isinstance(original, (GraphQLError, ArgError)):
+        return True
+    return bool(error.extensions and error.extensions.get("code"))
+
+
 def should_mask(error: GraphQLError) -> bool:
     """Mask unexpected failures ("Unexpected error."); our own client-facing errors pass."""
-    original = error.original_error
-    if original is None or isinstance(original, (PublicError, ArgError)):
-        return False
-    if isinstance(original, GraphQLError):
-        return False
-    # strawberry's permission errors and argument coercion errors are client-facing too
-    if original.__class__.__name__ in {"PermissionError"} or getattr(error, "extensions", None):
-        return not bool(error.extensions and error.extensions.get("code"))
-    log.error("unexpected error in %s", error.path, exc_info=original)
-    return True
+    return not is_expected(error)
 
+
+def log_error(error: GraphQLError) -> None:
+    """One line for an expected refusal; the traceback only for an unexpected failure."""
+    where = ".".join(str(key) for key in error.path) if error.path else "the request"
+    if is_expected(error):
+        code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+        log.info("refused %s (%s): %s", where, code, " ".join(error.message.split()))
+    else:
+        log.error("unexpected error in %s", where, exc_info=error.original_error)
+
+
+class LicensingSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # Strawberry logs every error at ERROR with its traceback, refusals included.
+        for error in errors:
+            log_error(error)
 
 
 def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) -> strawberry.Schema:
@@ -107,7 +122,7 @@ def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) 
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     extensions.extend(extra_extensions or [])
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return LicensingSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 
 __all__ = ["Info", "build_schema"]
