@@ -17,7 +17,9 @@ from strawberry.extensions import (
 )
 from strawberry.types import Info
 
+from db.availability import is_database_unavailable
 from db.config import Settings
+from gql.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
 from gql.http import ExecutionStartedMarker
 from gql.mutations import group_licenses, groups, licenses, subscriptions, tenant, users
 from gql.queries import Query
@@ -79,6 +81,23 @@ class OneLicenseChangePerOperation(ValidationRule):
             )
 
 
+class MaskUnexpectedErrors(MaskErrors):
+    """MaskErrors, except that losing the database is said as such (DATABASE_UNAVAILABLE):
+    the client can try again, and the HTTP endpoint answers 503 with Retry-After."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if not is_database_unavailable(error.original_error):
+            return super().anonymise_error(error)
+        return GraphQLError(
+            DATABASE_UNAVAILABLE_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": DATABASE_UNAVAILABLE},
+        )
+
+
 def is_expected(error: GraphQLError) -> bool:
     """A refusal meant for the client: a document that does not parse or validate, a variable of
     the wrong type, a permission refusal, our PublicError and ArgError. Anything else is a bug."""
@@ -96,7 +115,9 @@ def should_mask(error: GraphQLError) -> bool:
 def log_error(error: GraphQLError) -> None:
     """One line for an expected refusal; the traceback only for an unexpected failure."""
     where = ".".join(str(key) for key in error.path) if error.path else "the request"
-    if is_expected(error):
+    if is_database_unavailable(error.original_error):
+        log.warning("database unavailable in %s: %s", where, " ".join(str(error.original_error).split()))
+    elif is_expected(error):
         code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
         log.info("refused %s (%s): %s", where, code, " ".join(error.message.split()))
     else:
@@ -116,7 +137,7 @@ def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) 
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: AddValidationRules([OneLicenseChangePerOperation]),
-        lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected error."),
+        lambda: MaskUnexpectedErrors(should_mask_error=should_mask, error_message="Unexpected error."),
         ExecutionStartedMarker,
     ]
     if not settings.introspection:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -28,7 +29,9 @@ from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from db.availability import is_database_unavailable
 from gql.auth import AuthError
+from gql.errors import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
 from gql.http.limits import Refusal
 from gql.http.negotiation import (
     APPLICATION_JSON,
@@ -172,6 +175,15 @@ def error_response(
     return json_response({"errors": [error]}, status, media_type, headers=headers)
 
 
+_RETRY_LATER = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+
+
+def _lost_the_database(error: GraphQLError) -> bool:
+    """A field failed because PostgreSQL could not be reached (masked or not yet)."""
+    code = (error.extensions or {}).get("code")
+    return code == DATABASE_UNAVAILABLE or is_database_unavailable(error.original_error)
+
+
 def _unauthenticated(exc: AuthError, media_type: str) -> Response:
     return error_response(
         str(exc), 401, media_type, code="UNAUTHENTICATED", headers={"WWW-Authenticate": "Bearer"}
@@ -191,6 +203,7 @@ class _Outcome:
     status_graphql_response: int
     status_json: int
     headers: dict[str, str] = field(default_factory=dict)
+    database_unavailable: bool = False  # then the whole response is 503
 
     def status(self, media_type: str) -> int:
         return self.status_graphql_response if media_type == GRAPHQL_RESPONSE_JSON else self.status_json
@@ -219,6 +232,8 @@ class GraphQLHTTP:
       error (parse, validation including limits, variable coercion, unknown operation) is 400
       with no ``data``; errors during execution are 200. Under ``application/json`` every
       GraphQL error is 200.
+    * When PostgreSQL cannot be reached (``db.availability``), whether while authenticating or
+      in a resolver, the answer is 503 with ``Retry-After`` and ``DATABASE_UNAVAILABLE``.
     """
 
     def __init__(
@@ -248,7 +263,13 @@ class GraphQLHTTP:
     async def handle(self, request: Request) -> Response:
         try:
             return await self._handle(request)
-        except Exception:
+        except Exception as exc:
+            if is_database_unavailable(exc):  # e.g. while resolving the caller
+                logger.warning("database unavailable: %s", " ".join(str(exc).split()))
+                media_type = negotiate_media_type(request.headers.get("accept")) or APPLICATION_JSON
+                return error_response(
+                    DATABASE_UNAVAILABLE_MESSAGE, 503, media_type, code=DATABASE_UNAVAILABLE, headers=_RETRY_LATER
+                )
             logger.exception("unexpected failure while serving %s %s", request.method, request.url.path)
             return error_response(UNEXPECTED_ERROR, 500)
 
@@ -303,19 +324,36 @@ class GraphQLHTTP:
         except AuthError as exc:
             return _unauthenticated(exc, media_type)
 
+        outcomes: list[_Outcome] = []
         try:
             allowed = (
                 (OperationType.QUERY,) if method == "GET" else (OperationType.QUERY, OperationType.MUTATION)
             )
-            outcomes = [await self._execute(params, context, allowed, method) for params in params_list]
+            for params in params_list:
+                outcomes.append(await self._execute(params, context, allowed, method))
         finally:
-            if self.close_context is not None:
-                await self.close_context(context)
+            await self._close(context, database_lost=any(o.database_unavailable for o in outcomes))
 
+        if any(outcome.database_unavailable for outcome in outcomes):
+            body = [o.body for o in outcomes] if batch else outcomes[0].body
+            return json_response(body, 503, media_type, headers=_RETRY_LATER)
         if batch:
             return json_response([outcome.body for outcome in outcomes], 200, media_type)
         outcome = outcomes[0]
         return json_response(outcome.body, outcome.status(media_type), media_type, headers=outcome.headers)
+
+    async def _close(self, context: Any, *, database_lost: bool) -> None:
+        if self.close_context is None:
+            return
+        try:
+            await self.close_context(context)
+        except Exception as exc:
+            # Closing a connection the server dropped fails too (SQLAlchemy: "Can't reconnect
+            # until invalid transaction is rolled back"). The answer is computed, and a change
+            # may have been committed: keep it.
+            if not (database_lost or is_database_unavailable(exc)):
+                raise
+            logger.warning("database lost while closing a request's context: %s", " ".join(str(exc).split()))
 
     def _params_from_body(self, raw: bytes) -> tuple[bool, list[GraphQLRequestData]]:
         if not raw.strip():
@@ -373,4 +411,6 @@ class GraphQLHTTP:
         if request_error:
             del body["data"]
         # A request error is 400 under graphql-response+json; application/json stays 200.
-        return _Outcome(body, 400 if request_error else 200, 200)
+        outcome = _Outcome(body, 400 if request_error else 200, 200)
+        outcome.database_unavailable = any(_lost_the_database(error) for error in result.errors or ())
+        return outcome
