@@ -27,7 +27,7 @@ from db.repo.tenants import get_tenant
 from db.session import Database
 from gql.auth import AuthError, Claims, decode_token
 from gql.context import AppServices, Context, Principal
-from gql.http import GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
+from gql.http import ConcurrencyLimit, GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
 from gql.ids import BadId, from_global_id
 from gql.schema import build_schema
 
@@ -125,9 +125,18 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
                 max_age=600,
             )
         )
-    # Inside CORS, so a browser can read a refusal. Every endpoint's body is capped; a /scim
+    # Inside CORS, so a browser can read a refusal. The limits hold for every endpoint; a /scim
     # endpoint would choose its own error body in the hook.
-    middleware.append(Middleware(RequestBodyLimit, max_bytes=settings.max_body_bytes, error_response=refusal_response))
+    middleware += [
+        Middleware(
+            ConcurrencyLimit, max_requests=settings.max_concurrent_requests, exempt_paths=frozenset({"/healthz"}),
+            error_response=refusal_response,
+        ),
+        Middleware(
+            RequestBodyLimit, max_bytes=settings.max_body_bytes, read_timeout=settings.body_timeout_seconds,
+            error_response=refusal_response,
+        ),
+    ]
     application = Starlette(
         routes=[
             Route("/graphql", http.handle, methods=["GET", "POST"]),

@@ -83,9 +83,8 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Create the demo tenant 'contoso' and print an admin token.")] = False,
 ) -> None:
     """Apply migrations and serve GraphQL on http://HOST:PORT/graphql (embedded PostgreSQL unless DATABASE_URL is set)."""
-    import uvicorn
-
     from gql.app import create_app
+    from gql.http.server import run_server
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -125,7 +124,7 @@ def serve(
                 "[bold]licensing token --tenant contoso --role GlobalAdministrator[/]"
             )
             console.rule()
-            uvicorn.run(create_app(settings, url), host=host, port=port, log_level="info")
+            run_server(create_app(settings, url), host, port, settings)
     except embedded.EmbeddedPostgresError as exc:
         raise fail(str(exc)) from exc
 

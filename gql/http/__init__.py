@@ -3,8 +3,9 @@
 * ``negotiation``: media types (``Accept``, ``Content-Type``) and the status codes of D9.
 * ``endpoint``: ``GraphQLHTTP.handle``, a Starlette endpoint for ``GET`` and ``POST /graphql``
   (checked in CI by the ``graphql-http`` server audits, ``.ci/graphql-http-audit``).
-* ``limits``: ASGI middleware for the limits of D36 (body size), shared by every endpoint;
-  ``refusal_response`` words their refusals as GraphQL errors.
+* ``limits``: ASGI middleware for the limits of D36 (body size and read time, requests in
+  flight), shared by every endpoint; ``refusal_response`` words their refusals as GraphQL errors.
+* ``server``: uvicorn with a timeout for request headers (``run_server``).
 * ``websocket``: ``GraphQLWebSocket``, Strawberry's ASGI view serving only WebSocket traffic
   (``graphql-transport-ws``), authenticating in ``connection_init`` (4401 otherwise).
 
@@ -28,7 +29,7 @@ list it explicitly in the schema instead.
 """
 
 from gql.http.endpoint import GraphQLHTTP, error_response, refusal_response
-from gql.http.limits import Refusal, RequestBodyLimit
+from gql.http.limits import ConcurrencyLimit, Refusal, RequestBodyLimit
 from gql.http.negotiation import (
     APPLICATION_JSON,
     GRAPHQL_RESPONSE_JSON,
@@ -40,6 +41,7 @@ from gql.http.websocket import GraphQLWebSocket, WebSocketConnection
 
 __all__ = [
     "APPLICATION_JSON",
+    "ConcurrencyLimit",
     "GRAPHQL_RESPONSE_JSON",
     "UNEXPECTED_ERROR",
     "ExecutionStartedMarker",
