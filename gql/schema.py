@@ -23,6 +23,7 @@ from gql.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
 from gql.http import ExecutionStartedMarker
 from gql.mutations import group_licenses, groups, licenses, subscriptions, tenant, users
 from gql.queries import Query
+from gql.repeated_fields import MergeRepeatedFields
 from gql.resolve import ArgError
 
 log = logging.getLogger("licensing.graphql")
@@ -137,6 +138,7 @@ def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) 
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: AddValidationRules([OneLicenseChangePerOperation]),
+        MergeRepeatedFields,
         lambda: MaskUnexpectedErrors(should_mask_error=should_mask, error_message="Unexpected error."),
         ExecutionStartedMarker,
     ]
