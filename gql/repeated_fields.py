@@ -51,6 +51,7 @@ def _merged(selection_set: SelectionSetNode) -> tuple[SelectionSetNode, tuple[An
     keys: list[Any] = []
     seen: set[Any] = set()
     changed = False
+    selection: Any
     for selection in selection_set.selections:
         child_key: tuple[Any, ...] | None = None
         if getattr(selection, "selection_set", None) is not None:
@@ -82,6 +83,7 @@ def merge_repeated_selections(document: DocumentNode) -> DocumentNode:
     """``document`` with exact repeats of a selection dropped (the same object if there are none)."""
     definitions = []
     changed = False
+    definition: Any
     for definition in document.definitions:
         selection_set = getattr(definition, "selection_set", None)
         if selection_set is not None:
