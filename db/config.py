@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     lock_timeout_ms: int = Field(default=10_000, alias="LICENSING_LOCK_TIMEOUT_MS")
     lifecycle_interval_seconds: float = Field(default=300.0, alias="LICENSING_LIFECYCLE_INTERVAL_SECONDS")
     pool_size: int = Field(default=10, alias="LICENSING_DB_POOL_SIZE")
+    # Limits on the HTTP surface (D36)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="LICENSING_MAX_BODY_BYTES", ge=1)
+    header_timeout_seconds: float = Field(default=10.0, alias="LICENSING_HEADER_TIMEOUT_SECONDS", gt=0)
+    body_timeout_seconds: float = Field(default=10.0, alias="LICENSING_BODY_TIMEOUT_SECONDS", gt=0)
+    max_concurrent_requests: int = Field(default=128, alias="LICENSING_MAX_CONCURRENT_REQUESTS", ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

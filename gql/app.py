@@ -23,7 +23,7 @@ from db.session import Database
 from gql.auth import AuthError, Claims, decode_token
 from gql.context import Context
 from gql.graphiql import graphiql_asset_routes
-from gql.http import GraphQLHTTP, GraphQLWebSocket
+from gql.http import ConcurrencyLimit, GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
 from gql.schema import build_schema
 from services import lifecycle_job
 from services.context import Actor, Runtime, replace_rules_from_settings
@@ -124,6 +124,18 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
                 max_age=600,
             )
         )
+    # Inside CORS, so a browser can read a refusal. The limits hold for every endpoint; a /scim
+    # endpoint would choose its own error body in the hook.
+    middleware += [
+        Middleware(
+            ConcurrencyLimit, max_requests=settings.max_concurrent_requests, exempt_paths=frozenset({"/healthz"}),
+            error_response=refusal_response,
+        ),
+        Middleware(
+            RequestBodyLimit, max_bytes=settings.max_body_bytes, read_timeout=settings.body_timeout_seconds,
+            error_response=refusal_response,
+        ),
+    ]
     application = Starlette(
         routes=[
             Route("/graphql", http.handle, methods=["GET", "POST"]),
@@ -136,6 +148,7 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
         lifespan=lifespan,
     )
     application.state.database_url = database_url
+    application.state.settings = settings
     return application
 
 

@@ -79,3 +79,12 @@ def page_size(first: int | None) -> int:
     if first < 0 or first > MAX_PAGE:
         raise bad_user_input(f"`first` must be between 0 and {MAX_PAGE}; got {first}. Page with `after` for more.")
     return first
+
+
+# PostgreSQL cannot be reached (restarting, failing over, full): HTTP 503 with Retry-After.
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The database is unavailable right now (it may be restarting). Try again in a few seconds; "
+    "if you were making a change, check whether it was made before repeating it."
+)

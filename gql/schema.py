@@ -17,11 +17,13 @@ from strawberry.extensions import (
 )
 from strawberry.types import Info
 
+from db.availability import is_database_unavailable
 from db.config import Settings
-from gql.errors import PublicError
+from gql.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
 from gql.http import ExecutionStartedMarker
 from gql.mutations import groups, licenses, subscriptions, tenant, users
 from gql.queries import Query
+from gql.repeated_fields import MergeRepeatedFields
 
 log = logging.getLogger("licensing.graphql")
 
@@ -81,19 +83,54 @@ class OneLicenseChangePerOperation(ValidationRule):
             )
 
 
+class MaskUnexpectedErrors(MaskErrors):
+    """MaskErrors, except that losing the database is said as such (DATABASE_UNAVAILABLE):
+    the client can try again, and the HTTP endpoint answers 503 with Retry-After."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if not is_database_unavailable(error.original_error):
+            return super().anonymise_error(error)
+        return GraphQLError(
+            DATABASE_UNAVAILABLE_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": DATABASE_UNAVAILABLE},
+        )
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """A refusal meant for the client: a document that does not parse or validate, a variable of
+    the wrong type, a permission refusal, our PublicError. Anything else is a bug."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return True
+    return bool(error.extensions and error.extensions.get("code"))
+
+
 def should_mask(error: GraphQLError) -> bool:
     """Mask unexpected failures ("Unexpected error."); our own client-facing errors pass."""
-    original = error.original_error
-    if original is None or isinstance(original, PublicError):
-        return False
-    if isinstance(original, GraphQLError):
-        return False
-    # strawberry's permission errors and argument coercion errors are client-facing too
-    if original.__class__.__name__ in {"PermissionError"} or getattr(error, "extensions", None):
-        return not bool(error.extensions and error.extensions.get("code"))
-    log.error("unexpected error in %s", error.path, exc_info=original)
-    return True
+    return not is_expected(error)
 
+
+def log_error(error: GraphQLError) -> None:
+    """One line for an expected refusal; the traceback only for an unexpected failure."""
+    where = ".".join(str(key) for key in error.path) if error.path else "the request"
+    if is_database_unavailable(error.original_error):
+        log.warning("database unavailable in %s: %s", where, " ".join(str(error.original_error).split()))
+    elif is_expected(error):
+        code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+        log.info("refused %s (%s): %s", where, code, " ".join(error.message.split()))
+    else:
+        log.error("unexpected error in %s", where, exc_info=error.original_error)
+
+
+class LicensingSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # Strawberry logs every error at ERROR with its traceback, refusals included.
+        for error in errors:
+            log_error(error)
 
 
 def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) -> strawberry.Schema:
@@ -102,13 +139,14 @@ def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) 
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: AddValidationRules([OneLicenseChangePerOperation]),
-        lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected error."),
+        MergeRepeatedFields,
+        lambda: MaskUnexpectedErrors(should_mask_error=should_mask, error_message="Unexpected error."),
         ExecutionStartedMarker,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     extensions.extend(extra_extensions or [])
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return LicensingSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 
 __all__ = ["Info", "build_schema"]

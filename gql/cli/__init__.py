@@ -8,7 +8,6 @@ import time
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from db import embedded, migrate
@@ -22,6 +21,7 @@ from gql.app import create_app
 from gql.auth import CLAIM_ROLES, issue_token
 from gql.cli.common import CliError, check_jwt_secret, console, fail, run_with_db, settings, stored_jwt_secret
 from gql.cli.imports import import_app
+from gql.http.server import run_server
 from services import tenant
 from services.context import Runtime
 from services.demo import DEMO_ADMIN_UPN, DEMO_TENANT, seed_demo
@@ -71,7 +71,7 @@ def serve(
                 "[bold]licensing token --tenant contoso --role GlobalAdministrator[/]"
             )
             console.rule()
-            uvicorn.run(create_app(config, url), host=host, port=port, log_level="info")
+            run_server(create_app(config, url), host, port, config)
     except embedded.EmbeddedPostgresError as exc:
         raise fail(str(exc)) from exc
 

@@ -525,3 +525,39 @@ def test_websocket_subscribe_before_init_closes_4401(recorder: Recorder) -> None
             with pytest.raises(WebSocketDisconnect) as excinfo:
                 ws.receive_json()
     assert excinfo.value.code == 4401
+
+
+# --- JSON nested too deeply -------------------------------------------------------------------
+
+DEEP = 100_000
+
+
+@pytest.mark.parametrize("accept", [APPLICATION_JSON, GR])
+async def test_deeply_nested_json_body_is_400(client: httpx.AsyncClient, accept: str) -> None:
+    raw = b'{"query": "{ hello }", "variables": {"n": ' + b"[" * DEEP + b"]" * DEEP + b"}}"
+    res = await client.post(
+        "/graphql", content=raw, headers={"Content-Type": "application/json", "Accept": accept, **AUTH}
+    )
+    assert res.status_code == 400
+    assert res.json() == {
+        "errors": [{"message": "the request body nests JSON too deeply: keep it to a few hundred levels."}]
+    }
+
+
+async def test_deeply_nested_json_url_parameter_is_400(client: httpx.AsyncClient) -> None:
+    deep = 5_000  # deep enough for the decoder's recursion limit, short enough for a URL
+    params = {"query": "{ hello }", "variables": '{"n": ' + "[" * deep + "]" * deep + "}"}
+    res = await client.get("/graphql", params=params, headers={"Accept": GR, **AUTH})
+    assert res.status_code == 400
+    assert res.json()["errors"][0]["message"] == (
+        "the `variables` URL parameter nests JSON too deeply: keep it to a few hundred levels."
+    )
+
+
+def test_deeply_nested_json_websocket_message_closes_4400(recorder: Recorder) -> None:
+    with TestClient(make_app(recorder)) as tc:
+        with tc.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            ws.send_text('{"type": "connection_init", "payload": {"n": ' + "[" * DEEP + "]" * DEEP + "}}")
+            with pytest.raises(WebSocketDisconnect) as excinfo:
+                ws.receive_json()
+    assert excinfo.value.code == 4400
