@@ -222,10 +222,10 @@ class GraphQLHTTP:
     """ASGI/Starlette endpoint for GET and POST /graphql per the GraphQL-over-HTTP spec.
 
     * ``authenticate(request)`` returns an opaque principal or raises ``AuthError`` (HTTP 401,
-      ``WWW-Authenticate: Bearer``); ``make_context(request, principal)`` builds the context
-      (it may raise ``AuthError`` too, e.g. for an unknown tenant); ``close_context(ctx)`` is
-      always awaited once the response is computed, whatever happened. One context serves
-      every operation of a batch.
+      ``WWW-Authenticate: Bearer``); ``make_context(request, principal)`` builds a context
+      per operation — each operation of a batch gets its own (it may raise ``AuthError`` too,
+      e.g. for an unknown tenant); ``close_context(ctx)`` is always awaited once the operation
+      is done, whatever happened.
     * ``GET`` runs queries only (a mutation is 405 with ``Allow: POST``); ``GET`` without
       ``query`` from a browser (``Accept`` names ``text/html``) serves GraphiQL, no token needed.
     * ``POST`` takes ``application/json`` (UTF-8). Other content types are 415; a body that is
@@ -323,20 +323,19 @@ class GraphQLHTTP:
                 # Gone, or refused by a limit (RequestBodyLimit) that has answered already.
                 return Response(status_code=400)
 
-        try:
-            context = await self.make_context(request, principal)
-        except AuthError as exc:
-            return _unauthenticated(exc, media_type)
-
+        allowed = (OperationType.QUERY,) if method == "GET" else (OperationType.QUERY, OperationType.MUTATION)
         outcomes: list[_Outcome] = []
-        try:
-            allowed = (
-                (OperationType.QUERY,) if method == "GET" else (OperationType.QUERY, OperationType.MUTATION)
-            )
-            for params in params_list:
+        for params in params_list:
+            # one context per operation: each batched operation reads its own snapshot, after
+            # the changes of the ones before it
+            try:
+                context = await self.make_context(request, principal)
+            except AuthError as exc:
+                return _unauthenticated(exc, media_type)
+            try:
                 outcomes.append(await self._execute(params, context, allowed, method))
-        finally:
-            await self._close(context, database_lost=any(o.database_unavailable for o in outcomes))
+            finally:
+                await self._close(context, database_lost=any(o.database_unavailable for o in outcomes))
 
         if any(outcome.database_unavailable for outcome in outcomes):
             body = [o.body for o in outcomes] if batch else outcomes[0].body

@@ -449,7 +449,8 @@ async def test_batching_when_allowed(recorder: Recorder) -> None:
     assert body[0] == {"data": {"hello": "hello world from alice"}}
     assert body[1] == {"data": {"bump": 1}}
     assert "data" not in body[2] and body[2]["errors"]
-    assert len(recorder.made) == 1 and recorder.closed == recorder.made
+    # one context per operation (each its own snapshot), every one closed
+    assert len(recorder.made) == 3 and recorder.closed == recorder.made
 
 
 async def test_unexpected_failure_is_masked_500(recorder: Recorder) -> None:
