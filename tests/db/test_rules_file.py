@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from db.catalog_files import RulesFileError, parse_rules_file
+from db.config import Settings
 from db.repo.catalog import load_catalog, replace_rules
 from db.session import Database
+from gql.app import create_app
 
 
 async def test_a_rules_file_replaces_the_shipped_rules(database_url: str, tmp_path: Path) -> None:
@@ -65,3 +67,22 @@ def test_production_refuses_what_only_the_strict_parser_caught(text: str, messag
     path.write_text(text)
     with pytest.raises(RulesFileError, match=message):
         parse_rules_file(path)
+
+
+async def test_the_app_does_not_start_with_a_rules_file_the_strict_parser_refuses(database_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "rules.csv"
+    bad.write_text("rule,service_plan,other_service_plans,note\nmutually_exclusive,A,A,x\n")
+    settings = Settings(
+        DATABASE_URL=None, LICENSING_JWT_SECRET="test-secret-for-the-licensing-service-0123456789",
+        LICENSING_SERVICE_PLAN_RULES=bad,
+    )
+    app = create_app(settings, database_url, run_lifecycle_job=False)
+    with pytest.raises(RulesFileError, match="line 2: A cannot name itself"):
+        async with app.router.lifespan_context(app):
+            pass
+    db = Database(database_url)
+    try:
+        async with db.engine.connect() as conn:  # the shipped rules are still in place
+            assert [r.subject for r in (await load_catalog(conn)).rules][0] == "YAMMER_ENTERPRISE"
+    finally:
+        await db.dispose()

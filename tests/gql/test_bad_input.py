@@ -528,3 +528,47 @@ async def test_d21_one_license_changing_field_beside_a_directory_field_is_allowe
     assert after["groups"]["totalCount"] == 2
     assert len(after["subscriptions"]) == 2
     assert after["auditLog"]["totalCount"] == world.before["auditLog"]["totalCount"] + 2
+
+
+# ---------------------------------------------------------------------------- NUL characters
+
+NUL = "Ann\x00Able"
+
+
+async def test_d8_a_nul_character_in_any_text_input_is_invalid_input_naming_the_field(world: World) -> None:
+    domain = world.tenant.domain
+    new = {"userPrincipalName": f"new@{domain}", "displayName": "New"}
+    for field, value in [
+        ("displayName", NUL), ("userPrincipalName", f"n\x00ew@{domain}"), ("mail", "a\x00@b.example"),
+        ("usageLocation", "N\x00"), ("department", NUL), ("jobTitle", NUL),
+    ]:
+        await world.refused(CREATE_USER, {"i": {**new, field: value}}, "INVALID_INPUT", f"input.{field}", contains="NUL")
+    for field in ("displayName", "department", "jobTitle", "usageLocation"):
+        await world.refused(UPDATE_USER, {"i": {"userId": world.ann, field: NUL}}, "INVALID_INPUT", f"input.{field}")
+    await world.refused(CREATE_GROUP, {"i": {"displayName": NUL}}, "INVALID_INPUT", "input.displayName")
+    await world.refused(CREATE_GROUP, {"i": {"displayName": "G", "description": NUL}}, "INVALID_INPUT", "input.description")
+    await world.refused(INVITE, {"i": {"email": "g\x00@partner.example", "displayName": "G"}}, "INVALID_INPUT", "input.email")
+    await world.refused(UPDATE_TENANT, {"i": {"defaultUsageLocation": "U\x00"}}, "INVALID_INPUT", "input.defaultUsageLocation")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ users(filter: {search: "a\\u0000b"}) { totalCount } }',
+        '{ groups(filter: {search: "a\\u0000b"}) { totalCount } }',
+        '{ catalog(search: "E\\u00003") { totalCount } }',
+        '{ product(skuPartNumber: "SPE\\u0000E3") { id } }',
+    ],
+)
+async def test_d8_a_nul_character_in_a_search_is_a_top_level_invalid_input(world: World, query: str) -> None:
+    body = await world.top_level(query, None, "INVALID_INPUT")
+    assert "NUL" in body["errors"][0]["message"]
+
+
+async def test_d13_a_cursor_or_token_subject_holding_nul_names_nothing(world: World) -> None:
+    body = await world.top_level("query($a: String) { users(after: $a) { totalCount } }", {"a": cursor(["a\x00", str(uuid.uuid4())])},
+                                 "BAD_USER_INPUT")
+    assert body["errors"][0]["path"] == ["users"]
+    t = world.tenant
+    viewer = await t.ok("{ viewer { user { id } roles } }", token=t.token(sub="ann\x00@x.example"))
+    assert viewer["viewer"] == {"user": None, "roles": []}

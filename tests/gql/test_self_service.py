@@ -290,6 +290,12 @@ async def test_d22_purchaser_may_not_license_a_guest_and_must_name_the_subscript
     assert await shop.licenses(shop.bob) == []
     assert (await shop.pool())["consumedUnits"] == 1
 
+    # nor may it REPLACE someone's direct licenses (that would remove the pool seats they hold)
+    ems = (await shop.buy_self_service(shop.ems, 1))["subscription"]["id"]
+    replacing = await shop.assign([shop.dave], [{"productId": shop.ems, "subscriptionId": ems}], token=shop.ann_token, mode="REPLACE")
+    assert top_level_codes(replacing) == ["FORBIDDEN"], replacing
+    assert [lic["product"]["skuPartNumber"] for lic in await shop.licenses(shop.dave)] == ["SPE_E3"]
+
     # D6: a caller with no admin role cannot buy for the organisation
     org = await t.gql(PURCHASE, {"i": {"productId": shop.e3, "quantity": 1}}, token=shop.ann_token)
     assert top_level_codes(org) == ["FORBIDDEN"]
