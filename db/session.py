@@ -31,6 +31,10 @@ class Database:
         def _count(*_args: object) -> None:
             self.statement_count += 1
 
+    def count_statement(self) -> None:
+        """One statement run outside SQLAlchemy (db.repo.reads)."""
+        self.statement_count += 1
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

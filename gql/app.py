@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from db.clock import Clock, SystemClock
 from db.config import Settings
-from db.repo.directory import caller
+from db.repo import reads
 from db.secrets import jwt_secret
 from db.session import Database
 from gql.auth import AuthError, Claims, decode_token
@@ -32,19 +33,32 @@ from services.ids import BadId, from_global_id
 log = logging.getLogger("licensing")
 
 
-async def resolve_actor(runtime: Runtime, claims: Claims) -> Actor:
-    """The tenant must exist (else 401); `sub` names a user by UPN or Relay id, or an admin principal (D5)."""
-    user_id = None
+def caller_id(claims: Claims) -> uuid.UUID | None:
+    """The user id a token's `sub` names, when it is a User's Relay id (D5)."""
     with contextlib.suppress(BadId, ValueError):
         gid = from_global_id(claims.sub)
         if gid.type_name == "User":
-            user_id = gid.uuid()
-    async with runtime.db.engine.connect() as conn:
-        found = await caller(conn, claims.tenant_id, claims.sub, user_id)
+            return gid.uuid()
+    return None
+
+
+async def open_context(runtime: Runtime, claims: Claims, request: Any) -> Context:
+    """The request's context: its read snapshot is opened by resolving the caller in it (the
+    tenant must exist, else 401; `sub` names a user by UPN or id, or an admin principal, D5) —
+    one statement, no cache of tenants or users across requests (D36)."""
+    context = Context(runtime=runtime, actor=None, request=request)  # type: ignore[arg-type]
+    try:
+        found = await context.read_raw(lambda r: reads.caller(r, claims.tenant_id, claims.sub, caller_id(claims)))
+    except BaseException:
+        with contextlib.suppress(Exception):  # closing a connection the server dropped fails too
+            await context.close()
+        raise
     if found is None:
+        await context.close()
         raise AuthError("the token's tenant does not exist")
     tenant, user = found
-    return Actor(tenant=tenant, sub=claims.sub, roles=claims.roles, user=user)
+    context.actor = Actor(tenant=tenant, sub=claims.sub, roles=claims.roles, user=user)
+    return context
 
 
 def create_app(settings: Settings, database_url: str, *, clock: Clock | None = None, run_lifecycle_job: bool = True) -> Starlette:
@@ -55,16 +69,17 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
     def runtime() -> Runtime:
         return state["runtime"]
 
-    async def authenticate(request: Request) -> Actor:
-        claims = decode_token(token_secret["HS256"], request.headers.get("authorization"))
-        return await resolve_actor(runtime(), claims)
+    async def authenticate(request: Request) -> Claims:
+        return decode_token(token_secret["HS256"], request.headers.get("authorization"))
 
-    async def authenticate_token(authorization: str | None) -> Actor:
+    async def authenticate_token(authorization: str | None) -> Claims:
+        """The WebSocket's connection_init: a bad token or an unknown tenant closes it (4401)."""
         claims = decode_token(token_secret["HS256"], authorization)
-        return await resolve_actor(runtime(), claims)
+        await (await open_context(runtime(), claims, None)).close()
+        return claims
 
-    async def make_context(request: Any, actor: Actor) -> Context:
-        return Context(runtime=runtime(), actor=actor, request=request)
+    async def make_context(request: Any, claims: Claims) -> Context:
+        return await open_context(runtime(), claims, request)
 
     async def close_context(ctx: Context) -> None:
         await ctx.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
@@ -31,14 +32,36 @@ def issue_token(secret: str, tenant_id: str, sub: str, roles: list[Role], ttl_se
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
+# Tokens already verified, with their expiry: checking a signature is a pure function of the
+# token and the secret, so a replica may remember it (the expiry is checked on every use).
+_VERIFIED: OrderedDict[tuple[str, str], tuple[Claims, float]] = OrderedDict()
+VERIFIED_TOKENS = 4096
+
+
 def decode_token(secret: str, authorization: str | None) -> Claims:
     if not authorization:
         raise AuthError("missing Authorization header: send `Authorization: Bearer <token>` (see `licensing token`)")
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("the Authorization header must be `Bearer <token>`")
+    token = token.strip()
+    known = _VERIFIED.get((secret, token))
+    if known is not None:
+        claims, expires = known
+        if time.time() < expires:
+            _VERIFIED.move_to_end((secret, token))
+            return claims
+        del _VERIFIED[(secret, token)]
+    claims, expires = _verify(secret, token)
+    _VERIFIED[(secret, token)] = (claims, expires)
+    if len(_VERIFIED) > VERIFIED_TOKENS:
+        _VERIFIED.popitem(last=False)
+    return claims
+
+
+def _verify(secret: str, token: str) -> tuple[Claims, float]:
     try:
-        payload = jwt.decode(token.strip(), secret, algorithms=["HS256"], options={"require": ["exp", "tid", "sub"]})
+        payload = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "tid", "sub"]})
     except jwt.ExpiredSignatureError as exc:
         raise AuthError("the token has expired: get a new one") from exc
     except jwt.PyJWTError as exc:
@@ -51,7 +74,7 @@ def decode_token(secret: str, authorization: str | None) -> Claims:
     if not isinstance(tid, str) or not isinstance(sub, str) or not isinstance(raw_roles, list):
         raise AuthError("the token's tid, sub and roles claims are malformed")
     roles = frozenset(CLAIM_ROLES[r] for r in raw_roles if isinstance(r, str) and r in CLAIM_ROLES)
-    return Claims(tid, sub, roles)
+    return Claims(tid, sub, roles), float(payload["exp"])
 
 
 def _is_numeric_date(value: object) -> bool:

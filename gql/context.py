@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.repo.catalog import Catalog
+from db.repo.reads import Reader
 from gql.loaders import Loaders
 from services.context import Actor, Runtime
 
@@ -33,6 +34,7 @@ class Context:
     _cm: AbstractAsyncContextManager[AsyncConnection] | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
+    _reader: Reader | None = None
 
     @property
     def tenant_id(self) -> str:
@@ -45,17 +47,29 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.read, self.tenant_id, self.runtime)
+            self._loaders = Loaders(self.read, self.read_raw, self.tenant_id, self.runtime)
         return self._loaders
 
     # the read snapshot -------------------------------------------------------------------
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `work` on the request's snapshot connection, one statement batch at a time."""
         async with self._lock:
-            if self._conn is None:
-                self._cm = self.runtime.db.read()
-                self._conn = await self._cm.__aenter__()
-            return await work(self._conn)
+            return await work(await self._snapshot())
+
+    async def read_raw(self, work: Callable[[Reader], Awaitable[T]]) -> T:
+        """Run `work` with plain SQL on the same snapshot (db.repo.reads: the hot statements)."""
+        async with self._lock:
+            if self._reader is None:
+                raw = await (await self._snapshot()).get_raw_connection()
+                db = self.runtime.db
+                self._reader = Reader(raw.driver_connection, db.count_statement)
+            return await work(self._reader)
+
+    async def _snapshot(self) -> AsyncConnection:
+        if self._conn is None:
+            self._cm = self.runtime.db.read()
+            self._conn = await self._cm.__aenter__()
+        return self._conn
 
     async def reset_snapshot(self) -> None:
         """Drop the snapshot and the loaders' caches (after a change, dry or not)."""
@@ -69,5 +83,7 @@ class Context:
 
     async def _close_locked(self) -> None:
         if self._cm is not None:
-            cm, self._cm, self._conn = self._cm, None, None
+            if self._reader is not None and self._reader.lost and self._conn is not None:
+                await self._conn.invalidate()  # SQLAlchemy did not see the plain statement fail
+            cm, self._cm, self._conn, self._reader = self._cm, None, None, None
             await cm.__aexit__(None, None, None)

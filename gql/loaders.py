@@ -1,7 +1,8 @@
 """Request-scoped DataLoaders, one per (entity, key), named <Result>By<Key>Loader.
 
 Every list field resolves through these, so the number of SQL statements of a query does not
-grow with the number of rows returned. Results come back aligned with the keys.
+grow with the number of rows returned. Results come back aligned with the keys. A loader is
+made when first used: most requests need two or three of them.
 """
 
 from __future__ import annotations
@@ -9,88 +10,145 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
 from db.records import GroupRecord, UserRecord
-from db.repo import directory, group_licenses, licensing, subscriptions
+from db.repo import group_licenses, reads
+from db.repo.reads import PathRow, Reader
 from services.context import Runtime
 from services.pools import TenantPool
 
-T = TypeVar("T")
 Read = Callable[[Callable[[AsyncConnection], Awaitable[Any]]], Awaitable[Any]]
+ReadRaw = Callable[[Callable[[Reader], Awaitable[Any]]], Awaitable[Any]]
 
 
 class Loaders:
-    """The request's loaders: `read` runs a statement on the request's snapshot."""
+    """The request's loaders: `read`/`read_raw` run statements on the request's snapshot."""
 
-    def __init__(self, read: Read, tenant_id: str, runtime: Runtime) -> None:
-        self.tenant_id = tid = tenant_id
+    def __init__(self, read: Read, read_raw: ReadRaw, tenant_id: str, runtime: Runtime) -> None:
+        self.read, self.read_raw, self.tenant_id, self.runtime = read, read_raw, tenant_id, runtime
         self.unsaved_users: dict[uuid.UUID, UserRecord] = {}  # dry-run payloads name users never stored
+        # read ahead for a page of users (gql.types.directory.prefetch_page): resolvers take these
+        # without awaiting
+        self.ready_paths: dict[uuid.UUID, list[PathRow]] = {}
+        self.ready_seats: dict[uuid.UUID, set[uuid.UUID]] = {}
+        self.ready_first_groups: dict[tuple[uuid.UUID, int], list[GroupRecord]] = {}
 
-        async def users(keys: Sequence[uuid.UUID]) -> list[UserRecord | None]:
-            found = await read(lambda c: directory.users_by_ids(c, tid, keys))
-            return [found.get(k) for k in keys]
+    async def prefetch_licenses(self, user_ids: Sequence[uuid.UUID]) -> None:
+        """Paths and seats of these users, two statements; primed into the loaders too."""
+        wanted = [u for u in user_ids if u not in self.ready_paths]
+        if not wanted:
+            return
+        paths = await self.read_raw(lambda r: reads.paths_of_users(r, self.tenant_id, wanted))
+        seats = await self.read_raw(lambda r: reads.seats_of_users(r, self.tenant_id, wanted))
+        self.ready_paths.update(paths)
+        self.ready_seats.update(seats)
+        self.paths_by_user.prime_many(paths)
+        self.seats_by_user.prime_many(seats)
 
-        async def groups(keys: Sequence[uuid.UUID]) -> list[GroupRecord | None]:
-            found = await read(lambda c: directory.groups_by_ids(c, tid, keys))
-            return [found.get(k) for k in keys]
+    async def prefetch_first_groups(self, user_ids: Sequence[uuid.UUID], limit: int) -> None:
+        found = await self.read_raw(lambda r: reads.first_groups_of_users(r, self.tenant_id, list(user_ids), limit))
+        for user_id, groups in found.items():
+            self.ready_first_groups[(user_id, limit)] = groups
+            self.first_groups_by_user.prime((user_id, limit), groups)
 
-        async def first_groups(keys: Sequence[tuple[uuid.UUID, int]]) -> list[list[GroupRecord]]:
-            by_limit: dict[int, list[uuid.UUID]] = defaultdict(list)
-            for user_id, limit in keys:
-                by_limit[limit].append(user_id)
-            found: dict[tuple[uuid.UUID, int], list[GroupRecord]] = {}
-            for limit, ids in by_limit.items():
-                rows = await read(lambda c, ids=ids, limit=limit: directory.first_groups_of_users(c, tid, ids, limit))
-                for user_id, groups_ in rows.items():
-                    found[(user_id, limit)] = groups_
-            return [found.get(k, []) for k in keys]
+    # ---------------------------------------------------------------------- directory
 
-        async def group_counts(keys: Sequence[uuid.UUID]) -> list[int]:
-            counts = await read(lambda c: directory.direct_group_counts_of_users(c, tid, keys))
-            return [counts.get(k, 0) for k in keys]
+    async def _users(self, keys: Sequence[uuid.UUID]) -> list[UserRecord | None]:
+        found = await self.read_raw(lambda r: reads.users_by_ids(r, self.tenant_id, keys))
+        return [found.get(k) for k in keys]
 
-        async def pool(keys: Sequence[str]) -> list[TenantPool]:
-            async def load(c):  # type: ignore[no-untyped-def]
-                return await subscriptions.tenant_subscriptions(c, tid), await subscriptions.pool_consumed(c, tid)
+    async def _groups(self, keys: Sequence[uuid.UUID]) -> list[GroupRecord | None]:
+        found = await self.read_raw(lambda r: reads.groups_by_ids(r, self.tenant_id, keys))
+        return [found.get(k) for k in keys]
 
-            subs, consumed = await read(load)
-            tenant_pool = TenantPool(subs, consumed, runtime.clock.now(), runtime.cancellation_window)
-            return [tenant_pool for _ in keys]
+    async def _first_groups(self, keys: Sequence[tuple[uuid.UUID, int]]) -> list[list[GroupRecord]]:
+        by_limit: dict[int, list[uuid.UUID]] = defaultdict(list)
+        for user_id, limit in keys:
+            by_limit[limit].append(user_id)
+        found: dict[tuple[uuid.UUID, int], list[GroupRecord]] = {}
+        for limit, ids in by_limit.items():
+            rows = await self.read_raw(lambda r, ids=ids, limit=limit: reads.first_groups_of_users(r, self.tenant_id, ids, limit))
+            for user_id, groups in rows.items():
+                found[(user_id, limit)] = groups
+        return [found.get(k, []) for k in keys]
 
-        async def paths(keys: Sequence[uuid.UUID]) -> list[list[Any]]:
-            found = await read(lambda c: licensing.paths_of_users(c, tid, keys))
-            return [found.get(k, []) for k in keys]
+    async def _group_counts(self, keys: Sequence[uuid.UUID]) -> list[int]:
+        counts = await self.read_raw(lambda r: reads.direct_group_counts_of_users(r, self.tenant_id, keys))
+        return [counts.get(k, 0) for k in keys]
 
-        async def seats(keys: Sequence[uuid.UUID]) -> list[set[uuid.UUID]]:
-            found = await read(lambda c: licensing.seats_of_users(c, tid, keys))
-            return [found.get(k, set()) for k in keys]
+    @cached_property
+    def user_by_id(self) -> DataLoader[uuid.UUID, UserRecord | None]:
+        return DataLoader(load_fn=self._users)
 
-        async def gls_by_group(keys: Sequence[uuid.UUID]) -> list[list[Any]]:
-            found = await read(lambda c: group_licenses.of_groups(c, tid, keys))
-            return [found.get(k, []) for k in keys]
+    @cached_property
+    def group_by_id(self) -> DataLoader[uuid.UUID, GroupRecord | None]:
+        return DataLoader(load_fn=self._groups)
 
-        async def gls_by_product(keys: Sequence[uuid.UUID]) -> list[list[Any]]:
-            found = await read(lambda c: group_licenses.of_products(c, tid, keys))
-            return [found.get(k, []) for k in keys]
+    @cached_property
+    def first_groups_by_user(self) -> DataLoader[tuple[uuid.UUID, int], list[GroupRecord]]:
+        return DataLoader(load_fn=self._first_groups)
 
-        async def group_errors(keys: Sequence[uuid.UUID]) -> list[bool]:
-            found = await read(lambda c: group_licenses.groups_with_errors(c, tid, keys))
-            return [k in found for k in keys]
+    @cached_property
+    def group_count_by_user(self) -> DataLoader[uuid.UUID, int]:
+        return DataLoader(load_fn=self._group_counts)
 
-        self.group_licenses_by_group = DataLoader(load_fn=gls_by_group)
-        self.group_licenses_by_product = DataLoader(load_fn=gls_by_product)
-        self.has_errors_by_group = DataLoader(load_fn=group_errors)
-        self.paths_by_user = DataLoader(load_fn=paths)
-        self.seats_by_user = DataLoader(load_fn=seats)
-        self.user_by_id = DataLoader(load_fn=users)
-        self.group_by_id = DataLoader(load_fn=groups)
-        self.first_groups_by_user = DataLoader(load_fn=first_groups)
-        self.group_count_by_user = DataLoader(load_fn=group_counts)
-        self.tenant_pool_by_tenant = DataLoader(load_fn=pool)
+    # ---------------------------------------------------------------------- licenses
+
+    async def _paths(self, keys: Sequence[uuid.UUID]) -> list[list[PathRow]]:
+        found = await self.read_raw(lambda r: reads.paths_of_users(r, self.tenant_id, keys))
+        return [found.get(k, []) for k in keys]
+
+    async def _seats(self, keys: Sequence[uuid.UUID]) -> list[set[uuid.UUID]]:
+        found = await self.read_raw(lambda r: reads.seats_of_users(r, self.tenant_id, keys))
+        return [found.get(k, set()) for k in keys]
+
+    async def _pool(self, keys: Sequence[str]) -> list[TenantPool]:
+        subs, consumed = await self.read_raw(lambda r: reads.tenant_pool(r, self.tenant_id))
+        pool = TenantPool(subs, consumed, self.runtime.clock.now(), self.runtime.cancellation_window)
+        return [pool for _ in keys]
+
+    @cached_property
+    def paths_by_user(self) -> DataLoader[uuid.UUID, list[PathRow]]:
+        return DataLoader(load_fn=self._paths)
+
+    @cached_property
+    def seats_by_user(self) -> DataLoader[uuid.UUID, set[uuid.UUID]]:
+        return DataLoader(load_fn=self._seats)
+
+    @cached_property
+    def tenant_pool_by_tenant(self) -> DataLoader[str, TenantPool]:
+        return DataLoader(load_fn=self._pool)
 
     async def tenant_pool(self) -> TenantPool:
-        return await self.tenant_pool_by_tenant.load(self.tenant_id)  # type: ignore[no-any-return]
+        return await self.tenant_pool_by_tenant.load(self.tenant_id)
+
+    # ---------------------------------------------------------------------- group licenses
+
+    async def _gls_by_group(self, keys: Sequence[uuid.UUID]) -> list[list[Any]]:
+        found = await self.read(lambda c: group_licenses.of_groups(c, self.tenant_id, keys))
+        return [found.get(k, []) for k in keys]
+
+    async def _gls_by_product(self, keys: Sequence[uuid.UUID]) -> list[list[Any]]:
+        found = await self.read(lambda c: group_licenses.of_products(c, self.tenant_id, keys))
+        return [found.get(k, []) for k in keys]
+
+    async def _group_errors(self, keys: Sequence[uuid.UUID]) -> list[bool]:
+        found = await self.read(lambda c: group_licenses.groups_with_errors(c, self.tenant_id, keys))
+        return [k in found for k in keys]
+
+    @cached_property
+    def group_licenses_by_group(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return DataLoader(load_fn=self._gls_by_group)
+
+    @cached_property
+    def group_licenses_by_product(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return DataLoader(load_fn=self._gls_by_product)
+
+    @cached_property
+    def has_errors_by_group(self) -> DataLoader[uuid.UUID, bool]:
+        return DataLoader(load_fn=self._group_errors)

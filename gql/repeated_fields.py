@@ -4,7 +4,7 @@ graphql-core's OverlappingFieldsCanBeMerged rule compares every pair of fields w
 response name, and gives up after ``MAX_COMPLEXITY_BUDGET`` (500,000) units of work with a bare
 "Validation aborted.": a field repeated about 700 times in one selection set is enough. The
 GraphQL spec merges identical selections anyway (CollectFields groups them under one response
-key and their sub-selections are the same), so ``MergeRepeatedFields`` drops exact repeats of
+key and their sub-selections are the same), so ``merge_repeated_selections`` (run by gql.documents) drops exact repeats of
 a selection — same alias, name, arguments, directives and (already merged) sub-selections —
 before validation: the document means the same, and validation sees each selection once.
 
@@ -16,7 +16,6 @@ aborted.".
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
@@ -29,7 +28,6 @@ from graphql import (
     print_ast,
 )
 from graphql.validation.rules.overlapping_fields_can_be_merged import MAX_COMPLEXITY_BUDGET
-from strawberry.extensions import SchemaExtension
 
 TOO_COMPLEX = (
     "The document is too complex to validate: it selects fields with the same name (or spreads "
@@ -95,15 +93,9 @@ def merge_repeated_selections(document: DocumentNode) -> DocumentNode:
     return dataclasses.replace(document, definitions=tuple(definitions)) if changed else document
 
 
-class MergeRepeatedFields(SchemaExtension):
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.graphql_document is not None:
-            context.graphql_document = merge_repeated_selections(context.graphql_document)
-        yield
-        errors = context.pre_execution_errors
-        if errors:
-            errors[:] = [_named(error) for error in errors]  # in place: the result holds this list
+def named_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """Validation errors with "Validation aborted." replaced by one that names the limit."""
+    return [_named(error) for error in errors]
 
 
 def _named(error: GraphQLError) -> GraphQLError:

@@ -8,22 +8,20 @@ from typing import Any
 import strawberry
 from graphql import FieldNode, GraphQLError, InlineFragmentNode, OperationDefinitionNode, ValidationRule
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
 )
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types import Info
 
 from db.availability import is_database_unavailable
 from db.config import Settings
+from gql.documents import DocumentChecks
 from gql.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
 from gql.http import ExecutionStartedMarker
 from gql.mutations import groups, licenses, subscriptions, tenant, users
 from gql.queries import Query
-from gql.repeated_fields import MergeRepeatedFields
 
 log = logging.getLogger("licensing.graphql")
 
@@ -126,6 +124,21 @@ def log_error(error: GraphQLError) -> None:
         log.error("unexpected error in %s", where, exc_info=error.original_error)
 
 
+class CachedNames(NameConverter):
+    """Strawberry converts every argument's name (snake to camel case) on every resolution; the
+    names are a handful, so each is converted once."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_camel_case=True)
+        self._names: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._names.get(name)
+        if converted is None:
+            converted = self._names[name] = super().apply_naming_config(name)
+        return converted
+
+
 class LicensingSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # Strawberry logs every error at ERROR with its traceback, refusals included.
@@ -134,19 +147,21 @@ class LicensingSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) -> strawberry.Schema:
+    checks = DocumentChecks(
+        max_depth=settings.max_depth, max_aliases=settings.max_aliases, max_tokens=settings.max_tokens,
+        rules=[OneLicenseChangePerOperation],
+    )
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: AddValidationRules([OneLicenseChangePerOperation]),
-        MergeRepeatedFields,
+        checks.extension,
         lambda: MaskUnexpectedErrors(should_mask_error=should_mask, error_message="Unexpected error."),
         ExecutionStartedMarker,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     extensions.extend(extra_extensions or [])
-    return LicensingSchema(query=Query, mutation=Mutation, extensions=extensions)
+    return LicensingSchema(
+        query=Query, mutation=Mutation, extensions=extensions, config=StrawberryConfig(name_converter=CachedNames())
+    )
 
 
 __all__ = ["Info", "build_schema"]

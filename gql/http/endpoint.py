@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import strawberry
 from graphql import GraphQLError
 from starlette.datastructures import Headers
@@ -158,7 +159,7 @@ def _graphiql_html() -> str:
 def json_response(
     payload: Any, status: int, media_type: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = orjson.dumps(payload)  # UTF-8, compact; several times faster than json for a 50-user page
     return Response(
         body, status_code=status, headers=dict(headers or {}), media_type=f"{media_type}; charset=utf-8"
     )

@@ -21,8 +21,11 @@ Field = tuple[Callable[..., Awaitable[Any]], type, list[type]]  # (resolver, pay
 
 
 async def run(info: Info, use_case: Callable[[Runtime, Actor, R], Awaitable[T]], request: R) -> tuple[T | None, list[UserError]]:
-    """Call `use_case(runtime, actor, request)`: (result, []) or (None, errors)."""
+    """Call `use_case(runtime, actor, request)`: (result, []) or (None, errors). The request's
+    read snapshot (opened to resolve the caller) is given back first: a change never holds one
+    connection while it waits for another."""
     ctx = info.context
+    await ctx.reset_snapshot()
     try:
         return await use_case(ctx.runtime, ctx.actor, request), []
     except Refused as exc:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment
 
 import engine
 from db.models import DIRECT
@@ -22,7 +23,7 @@ from db.repo.catalog import ProductInfo
 from db.repo.paging import Page, encode_cursor
 from engine.subscription_lifecycle import view as subscription_view
 from engine.subscription_pool import PoolFigures
-from gql.errors import ErrorCode, LicenseError, page_size
+from gql.errors import ErrorCode, LicenseError, PublicError, page_size
 from gql.permissions import CanReadTenant
 from gql.types.catalog import PrepaidUnits, ServicePlan
 from gql.types.common import (
@@ -191,66 +192,52 @@ class User(Node):
         )
 
     @strawberry.field
-    async def member_of(
+    def member_of(
         self, info: Info, first: int | None = None, after: str | None = None, transitive: bool | None = False
     ) -> Connection[Group]:
+        """Direct (or transitive) groups by display name. On a users page the first groups of every
+        user are read in one statement before the page is resolved (`prefetch_page`); then this
+        resolves without awaiting."""
         n = page_size(first)
         ctx = info.context
         uid = self.record.id
         if not transitive and after is None:
-            # The common case (a users page with each user's first groups) batches through loaders.
-            groups = await ctx.loaders.first_groups_by_user.load((uid, n + 1))
-            cursors = [encode_cursor((g.display_name.lower(), str(g.id))) for g in groups[:n]]
-            page = Page(items=groups[:n], cursors=cursors, has_next=len(groups) > n, has_previous=False)
+            ready = ctx.loaders.ready_first_groups.get((uid, n + 1))
+            if ready is not None:
+                return _member_of_connection(info, uid, ready, n)
+        return self._member_of(info, n, after, bool(transitive))  # type: ignore[return-value]  # awaited by graphql-core
 
-            async def count() -> int:
-                return int(await ctx.loaders.group_count_by_user.load(uid))
-        else:
-            page = await fetch_page(
-                info,
-                lambda c: directory.member_of_page(c, ctx.tenant_id, uid, transitive=transitive, first=n, after=after),
-            )
+    async def _member_of(self, info: Info, n: int, after: str | None, transitive: bool) -> Connection[Group]:
+        ctx = info.context
+        uid = self.record.id
+        if not transitive and after is None:
+            return _member_of_connection(info, uid, await ctx.loaders.first_groups_by_user.load((uid, n + 1)), n)
+        page = await fetch_page(
+            info, lambda c: directory.member_of_page(c, ctx.tenant_id, uid, transitive=transitive, first=n, after=after),
+        )
 
-            async def count() -> int:
-                return await ctx.read(lambda c: directory.member_of_count(c, ctx.tenant_id, uid, transitive=transitive))
+        async def count() -> int:
+            return await ctx.read(lambda c: directory.member_of_count(c, ctx.tenant_id, uid, transitive=transitive))
 
         return connection(page, [Group.of(g) for g in page.items], count)
 
     @strawberry.field
-    async def licenses(self, info: Info) -> list[UserLicense]:
-        """One per product with at least one path (R1, R5, R20), by product display name (D19)."""
-        ctx = info.context
-        paths = await ctx.loaders.paths_by_user.load(self.record.id)
+    def licenses(self, info: Info) -> list[UserLicense]:
+        """One per product with at least one path (R1, R5, R20), by product display name (D19).
+        Resolves without awaiting when the page prefetched the paths and seats."""
+        loaders = info.context.loaders
+        uid = self.record.id
+        paths, seats = loaders.ready_paths.get(uid), loaders.ready_seats.get(uid)
+        if paths is not None and seats is not None:
+            return _licenses(info, paths, seats)
+        return self._licenses(info)  # type: ignore[return-value]  # awaited by graphql-core
+
+    async def _licenses(self, info: Info) -> list[UserLicense]:
+        loaders = info.context.loaders
+        paths = await loaders.paths_by_user.load(self.record.id)
         if not paths:
             return []
-        seats = await ctx.loaders.seats_by_user.load(self.record.id)
-        groups = await _groups_of(info, paths)
-        by_product: dict[uuid.UUID, list[Any]] = {}
-        for path in paths:
-            by_product.setdefault(path.product_id, []).append(path)
-        products = ctx.catalog.products
-        result = []
-        for product_id in sorted(by_product, key=lambda p: (products[p].display_name.lower(), str(p))):
-            product = products[product_id]
-            product_paths = by_product[product_id]
-            enabled = engine.enabled_for_user(
-                product.plan_ids, [frozenset(p.disabled_plan_ids or ()) for p in product_paths if p.state == "ACTIVE"]
-            )
-            inherited = sorted(
-                (groups[p.group_id] for p in product_paths if p.group_id != DIRECT and p.group_id in groups),
-                key=lambda g: (g.display_name.lower(), str(g.id)),
-            )
-            result.append(
-                UserLicense(
-                    product=Product.of(product),
-                    state=AssignmentState.ACTIVE if product_id in seats else AssignmentState.ERROR,
-                    enabled_service_plans=[ServicePlan.of(pl) for pl in product.plans if pl.id in enabled],
-                    disabled_service_plans=[ServicePlan.of(pl) for pl in product.plans if pl.id not in enabled],
-                    assigned_directly=any(p.group_id == DIRECT for p in product_paths),
-                    inherited_from=[Group.of(g) for g in inherited],
-                )
-            )
-        return result
+        return _licenses(info, paths, await loaders.seats_by_user.load(self.record.id))
 
     @strawberry.field
     async def license_assignment_states(self, info: Info) -> list[LicenseAssignmentState]:
@@ -297,6 +284,88 @@ async def _groups_of(info: Info, paths: list[Any]) -> dict[uuid.UUID, GroupRecor
     return {g.id: g for g in found if g is not None}
 
 
+def _member_of_connection(info: Info, uid: uuid.UUID, groups: list[GroupRecord], n: int) -> Connection[Group]:
+    cursors = [encode_cursor((g.display_name.lower(), str(g.id))) for g in groups[:n]]
+    page = Page(items=groups[:n], cursors=cursors, has_next=len(groups) > n, has_previous=False)
+    loaders = info.context.loaders
+
+    async def count() -> int:
+        return int(await loaders.group_count_by_user.load(uid))
+
+    return connection(page, [Group.of(g) for g in page.items], count)
+
+
+def _licenses(info: Info, paths: list[Any], seats: set[uuid.UUID]) -> list[UserLicense]:
+    by_product: dict[uuid.UUID, list[Any]] = {}
+    for path in paths:
+        by_product.setdefault(path.product_id, []).append(path)
+    products = info.context.catalog.products
+    result = []
+    for product_id in sorted(by_product, key=lambda p: (products[p].display_name.lower(), str(p))):
+        product = products[product_id]
+        product_paths = by_product[product_id]
+        enabled = engine.enabled_for_user(
+            product.plan_ids, [frozenset(p.disabled_plan_ids or ()) for p in product_paths if p.state == "ACTIVE"]
+        )
+        result.append(
+            UserLicense(
+                product=Product.of(product),
+                state=AssignmentState.ACTIVE if product_id in seats else AssignmentState.ERROR,
+                assigned_directly=any(p.group_id == DIRECT for p in product_paths),
+                info_=product,
+                enabled_=enabled,
+                group_ids_=tuple(p.group_id for p in product_paths if p.group_id != DIRECT),
+            )
+        )
+    return result
+
+
+def _node_fields(selections: list[Any]) -> dict[str, list[Any]]:
+    """The fields selected on a connection's nodes (fragments included), by name."""
+    found: dict[str, list[Any]] = {}
+
+    def visit(items: list[Any], path: tuple[str, ...]) -> None:
+        for item in items:
+            name = getattr(item, "name", None)
+            if isinstance(item, (FragmentSpread, InlineFragment)):
+                visit(item.selections, path)
+            elif path == ("edges", "node"):
+                found.setdefault(name, []).append(item)
+            elif name in ("edges", "node") and len(path) < 2:
+                visit(item.selections, (*path, name))
+
+    visit(selections, ())
+    return found
+
+
+def _first(value: Any) -> int | None:
+    """`first` as selected (strawberry hands a literal over as its text, "10"); None when it is
+    not a page size: the field's resolver then reports it."""
+    try:
+        return page_size(int(value) if value is not None else None)
+    except (TypeError, ValueError, PublicError):
+        return None
+
+
+async def prefetch_page(info: Info, users: list[UserRecord]) -> None:
+    """What the page's nodes will ask for, read for all of them at once on the request's snapshot:
+    paths and seats for `licenses`, the first groups for `memberOf(first:)`. Their resolvers then
+    need no loader round (no task per user)."""
+    if not users or not info.selected_fields:
+        return
+    fields = _node_fields(info.selected_fields[0].selections)
+    loaders = info.context.loaders
+    ids = [u.id for u in users]
+    if "licenses" in fields:
+        await loaders.prefetch_licenses(ids)
+    sizes = {
+        _first(f.arguments.get("first"))
+        for f in fields.get("memberOf", []) if not f.arguments.get("transitive") and f.arguments.get("after") is None
+    }
+    for size in sorted(n for n in sizes if n is not None):
+        await loaders.prefetch_first_groups(ids, size + 1)
+
+
 async def user_connection(info: Info, spec: directory.UserFilterSpec, first: int | None, after: str | None) -> Connection[User]:
     n = page_size(first)
     ctx = info.context
@@ -304,6 +373,7 @@ async def user_connection(info: Info, spec: directory.UserFilterSpec, first: int
     page = await fetch_page(info, lambda c: directory.users_page(c, tid, spec, first=n, after=after))
     for u in page.items:
         ctx.loaders.user_by_id.prime(u.id, u)
+    await prefetch_page(info, page.items)
 
     async def count() -> int:
         return await ctx.read(lambda c: directory.users_count(c, tid, spec))
@@ -315,10 +385,27 @@ async def user_connection(info: Info, spec: directory.UserFilterSpec, first: int
 class UserLicense:
     product: Product
     state: AssignmentState  # type: ignore[valid-type]
-    enabled_service_plans: list[ServicePlan]
-    disabled_service_plans: list[ServicePlan]
     assigned_directly: bool
-    inherited_from: list[Group]
+    info_: strawberry.Private[ProductInfo]
+    enabled_: strawberry.Private[frozenset[uuid.UUID]]
+    group_ids_: strawberry.Private[tuple[uuid.UUID, ...]]
+
+    @strawberry.field
+    async def inherited_from(self, info: Info) -> list[Group]:
+        """The groups that hold this license (D3), by display name."""
+        if not self.group_ids_:
+            return []
+        found = await info.context.loaders.group_by_id.load_many(sorted(set(self.group_ids_)))
+        return [Group.of(g) for g in sorted((g for g in found if g), key=lambda g: (g.display_name.lower(), str(g.id)))]
+
+    @strawberry.field
+    def enabled_service_plans(self) -> list[ServicePlan]:
+        """R5: the union over the user's ACTIVE paths, in the product's plan order (built only when asked)."""
+        return [ServicePlan.of(pl) for pl in self.info_.plans if pl.id in self.enabled_]
+
+    @strawberry.field
+    def disabled_service_plans(self) -> list[ServicePlan]:
+        return [ServicePlan.of(pl) for pl in self.info_.plans if pl.id not in self.enabled_]
 
 
 @strawberry.type

@@ -27,6 +27,7 @@ from tests.support import Tenant
 
 VIEWER = "{ viewer { roles } }"
 USERS = "{ users(first: 1) { totalCount } }"
+CREATE_GROUP = 'mutation { createGroup(input: {displayName: "During the outage"}) { group { id } errors { code } } }'
 
 
 class TcpProxy:
@@ -153,7 +154,8 @@ async def test_a_connection_lost_during_execution_is_503(
     async with app.router.lifespan_context(app):
         engine = app.state.runtime.db.engine
         # Two idle connections in the pool, in this order (the pool hands them out first in,
-        # first out): resolving the caller takes the first, the query's snapshot the second.
+        # first out): the request's snapshot (opened by resolving the caller) takes the first,
+        # the mutation's own transaction the second.
         first, second = await engine.connect(), await engine.connect()
         first_pid = (await first.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         second_pid = (await second.execute(text("SELECT pg_backend_pid()"))).scalar_one()
@@ -169,9 +171,9 @@ async def test_a_connection_lost_during_execution_is_503(
 
         caplog.set_level(logging.INFO)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            response = await _post(client, USERS, tenant.token(Role.GLOBAL_READER))
+            response = await _post(client, CREATE_GROUP, tenant.admin)
             _assert_unavailable(response)
-            assert response.json()["errors"][0]["path"] == ["users"]  # failed in the resolver
+            assert response.json()["errors"][0]["path"] == ["createGroup"]  # failed in the resolver
             assert not [r for r in caplog.records if r.exc_info]
 
             # the pool replaced the lost connection

@@ -1,0 +1,180 @@
+"""The hot statements of the read path, as plain SQL on the request snapshot's own asyncpg
+connection (`Reader`): no SQL building and no result adaption per call, and asyncpg prepares
+each statement once per connection. The same rows as their Core counterparts in
+`db.repo.directory`, `db.repo.licensing` and `db.repo.subscriptions` (a test compares them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from db.availability import is_database_unavailable
+from db.records import GroupRecord, SubscriptionRecord, TenantRecord, UserRecord
+
+_USER = "u.id, u.user_principal_name, u.display_name, u.mail, u.user_type, u.usage_location, u.account_enabled, " \
+        "u.department, u.job_title, u.created_at, u.created_seq"
+_GROUP = "g.id, g.display_name, g.description, g.security_enabled, g.created_at"
+
+
+class Reader:
+    """A read snapshot's asyncpg connection, counting its statements (the tests assert how many
+    a query runs)."""
+
+    def __init__(self, connection: Any, counted: Callable[[], None]) -> None:
+        self.connection = connection
+        self._counted = counted
+        self.lost = False  # the server went away under it: the pool must not keep this connection
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self._counted()
+        try:
+            return await self.connection.fetch(sql, *args)  # type: ignore[no-any-return]
+        except Exception as exc:
+            self.lost = self.lost or is_database_unavailable(exc)
+            raise
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+
+def _user(r: Any, at: int = 0) -> UserRecord:
+    return UserRecord(*(r[i] for i in range(at, at + 11)))
+
+
+def _group(r: Any, at: int = 0) -> GroupRecord:
+    return GroupRecord(*(r[i] for i in range(at, at + 5)))
+
+
+CALLER = f"""
+SELECT t.id, t.display_name, t.domain, t.default_usage_location, {_USER}
+FROM tenants t
+LEFT JOIN LATERAL (
+    SELECT * FROM users u
+    WHERE u.tenant_id = t.id AND (lower(u.user_principal_name) COLLATE "C" = $2 OR u.id = $3)
+    LIMIT 1
+) u ON true
+WHERE t.id = $1
+"""
+
+
+async def caller(
+    reader: Reader, tenant_id: str, sub: str, user_id: uuid.UUID | None
+) -> tuple[TenantRecord, UserRecord | None] | None:
+    """A token's tenant and the user its `sub` names (UPN, case-insensitive, or id; D5), in one
+    statement; None when there is no such tenant."""
+    if "\x00" in tenant_id:  # text cannot hold NUL: no tenant has such an id
+        return None
+    row = await reader.fetchrow(CALLER, tenant_id, None if "\x00" in sub else sub.lower(), user_id)
+    if row is None:
+        return None
+    return TenantRecord(row[0], row[1], row[2], row[3]), (_user(row, 4) if row[4] is not None else None)
+
+
+USERS_BY_IDS = f"SELECT {_USER} FROM users u WHERE u.tenant_id = $1 AND u.id = ANY($2::uuid[])"
+GROUPS_BY_IDS = f"SELECT {_GROUP} FROM groups g WHERE g.tenant_id = $1 AND g.id = ANY($2::uuid[])"
+
+
+async def users_by_ids(reader: Reader, tenant_id: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UserRecord]:
+    if not ids:
+        return {}
+    return {r[0]: _user(r) for r in await reader.fetch(USERS_BY_IDS, tenant_id, list(set(ids)))}
+
+
+async def groups_by_ids(reader: Reader, tenant_id: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GroupRecord]:
+    if not ids:
+        return {}
+    return {r[0]: _group(r) for r in await reader.fetch(GROUPS_BY_IDS, tenant_id, list(set(ids)))}
+
+
+FIRST_GROUPS = f"""
+SELECT u.uid, {_GROUP}
+FROM unnest($2::uuid[]) AS u(uid)
+CROSS JOIN LATERAL (
+    SELECT gr.* FROM group_user_members m
+    JOIN groups gr ON gr.tenant_id = m.tenant_id AND gr.id = m.group_id
+    WHERE m.tenant_id = $1 AND m.user_id = u.uid
+    ORDER BY lower(gr.display_name) COLLATE "C", gr.id
+    LIMIT $3
+) g
+"""
+
+
+async def first_groups_of_users(
+    reader: Reader, tenant_id: str, user_ids: Sequence[uuid.UUID], limit: int
+) -> dict[uuid.UUID, list[GroupRecord]]:
+    """The first `limit` direct groups (by display name) of each user, in one statement."""
+    result: dict[uuid.UUID, list[GroupRecord]] = {u: [] for u in user_ids}
+    if user_ids:
+        for r in await reader.fetch(FIRST_GROUPS, tenant_id, list(user_ids), limit):
+            result[r[0]].append(_group(r, 1))
+    return result
+
+
+GROUP_COUNTS = """
+SELECT user_id, count(*) FROM group_user_members WHERE tenant_id = $1 AND user_id = ANY($2::uuid[]) GROUP BY user_id
+"""
+
+
+async def direct_group_counts_of_users(reader: Reader, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    counts = {u: 0 for u in user_ids}
+    counts.update({r[0]: int(r[1]) for r in await reader.fetch(GROUP_COUNTS, tenant_id, list(user_ids))})
+    return counts
+
+
+class PathRow(NamedTuple):
+    user_id: uuid.UUID
+    product_id: uuid.UUID
+    group_id: uuid.UUID
+    disabled_plan_ids: list[uuid.UUID] | None
+    state: str
+    error_code: str | None
+    error_message: str | None
+    updated_at: datetime
+    queue_seq: int
+
+
+PATHS = """
+SELECT user_id, product_id, group_id, disabled_plan_ids, state, error_code, error_message, updated_at, queue_seq
+FROM license_paths WHERE tenant_id = $1 AND user_id = ANY($2::uuid[])
+"""
+SEATS = "SELECT user_id, product_id FROM user_licenses WHERE tenant_id = $1 AND user_id = ANY($2::uuid[]) AND holds_seat"
+
+
+async def paths_of_users(reader: Reader, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[PathRow]]:
+    """Every path of these users (one statement, for the DataLoader)."""
+    result: dict[uuid.UUID, list[PathRow]] = {u: [] for u in user_ids}
+    for r in await reader.fetch(PATHS, tenant_id, list(user_ids)):
+        result[r[0]].append(PathRow(*r))
+    return result
+
+
+async def seats_of_users(reader: Reader, tenant_id: str, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """Products for which each user holds a seat."""
+    result: dict[uuid.UUID, set[uuid.UUID]] = {u: set() for u in user_ids}
+    for r in await reader.fetch(SEATS, tenant_id, list(user_ids)):
+        result[r[0]].add(r[1])
+    return result
+
+
+async def tenant_pool(reader: Reader, tenant_id: str) -> tuple[list[SubscriptionRecord], dict[uuid.UUID, int]]:
+    """The tenant's subscriptions (in purchase order) and every pool's seat counter, in one statement."""
+    rows = await reader.fetch(POOL_IN_ORDER, tenant_id)
+    subs = [SubscriptionRecord(*tuple(r)[:11]) for r in rows if r[0] is not None]
+    consumed = {r[1]: int(r[11]) for r in rows if r[0] is None}
+    return subs, consumed
+
+
+POOL_IN_ORDER = """
+SELECT * FROM (
+    SELECT s.id, s.product_id, s.quantity, s.is_trial, s.is_self_service, s.purchased_by, s.starts_at, s.term_starts_at,
+           s.term_ends_at, s.recurring_billing, s.cancelled_at, NULL::int AS consumed, s.created_seq AS position
+    FROM subscriptions s WHERE s.tenant_id = $1
+    UNION ALL
+    SELECT NULL, p.product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, p.consumed, NULL
+    FROM product_pools p WHERE p.tenant_id = $1
+) pool ORDER BY position
+"""
