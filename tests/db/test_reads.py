@@ -1,0 +1,58 @@
+"""db.repo.reads (plain SQL on the snapshot's asyncpg connection) returns the same rows as the
+Core statements of db.repo.directory, licensing and subscriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db.repo import directory, licensing, reads, subscriptions
+from db.repo.reads import Reader
+from services.ids import from_global_id
+from tests.gql.test_assign_licenses import product
+from tests.gql.test_group_licenses import license_group
+from tests.support import Tenant
+
+
+async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
+    await tenant.buy("EMS", 2)
+    await tenant.buy("SPE_E3", 5, isTrial=True)
+    users = [await tenant.create_user(f"Reader {i}", location=None if i == 3 else "NO") for i in range(4)]
+    groups = [await tenant.create_group(f"Group {i}", users[i:]) for i in range(3)]
+    await license_group(tenant, groups[0], [{"productId": (await product(tenant, "EMS"))["id"]}])
+    ids = [from_global_id(u).uuid() for u in users]
+    group_ids = [from_global_id(g).uuid() for g in groups]
+    db = tenant.api.database()
+    counted: list[int] = []
+    async with db.read() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        reader = Reader(raw, lambda: counted.append(1))
+
+        def same(a: Any, b: Any) -> None:
+            assert a == b
+
+        same(await reads.users_by_ids(reader, tenant.id, ids), await directory.users_by_ids(conn, tenant.id, ids))
+        same(await reads.groups_by_ids(reader, tenant.id, group_ids), await directory.groups_by_ids(conn, tenant.id, group_ids))
+        same(
+            await reads.first_groups_of_users(reader, tenant.id, ids, 2),
+            await directory.first_groups_of_users(conn, tenant.id, ids, 2),
+        )
+        same(
+            await reads.direct_group_counts_of_users(reader, tenant.id, ids),
+            await directory.direct_group_counts_of_users(conn, tenant.id, ids),
+        )
+        plain = await reads.paths_of_users(reader, tenant.id, ids)
+        core = await licensing.paths_of_users(conn, tenant.id, ids)
+        assert {u: sorted(map(tuple, rows)) for u, rows in plain.items()} == {
+            u: sorted(tuple(r) for r in rows) for u, rows in core.items()
+        }
+        assert sum(len(rows) for rows in plain.values()) == 4  # every member of the licensed group
+        same(await reads.seats_of_users(reader, tenant.id, ids), await licensing.seats_of_users(conn, tenant.id, ids))
+        subs, consumed = await reads.tenant_pool(reader, tenant.id)
+        assert subs == await subscriptions.tenant_subscriptions(conn, tenant.id) and len(subs) == 2
+        assert consumed == await subscriptions.pool_consumed(conn, tenant.id)
+        found = await reads.caller(reader, tenant.id, f"READER.1@{tenant.domain}", None)
+        assert found is not None and found[1] is not None and found[1].id == ids[1]
+        assert (await reads.caller(reader, tenant.id, "nobody", ids[2]))[1].id == ids[2]  # type: ignore[index, union-attr]
+        assert (await reads.caller(reader, tenant.id, "admin@x.example", None))[1] is None  # type: ignore[index]
+        assert await reads.caller(reader, "no-such-tenant", "admin@x.example", None) is None
+    assert len(counted) == 11  # every plain statement is counted
