@@ -6,9 +6,12 @@ Both decision paths live here, side by side, behind one `Decided` result:
 - the SQL batch (`BatchDecision`): the batch's users and their paths are staged as the change
   leaves the graph (db.repo.group_batch) and every path is judged there, set-based, exactly as
   `engine.evaluate` would (R4, R8, D14, D15);
-- the engine (`license_changes.Decision`): when the screening gate (`engine.screening.screen`)
-  finds some user of the batch touched by a cross-path rule (R6, R7, a location prohibition) or
-  holding a self-service seat, the batch is handed to the engine whole.
+- the engine (`license_changes.Decision`) for the users the screening gate
+  (`engine.screening.screen`) finds touched by a cross-path rule (R6, R7, a location
+  prohibition) or holding a self-service seat: when every staged product has seats for every
+  claim, the engine decides those users and SQL the others (`SplitDecision`); when some product
+  is short of seats (then who is served first depends on the whole queue), the engine decides
+  the batch whole.
 
 Group-driven changes record errors on paths instead of refusing (D1). The property test
 (tests/gql/test_group_licensing_properties.py) checks the stored outcome against the pure
@@ -27,12 +30,12 @@ from db.models import DIRECT
 from db.repo import subscriptions as subscription_repo
 from db.repo import tenants
 from db.repo.group_batch import Figures, GroupBatch, Outcome, Overlay
-from db.repo.licensing import load_facts
+from db.repo.licensing import PathKey, load_facts
 from engine.screening import linked_products, rule_products, screen
 from engine.subscription_pool import PoolFigures
 from services.change import Change
 from services.errors import ErrorCode
-from services.license_changes import Decided, NewPath, Proposal, decide
+from services.license_changes import Decided, Decision, NewPath, Proposal, decide
 from services.pools import read_figures
 from services.summaries import MAX_OUTCOMES, ChangeSummary, PathOutcome, error_totals, seat_moves
 
@@ -66,6 +69,7 @@ class BatchDecision:
                 o.user_id, o.product_id, None if o.group_id == DIRECT else o.group_id, o.state,
                 None if o.removed or o.error_code is None else ErrorCode(o.error_code),
                 None if o.removed or o.error_code is None else message_of(messages, o), o.removed,
+                (o.queue_seq, o.created_seq, str(o.product_id), str(o.group_id)),
             )
             for o in figures.outcomes
         ]
@@ -109,21 +113,74 @@ class Reconciled:
     batch_size: int  # users in the batch
 
 
-async def _needs_engine(change: Change, batch: GroupBatch) -> bool:
-    """The gate: True when some user of the batch holds or draws on a self-service seat (D6),
-    or has paths whose shapes `engine.screening.screen` flags (R6, R7, R8 prohibitions)."""
-    if await batch.has_self_service():
-        return True
+async def _engine_users(change: Change, batch: GroupBatch) -> set[uuid.UUID]:
+    """The gate: the users of the batch who hold or draw on a self-service seat (D6), or whose
+    paths have shapes `engine.screening.screen` flags (R6, R7, R8 prohibitions)."""
+    users = await batch.self_service_users()
     if not batch.rule_products:
-        return False  # the staged paths enable no rule plan: nothing links them to other paths
+        return users  # the staged paths enable no rule plan: nothing links them to other paths
     shapes = await batch.rule_shapes()
     verdict = screen(
         change.runtime.engine_catalog, change.runtime.rules,
         [(str(s.product_id), frozenset(str(p) for p in s.disabled)) for s in shapes],
     )
-    if verdict.clear:
-        return False
-    return await batch.users_with_shapes(shapes, verdict.alone, verdict.pairs)
+    if not verdict.clear:
+        users |= await batch.users_with_shapes(shapes, verdict.alone, verdict.pairs)
+    return users
+
+
+@dataclass
+class SplitDecision:
+    """A batch decided in two parts: the users the gate sent to the engine, and the others in
+    SQL. Only when no staged product is short of seats: then every claim that passes its own
+    checks gets a seat whatever its place in line, so the two parts cannot disagree about who
+    is served first (R4)."""
+
+    in_sql: BatchDecision
+    by_engine: Decision
+
+    def pool_deltas(self) -> Mapping[uuid.UUID, int]:
+        deltas = Counter(self.in_sql.pool_deltas())
+        deltas.update(self.by_engine.pool_deltas())
+        return {p: d for p, d in deltas.items() if d}
+
+    def path_counts(self) -> Counter[tuple[uuid.UUID, str, str | None]]:
+        return self.in_sql.path_counts() + self.by_engine.path_counts()
+
+    def summary(self, change: Change) -> ChangeSummary:
+        a, b = self.in_sql.summary(change), self.by_engine.summary(change)
+        deltas = self.pool_deltas()
+        touched = {s.product_id for s in (*a.seats, *b.seats)} | set(deltas)
+        seats = seat_moves(change.catalog, touched, self.in_sql.pools_before, deltas)
+        counts: Counter[tuple[uuid.UUID, str]] = Counter()
+        for total in (*a.error_totals, *b.error_totals):
+            counts[(total.product_id, total.code.value)] += total.count
+        outcomes = sorted(
+            (*a.outcomes, *b.outcomes), key=lambda o: (o.removed or o.error_code is None, o.order)
+        )[:MAX_OUTCOMES]
+        return ChangeSummary(
+            change.dry_run, a.affected_user_count + b.affected_user_count, seats, error_totals(change.catalog, counts),
+            outcomes,
+        )
+
+    async def store(self, change: Change) -> None:
+        await self.in_sql.store(change)
+        await self.by_engine.store(change)
+
+
+async def _by_engine(
+    change: Change, user_ids: list[uuid.UUID], proposed: list[tuple[PathKey, frozenset[uuid.UUID] | None]], **kwargs: object
+) -> Decision:
+    """The engine's decision for these users of the batch, with the group paths the change
+    creates, edits (disabled plans) or ends (None) for them."""
+    facts = await load_facts(change.conn, change.tenant_id, user_ids)
+    proposal = Proposal(user_ids=set(user_ids), direct_first=False)
+    for key, disabled in proposed:
+        if disabled is None:
+            proposal.removals.add(key)
+        else:
+            proposal.upserts[key] = NewPath(disabled)
+    return await decide(change, proposal, direct=False, facts=facts, **kwargs)  # type: ignore[arg-type]
 
 
 async def reconcile(
@@ -149,19 +206,28 @@ async def reconcile(
         rule_products=[uuid.UUID(p) for p in linked],
     )
     await batch.collect_claims()
-    if await _needs_engine(change, batch):
-        await batch.nested_loops(on=True)
-        user_ids = await batch.user_ids()
-        facts = await load_facts(conn, tid, user_ids)
-        proposal = Proposal(user_ids=set(user_ids), direct_first=False)
-        for key, disabled in await batch.proposed_paths():
-            if disabled is None:
-                proposal.removals.add(key)
-            else:
-                proposal.upserts[key] = NewPath(disabled)
-        return Reconciled(await decide(change, proposal, direct=False, facts=facts), size)
+    engine_users = await _engine_users(change, batch)
     if not change.dry_run:
         await subscription_repo.lock_pools(conn, tid, products)
     pools = await read_figures(conn, tid, products, change.now, rt.cancellation_window)
-    await batch.decide({p: f.available for p, f in pools.items()})
-    return Reconciled(BatchDecision(batch, await batch.figures(MAX_OUTCOMES), pools), size)
+    available = {p: f.available for p, f in pools.items()}
+    if engine_users:
+        counts = await batch.seat_counts()
+        scarce = any(wanting > available.get(p, 0) + released for p, (wanting, released) in counts.items())
+        await batch.nested_loops(on=True)
+        if scarce or len(engine_users) == size:
+            # who gets a seat depends on the whole queue: the engine decides the batch whole
+            return Reconciled(await _by_engine(change, await batch.user_ids(), await batch.proposed_paths()), size)
+        # enough seats for every claim: the engine decides its users, SQL the others
+        engine_proposed = await batch.proposed_paths_of(engine_users)
+        await batch.set_aside(engine_users)
+        await batch.nested_loops(on=not batch.large)
+    await batch.decide(available)
+    in_sql = BatchDecision(batch, await batch.figures(MAX_OUTCOMES), pools)
+    if not engine_users:
+        return Reconciled(in_sql, size)
+    taken = in_sql.pool_deltas()
+    free = {p: available.get(p, 0) - taken.get(p, 0) for p in products}
+    by_engine = await _by_engine(change, sorted(engine_users), engine_proposed, free_seats=free)
+    return Reconciled(SplitDecision(in_sql, by_engine), size)
+

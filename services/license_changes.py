@@ -196,12 +196,14 @@ class Decision:
         outcomes = []
         for key, state in shown:
             if state is None:
-                outcome = PathOutcome(key[0], key[1], _group_or_none(key[2]), self.before[key].state, None, None, True)
+                outcome = PathOutcome(
+                    key[0], key[1], _group_or_none(key[2]), self.before[key].state, None, None, True, line(key)
+                )
             else:
                 code = path_code(state.error) if state.error is not None else None
                 outcome = PathOutcome(
                     key[0], key[1], _group_or_none(key[2]), "ACTIVE" if state.is_active else "ERROR", code,
-                    (state.message or "") if code else None, False,
+                    (state.message or "") if code else None, False, line(key),
                 )
             outcomes.append(outcome)
         return ChangeSummary(

@@ -38,6 +38,7 @@ class PathOutcome:
     error_code: ErrorCode | None
     error_message: str | None
     removed: bool
+    order: tuple[object, ...] = field(default=(), compare=False)  # R4: place in line, user creation, product, group
 
 
 @dataclass(frozen=True, slots=True)

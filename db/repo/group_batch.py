@@ -4,7 +4,7 @@
 1. `stage`: the batch's users (creation order, usage locations) into `gb_users`; their paths to
    the products the affected licensing groups license — stored ones and those the graph implies
    as the change leaves it (`Overlay`) — into `gb_paths`: kept, new, edited (D18), removed (D17);
-2. `has_self_service`, `rule_shapes`, `users_with_shapes`: what the screening gate
+2. `self_service_users`, `rule_shapes`, `users_with_shapes`, `set_aside`: what the screening gate
    (`engine.screening.screen`) needs to decide whether the engine must judge the batch;
 3. `collect_claims`, `decide`: each path judged exactly as `engine.evaluate` would judge it for
    a batch the gate cleared (each statement names the engine function it mirrors);
@@ -163,9 +163,10 @@ WORK_MEM = "256MB"
 # members to a group created in bulk took 190 s with loops, 2.4 s without).
 LARGE_BATCH = 1_000
 
-SELF_SERVICE = """
-SELECT EXISTS (SELECT 1 FROM gb_paths WHERE subscription_id IS NOT NULL AND kind NOT IN ('R', 'O'))
-    OR EXISTS (SELECT 1 FROM gb_claims WHERE self_service)
+SELF_SERVICE_USERS = """
+SELECT user_id FROM gb_paths WHERE subscription_id IS NOT NULL AND kind NOT IN ('R', 'O')
+UNION
+SELECT user_id FROM gb_claims WHERE self_service
 """
 
 # The batch's paths of products that enable a rule plan: staged ones as the change leaves them
@@ -186,12 +187,16 @@ shapes AS (
 tagged AS (
     SELECT p.user_id, s.i FROM rule_paths p JOIN shapes s ON s.p = p.product_id AND s.d = p.disabled
 )
-SELECT EXISTS (SELECT 1 FROM tagged WHERE i = ANY(CAST(:alone AS int[])))
-    OR EXISTS (
-        SELECT 1 FROM tagged a JOIN tagged b ON b.user_id = a.user_id
-        JOIN unnest(CAST(:pair_a AS int[]), CAST(:pair_b AS int[])) AS x(a, b) ON x.a = a.i AND x.b = b.i
-    )
+SELECT user_id FROM tagged WHERE i = ANY(CAST(:alone AS int[]))
+UNION
+SELECT a.user_id FROM tagged a JOIN tagged b ON b.user_id = a.user_id
+JOIN unnest(CAST(:pair_a AS int[]), CAST(:pair_b AS int[])) AS x(a, b) ON x.a = a.i AND x.b = b.i
 """
+SET_ASIDE = (
+    "DELETE FROM gb_users WHERE user_id = ANY(CAST(:ids AS uuid[]))",
+    "DELETE FROM gb_paths WHERE user_id = ANY(CAST(:ids AS uuid[]))",
+    "DELETE FROM gb_claims WHERE user_id = ANY(CAST(:ids AS uuid[]))",
+)
 
 # Mirrors engine.seats.Claim: one claim per (user, product), placed by its earliest located path
 # (Claim.place_in_line), holders marked (D14).
@@ -295,7 +300,7 @@ SELECT count(*) FROM (
 ) affected
 """
 OUTCOMES = """
-SELECT user_id, product_id, group_id, state, error_code, removed FROM gb_result
+SELECT user_id, product_id, group_id, state, error_code, removed, queue_seq, created_seq FROM gb_result
 WHERE changed
 ORDER BY (removed OR error_code IS NULL), queue_seq, created_seq, product_id, group_id
 LIMIT :n
@@ -416,6 +421,8 @@ class Outcome:
     state: str
     error_code: str | None
     removed: bool
+    queue_seq: int = 0  # its place in line (D2) and its user's creation number: the R4 order
+    created_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -543,10 +550,10 @@ class GroupBatch:
         if self.large:
             await self.conn.execute(text(f"SET LOCAL enable_nestloop = {'on' if on else 'off'}"))
 
-    async def has_self_service(self) -> bool:
-        """Some user of the batch holds or draws on a self-service seat of a staged product (D6).
+    async def self_service_users(self) -> set[uuid.UUID]:
+        """Users of the batch who hold or draw on a self-service seat of a staged product (D6).
         After `collect_claims`."""
-        return bool((await self.conn.execute(text(SELF_SERVICE))).scalar())
+        return set((await self.conn.execute(text(SELF_SERVICE_USERS))).scalars())
 
     async def rule_shapes(self) -> list[Shape]:
         """The (product, disabled plans) shapes of the batch's paths of rule products, as the
@@ -556,9 +563,9 @@ class GroupBatch:
 
     async def users_with_shapes(
         self, shapes: Sequence[Shape], alone: Iterable[int], pairs: Iterable[tuple[int, int]]
-    ) -> bool:
-        """Whether some user has a path of a shape in `alone` (indexes into `shapes`), or paths
-        of both shapes of a pair in `pairs`."""
+    ) -> set[uuid.UUID]:
+        """The users with a path of a shape in `alone` (indexes into `shapes`), or paths of both
+        shapes of a pair in `pairs`."""
         ordered_pairs = sorted(pairs)
         found = await self.conn.execute(
             text(SHAPE_USERS),
@@ -568,16 +575,39 @@ class GroupBatch:
                 "alone": sorted(alone), "pair_a": [a for a, _ in ordered_pairs], "pair_b": [b for _, b in ordered_pairs],
             },
         )
-        return bool(found.scalar())
+        return set(found.scalars())
+
+    async def seat_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
+        """Per product: (claims wanting a new seat, holders giving theirs up). After `collect_claims`."""
+        return {r.product_id: (int(r.wanting), int(r.released)) for r in await self.conn.execute(text(SEAT_COUNTS))}
+
+    async def proposed_paths_of(
+        self, user_ids: Iterable[uuid.UUID]
+    ) -> list[tuple[tuple[uuid.UUID, uuid.UUID, uuid.UUID], frozenset[uuid.UUID] | None]]:
+        """`proposed_paths` of some users only."""
+        rows = await self.conn.execute(
+            text("SELECT user_id, product_id, group_id, kind, disabled FROM gb_paths "
+                 "WHERE kind IN ('N', 'E', 'R') AND user_id = ANY(CAST(:ids AS uuid[]))"),
+            {"ids": sorted(set(user_ids))},
+        )
+        return [((r.user_id, r.product_id, r.group_id), None if r.kind == "R" else frozenset(r.disabled or ())) for r in rows]
+
+    async def set_aside(self, user_ids: Iterable[uuid.UUID]) -> None:
+        """Take these users out of the batch (the engine decides them): the SQL steps that follow
+        judge the others only."""
+        ids = sorted(set(user_ids))
+        for statement in SET_ASIDE:
+            await self.conn.execute(text(statement), {"ids": ids})
+        self.new_paths = int((await self.conn.execute(text("SELECT count(*) FROM gb_paths WHERE kind = 'N'"))).scalar_one())
 
     async def decide(self, available: Mapping[uuid.UUID, int]) -> None:
         """Judge every path of the batch (`available`: each pool's free seats), as
         engine.evaluate would for a batch the gate cleared."""
         scarce: dict[uuid.UUID, int] = {}
-        for row in await self.conn.execute(text(SEAT_COUNTS)):
-            seats = available.get(row.product_id, 0) + int(row.released)
-            if row.wanting > seats:
-                scarce[row.product_id] = seats
+        for product_id, (wanting, released) in (await self.seat_counts()).items():
+            seats = available.get(product_id, 0) + released
+            if wanting > seats:
+                scarce[product_id] = seats
         products = sorted(scarce)
         await self._run(WAITING, {"scarce": products, "seats": [scarce[p] for p in products]})
         await self._run(RESULT.format(NEW_PATHS=NEW_PATHS))
@@ -592,7 +622,7 @@ class GroupBatch:
         deltas = {r.product_id: int(r.delta) for r in await conn.execute(text(POOL_DELTAS))}
         affected = int((await conn.execute(text(AFFECTED))).scalar_one())
         outcomes = tuple(
-            Outcome(r.user_id, r.product_id, r.group_id, r.state, r.error_code, r.removed)
+            Outcome(r.user_id, r.product_id, r.group_id, r.state, r.error_code, r.removed, r.queue_seq, r.created_seq)
             for r in await conn.execute(text(OUTCOMES), {"n": max_outcomes})
         )
         await self.nested_loops(on=True)  # the rest of the transaction plans as usual

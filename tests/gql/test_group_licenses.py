@@ -247,3 +247,34 @@ async def test_deleting_a_user_leaves_no_path_or_license_behind(tenant: Tenant, 
                 assert left == 0, table
     finally:
         await db.dispose()
+
+
+async def test_r6_a_mixed_batch_the_engine_judges_its_users_and_sql_the_others(tenant: Tenant, batch_plans: None) -> None:
+    """One member of a licensed group holds Yammer for Academic directly; the group gives E3
+    (Yammer Enterprise, mutually exclusive with it, R6). With seats for everyone, that member is
+    judged by the engine (the later path errs) and the other members in SQL, in one change."""
+    await tenant.buy("SPE_E3", 10)
+    await tenant.buy("M365EDU_A3_FACULTY", 1)
+    users = [await tenant.create_user(f"Member {i}") for i in range(6)]
+    faculty = (await product(tenant, "M365EDU_A3_FACULTY"))["id"]
+    assert (await assign(tenant, [users[2]], [{"productId": faculty}]))["errors"] == []
+    group = await tenant.create_group("Staff", users)
+    e3 = (await product(tenant, "SPE_E3"))["id"]
+    given = await license_group(tenant, group, [{"productId": e3}])
+    assert given["errors"] == []
+    changes = given["changes"]
+    assert changes["affectedUserCount"] == 6
+    assert changes["products"] == [{"product": {"skuPartNumber": "SPE_E3"}, "consumedBefore": 0, "consumedAfter": 5, "totalUnits": 10}]
+    assert changes["errorCounts"] == [{"product": {"skuPartNumber": "SPE_E3"}, "code": "MUTUALLY_EXCLUSIVE_VIOLATION", "count": 1}]
+    # errors first (D16), then the members in R4 order
+    assert [(o["user"]["displayName"], o["state"], o["error"] and o["error"]["code"]) for o in changes["outcomes"]] == [
+        ("Member 2", "ERROR", "MUTUALLY_EXCLUSIVE_VIOLATION"),
+        *[(f"Member {i}", "ACTIVE", None) for i in (0, 1, 3, 4, 5)],
+    ]
+    assert await states(tenant, users[2]) == [
+        ("M365EDU_A3_FACULTY", None, "ACTIVE", None), ("SPE_E3", group, "ERROR", "MUTUALLY_EXCLUSIVE_VIOLATION"),
+    ]
+    for i in (0, 1, 3, 4, 5):
+        assert await states(tenant, users[i]) == [("SPE_E3", group, "ACTIVE", None)]
+    view = (await tenant.ok(GROUP_VIEW, {"id": group}))["group"]
+    assert view["licenses"] == [{"product": {"skuPartNumber": "SPE_E3"}, "activeUserCount": 5, "errorUserCount": 1}]
