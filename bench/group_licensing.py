@@ -50,6 +50,15 @@ MEMBERS_EVERY = 10  # every tenth user: 100,000 members
 ADDED = 10_000
 SKUS = ("SPE_E5", "EMSPREMIUM", "PROJECTPREMIUM")
 SEATS = 150_000
+# The mixed batch: one member in a hundred holds Microsoft 365 Audio Conferencing directly. Its
+# plan needs Skype for Business Online (Plan 2) from another path (R7: E3 from All Staff, and
+# E5 once the group is licensed), so the engine must judge those members, SQL the others. (A
+# Yammer for Academic holder cannot be set up here: every seeded member holds E3's Yammer
+# Enterprise, and D1 refuses the direct assignment.)
+MIXED_SKU = "MCOMEETADV"
+MIXED_EVERY = 100
+ASSIGN_DIRECT = """
+mutation($i: AssignLicensesInput!) { assignLicenses(input: $i) { errors { code message } } }"""
 
 ASSIGN = """
 mutation($i: AssignGroupLicensesInput!) {
@@ -78,6 +87,29 @@ INSERT INTO floor_paths
 SELECT m.tenant_id, m.user_id, p.id, m.group_id, 'ACTIVE', now()
 FROM group_user_members m CROSS JOIN products p
 WHERE m.tenant_id = $1 AND m.group_id = $2 AND p.sku_part_number = ANY($3::text[])"""
+
+
+async def _mixed_members(dsn: str, group_global_id: str) -> tuple[str, list[str]]:
+    """The mixed batch's product (seats bought) and every MIXED_EVERY-th member of the group."""
+    from services.ids import from_global_id
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        product_id = await conn.fetchval("SELECT id FROM products WHERE sku_part_number = $1", MIXED_SKU)
+        members = [to_global_id("User", r["user_id"]) for r in await conn.fetch(
+            "SELECT m.user_id FROM group_user_members m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id "
+            "WHERE m.tenant_id = $1 AND m.group_id = $2 ORDER BY u.created_seq", TENANT, from_global_id(group_global_id).uuid())]
+        return to_global_id("Product", product_id), members[::MIXED_EVERY]
+    finally:
+        await conn.close()
+
+
+def _direct(api: GraphQL, users: list[str], product: str, *, add: bool) -> None:
+    """Assign (or remove) a product directly, 20 users per call (R12)."""
+    for start in range(0, len(users), 20):
+        batch = {"userIds": users[start : start + 20]}
+        batch.update({"addLicenses": [{"productId": product}]} if add else {"removeProductIds": [product]})
+        _call(api, ASSIGN_DIRECT, {"i": batch}, "assignLicenses")
 
 
 async def _setup(dsn: str, api: GraphQL) -> tuple[str, list[str], list[str]]:
@@ -200,7 +232,12 @@ def main() -> None:
         dry = {"i": {**add["i"], "dryRun": True}}
         remove = {"i": {"groupId": gid, "removeProductIds": products}}
         members = {"i": {"groupId": gid, "memberIds": added}}
-        samples: dict[str, list[float]] = {k: [] for k in ("dry", "assign", "add", "removeMembers", "remove", "floor")}
+        samples: dict[str, list[float]] = {
+            k: [] for k in ("dry", "assign", "add", "removeMembers", "remove", "floor", "mixed")
+        }
+        mixed_product, mixed_users = asyncio.run(_mixed_members(dsn, gid))
+        bought = api.data(PURCHASE, {"i": {"productId": mixed_product, "quantity": len(mixed_users) + 10}})
+        assert not bought["purchaseSubscription"]["errors"], bought
         slowest_health = 0.0
         for run in range(args.runs):
             ms, payload = _call(api, ASSIGN, dry, "assignGroupLicenses")
@@ -220,6 +257,13 @@ def main() -> None:
             ms, _ = _call(api, ASSIGN, remove, "assignGroupLicenses")
             samples["remove"].append(ms)
             samples["floor"].append(asyncio.run(_floor(dsn, gid)))
+            _direct(api, mixed_users, mixed_product, add=True)
+            ms, payload = _call(api, ASSIGN, add, "assignGroupLicenses")
+            samples["mixed"].append(ms)
+            errors = {e["code"]: e["count"] for e in payload["changes"]["errorCounts"]}
+            console.print(f"run {run + 1} (mixed): {len(mixed_users):,} members hold {MIXED_SKU}; errors {errors}")
+            _call(api, ASSIGN, remove, "assignGroupLicenses")
+            _direct(api, mixed_users, mixed_product, add=False)
         floor = samples["floor"]
         figures = [
             Figure("license a 100,000-member group with 3 products", samples["assign"], floor, 5000),
@@ -228,6 +272,8 @@ def main() -> None:
                    note="floor: the 3 × 100,000-row INSERT (the 30,000 rows written are a tenth of it)"),
             Figure("… remove them again", samples["removeMembers"], floor, None),
             Figure("remove the 3 licenses from the 100,000-member group", samples["remove"], floor, 5000),
+            Figure(f"license the group, 1 % of members needing the engine ({MIXED_SKU})", samples["mixed"], floor,
+                   None, note=f"target ≤ 1.5 × the clean batch: {1.5 * _median(samples['assign']):,.0f} ms"),
         ]
         print_figures(
             f"Group-based licensing, tenant of {USERS:,} users (floor: INSERT … SELECT of 3 × 100,000 path rows)",
@@ -235,6 +281,11 @@ def main() -> None:
             [f"/healthz during the real assignments: slowest answer {slowest_health:.0f} ms",
              f"server peak RSS {server.peak_rss_mb():.0f} MB (target ≤ 500 MB)", f"load average {load_average()}"],
         )
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else 0.0
 
 
 if __name__ == "__main__":
