@@ -114,6 +114,10 @@ class User(Base):
     account_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     department: Mapped[str | None] = mapped_column(Text)
     job_title: Mapped[str | None] = mapped_column(Text)
+    given_name: Mapped[str | None] = mapped_column(Text)
+    surname: Mapped[str | None] = mapped_column(Text)
+    employee_id: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(Text)  # SCIM (R29); unique per tenant where set
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
     created_seq: Mapped[int] = mapped_column(BigInteger, order_seq, server_default=order_seq.next_value())
 
@@ -125,6 +129,7 @@ class Group(Base):
     display_name: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     security_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    membership_rule: Mapped[str | None] = mapped_column(Text)  # dynamic group (R22); null: assigned
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
 
 
