@@ -90,7 +90,8 @@ WHERE m.tenant_id = $1 AND m.group_id = $2 AND p.sku_part_number = ANY($3::text[
 
 
 async def _mixed_members(dsn: str, group_global_id: str) -> tuple[str, list[str]]:
-    """The mixed batch's product (seats bought) and every MIXED_EVERY-th member of the group."""
+    """The mixed batch's product (seats bought) and every MIXED_EVERY-th member of the group in the
+    US (a direct license needs a usage location, and some locations restrict Skype's plans)."""
     from services.ids import from_global_id
 
     conn = await asyncpg.connect(dsn)
@@ -98,8 +99,8 @@ async def _mixed_members(dsn: str, group_global_id: str) -> tuple[str, list[str]
         product_id = await conn.fetchval("SELECT id FROM products WHERE sku_part_number = $1", MIXED_SKU)
         members = [to_global_id("User", r["user_id"]) for r in await conn.fetch(
             "SELECT m.user_id FROM group_user_members m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id "
-            "WHERE m.tenant_id = $1 AND m.group_id = $2 ORDER BY u.created_seq", TENANT, from_global_id(group_global_id).uuid())]
-        return to_global_id("Product", product_id), members[::MIXED_EVERY]
+            "WHERE m.tenant_id = $1 AND m.group_id = $2 AND u.usage_location = 'US' ORDER BY u.created_seq", TENANT, from_global_id(group_global_id).uuid())]
+        return to_global_id("Product", product_id), members[:: MIXED_EVERY // 4]
     finally:
         await conn.close()
 
