@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=10_000, alias="LICENSING_MAX_TOKENS")
     allow_batching: bool = Field(default=False, alias="LICENSING_ALLOW_BATCHING")
     lock_timeout_ms: int = Field(default=10_000, alias="LICENSING_LOCK_TIMEOUT_MS")
+    # Dynamic groups (R22, D32): at most this many per tenant; a rule's evaluation in SQL runs
+    # under this statement timeout (its regular expressions are bounded, the tenant may not be)
+    max_dynamic_groups: int = Field(default=1_000, alias="LICENSING_MAX_DYNAMIC_GROUPS", ge=0)
+    rule_timeout_ms: int = Field(default=20_000, alias="LICENSING_RULE_TIMEOUT_MS", ge=100)
     lifecycle_interval_seconds: float = Field(default=300.0, alias="LICENSING_LIFECYCLE_INTERVAL_SECONDS")
     pool_size: int = Field(default=10, alias="LICENSING_DB_POOL_SIZE")
     # Limits on the HTTP surface (D36)

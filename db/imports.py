@@ -115,6 +115,21 @@ async def insert_staged_users(conn: AsyncConnection, tenant_id: str) -> int:
     return int(result.rowcount)
 
 
+async def staged_user_ids(conn: AsyncConnection, tenant_id: str) -> list[uuid.UUID]:
+    """The ids of the users just created from the staged file, in creation order."""
+    rows = await conn.execute(
+        text(
+            """
+            SELECT u.id FROM import_users i
+            JOIN users u ON u.tenant_id = :t AND u.user_principal_name = i.upn
+            ORDER BY u.created_seq
+            """
+        ),
+        {"t": tenant_id},
+    )
+    return [r[0] for r in rows]
+
+
 # ------------------------------------------------------------------------------------ members
 
 _MEMBER_STAGE = "CREATE TEMP TABLE import_members (line integer NOT NULL, upn text NOT NULL) ON COMMIT DROP"
@@ -125,7 +140,7 @@ async def groups_named(conn: AsyncConnection, tenant_id: str, name: str) -> list
     rows = await conn.execute(
         text(
             """
-            SELECT id, display_name, description, security_enabled, created_at FROM groups
+            SELECT id, display_name, description, security_enabled, created_at, membership_rule FROM groups
             WHERE tenant_id = :t AND lower(display_name) COLLATE "C" = lower(:n) COLLATE "C"
             ORDER BY created_at, id
             """

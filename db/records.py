@@ -47,10 +47,15 @@ class GroupRecord:
     description: str | None
     security_enabled: bool
     created_at: datetime
+    membership_rule: str | None = None  # a dynamic group's rule (R22); None: assigned
+
+    @property
+    def dynamic(self) -> bool:
+        return self.membership_rule is not None
 
     @classmethod
     def from_row(cls, row: Any) -> GroupRecord:
-        return cls(row.id, row.display_name, row.description, row.security_enabled, row.created_at)
+        return cls(row.id, row.display_name, row.description, row.security_enabled, row.created_at, row.membership_rule)
 
 
 @dataclass(frozen=True, slots=True)

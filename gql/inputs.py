@@ -83,6 +83,17 @@ class CreateGroupInput:
     description: str | None = None
     security_enabled: bool | None = True
     member_ids: list[strawberry.ID] | None = strawberry.field(default_factory=list)
+    membership_rule: str | None = None  # makes the group dynamic (R22); memberIds must then be empty
+
+
+@strawberry.input
+class UpdateGroupInput:
+    group_id: strawberry.ID
+    display_name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    # null: becomes an assigned group keeping its members; omitted: unchanged (R22)
+    membership_rule: str | None = strawberry.UNSET
+    dry_run: bool | None = False
 
 
 @strawberry.input

@@ -34,6 +34,7 @@ from gql.types import (
     user_connection,
     user_filter_spec,
 )
+from gql.types.rules import MembershipRulePreview
 from services import validation as v
 from services.errors import ErrorCode, Refused
 from services.ids import BadId, from_global_id, product_id_arg, uuid_arg
@@ -209,6 +210,12 @@ class Query:
         """The Products page: one row per subscription, self-service and DELETED ones included."""
         pool = await info.context.loaders.tenant_pool()
         return [Subscription.of(s, info) for s in pool.subscriptions]
+
+    @strawberry.field(permission_classes=[CanReadTenant])
+    def membership_rule_preview(self, rule: str) -> MembershipRulePreview:
+        """R24: the rule checked as typed — valid or the error with its position, how many users
+        match tenant-wide, and a sample. Stores nothing."""
+        return MembershipRulePreview.of(rule)
 
     @strawberry.field(permission_classes=[CanReadTenant])
     async def audit_log(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[AuditEvent]:

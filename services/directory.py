@@ -88,13 +88,15 @@ async def create_user(rt: Runtime, actor: Actor, request: CreateUser) -> UserCha
             user = directory.unsaved_user(values, change.now)
         else:
             user = await directory.insert_user(change.conn, change.tenant_id, values)
-        changes = (await users_changed(change, created=[user])).changes
+        followed = await users_changed(change, created=[user])
+        changes = followed.changes
         if adds:
-            changes = await _license_new_user(change, user, adds)
+            changes = (await _license_new_user(change, user, adds)).merged(changes)
         await change.audit(
             "USER_CREATED",
-            f"Created user {user.user_principal_name}" + (f" with {len(adds)} license(s)" if adds else ""),
-            target_id=_user_gid(user.id), users=1, **({"licenses": len(adds)} if adds else {}),
+            f"Created user {user.user_principal_name}" + (f" with {len(adds)} license(s)" if adds else "")
+            + followed.audit_text(),
+            target_id=_user_gid(user.id), users=1, **({"licenses": len(adds)} if adds else {}), **followed.audit_details(),
         )
         return UserChanged(user, changes, stored=not change.dry_run)
 
@@ -167,10 +169,11 @@ async def update_user(rt: Runtime, actor: Actor, request: UpdateUser) -> UserCha
             user = replace(before, **values)
         else:
             user = await directory.update_user(conn, tid, uid, values)
-        changes = (await users_changed(change, updated=[(before, user)])).changes
+        followed = await users_changed(change, updated=[(before, user)])
+        changes = followed.changes
         await change.audit(
-            "USER_UPDATED", f"Updated user {user.user_principal_name}: {', '.join(sorted(values))}",
-            target_id=_user_gid(user.id), users=1, fields=sorted(values),
+            "USER_UPDATED", f"Updated user {user.user_principal_name}: {', '.join(sorted(values))}" + followed.audit_text(),
+            target_id=_user_gid(user.id), users=1, fields=sorted(values), **followed.audit_details(),
         )
         return UserChanged(user, changes)
 
@@ -234,6 +237,9 @@ async def invite_guest(rt: Runtime, actor: Actor, request: InviteGuest) -> UserR
         if await directory.upn_taken(change.conn, change.tenant_id, upn):
             raise refuse(ErrorCode.ALREADY_EXISTS, f"{email} has already been invited (as {upn}).", field="input.email")
         user = await directory.insert_user(change.conn, change.tenant_id, values)
-        await users_changed(change, created=[user])
-        await change.audit("GUEST_INVITED", f"Invited guest {email}", target_id=_user_gid(user.id), users=1)
+        followed = await users_changed(change, created=[user])
+        await change.audit(
+            "GUEST_INVITED", f"Invited guest {email}" + followed.audit_text(), target_id=_user_gid(user.id), users=1,
+            **followed.audit_details(),
+        )
         return user

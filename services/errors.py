@@ -30,6 +30,7 @@ _OPERATION_CODES = (
     "SUBSCRIPTION_NOT_ACTIVE",
     "GROUP_HAS_LICENSES",
     "GROUP_NOT_SECURITY_ENABLED",
+    "DYNAMIC_MEMBERSHIP",
     "OTHER",
 )
 ErrorCode = StrEnum(  # type: ignore[misc]

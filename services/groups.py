@@ -1,4 +1,5 @@
-"""Groups: createGroup, deleteGroup, addGroupMembers, removeGroupMembers (R10, R11, R18, D3, D17).
+"""Groups: createGroup, updateGroup, deleteGroup, addGroupMembers, removeGroupMembers (R10, R11,
+R18, R22, D3, D17). A dynamic group's members follow its rule (`services.dynamic_groups`).
 
 A membership change reconciles every affected user's group paths in the same transaction
 (`group_changes.reconcile`); `change_members` is the step both `addGroupMembers` and
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,6 +20,14 @@ from db.repo import directory
 from services import validation as v
 from services.change import Change, begin
 from services.context import Actor, Runtime
+from services.dynamic_groups import (
+    RuleMoves,
+    apply_rule,
+    check_cap,
+    fill_new_group,
+    parse_rule,
+    refuse_manual,
+)
 from services.errors import ErrorCode, Problem, Refused, refuse
 from services.group_changes import Overlay, Reconciled, reconcile
 from services.ids import BadId, from_global_id, to_global_id
@@ -72,16 +82,35 @@ class CreateGroup:
     description: str | None = None
     security_enabled: bool | None = None
     member_ids: Sequence[str] = ()
+    membership_rule: str | None = None  # a dynamic group (R22)
 
 
 async def create_group(rt: Runtime, actor: Actor, request: CreateGroup) -> GroupRecord:
-    async with begin(rt, actor) as change:
+    dynamic = request.membership_rule is not None
+    async with begin(rt, actor, license_lock=dynamic) as change:
         conn, tid = change.conn, change.tenant_id
         values = {
             "display_name": v.required_text(request.display_name, "input.displayName"),
             "description": v.optional_text(request.description, "input.description"),
             "security_enabled": True if request.security_enabled is None else request.security_enabled,
         }
+        if dynamic:
+            assert request.membership_rule is not None
+            if request.member_ids:
+                raise v.invalid(
+                    "input.memberIds",
+                    "A dynamic group's members follow its rule: give either `memberIds` or `membershipRule`, not both.",
+                )
+            rule = parse_rule(request.membership_rule)
+            await check_cap(rt, conn, tid)
+            group = await directory.insert_group(conn, tid, {**values, "membership_rule": rule.source})
+            joined = await fill_new_group(change, group, rule)
+            gid = to_global_id("Group", group.id)
+            await change.audit(
+                "GROUP_CREATED", f"Created dynamic group {group.display_name}; {joined} user(s) match its rule",
+                target_id=gid, users=joined, rule=rule.source, dynamic_groups={gid: {"joined": joined, "left": 0}},
+            )
+            return group
         users, groups = await parse_members(conn, tid, list(request.member_ids), "input.memberIds", rt.settings.max_members_per_call)
         group = await directory.insert_group(conn, tid, values)
         await directory.add_members(conn, tid, group.id, users, groups)
@@ -90,6 +119,80 @@ async def create_group(rt: Runtime, actor: Actor, request: CreateGroup) -> Group
             target_id=to_global_id("Group", group.id), users=len(users), groups=len(groups),
         )
         return group
+
+
+# ------------------------------------------------------------------------------ updateGroup
+
+KEEP: Any = object()  # an input left out: the stored value stays
+
+
+@dataclass(frozen=True)
+class UpdateGroup:
+    """Fields left at KEEP are not changed; `membership_rule` None makes the group assigned."""
+
+    group_id: str
+    display_name: Any = KEEP
+    description: Any = KEEP
+    membership_rule: Any = KEEP
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class GroupUpdated:
+    group: GroupRecord
+    changes: ChangeSummary
+    moves: RuleMoves | None = None  # None: the rule was not touched
+
+
+async def update_group(rt: Runtime, actor: Actor, request: UpdateGroup) -> GroupUpdated:
+    """R22, R24: rename, describe, give a rule (members replaced by the matching users), change
+    it (who no longer matches leaves, who still matches keeps their place) or remove it (an
+    assigned group keeping its members). A dry run shows the joins, leaves and seat changes."""
+    async with begin(rt, actor, dry_run=request.dry_run, license_lock=True) as change:
+        conn, tid = change.conn, change.tenant_id
+        group = await load_group(conn, tid, request.group_id, "input.groupId")
+        values: dict[str, Any] = {}
+        if request.display_name is not KEEP:
+            if request.display_name is None:
+                raise v.invalid("input.displayName", "`input.displayName` cannot be null; omit it to keep the name.")
+            values["display_name"] = v.required_text(request.display_name, "input.displayName")
+        if request.description is not KEEP:
+            values["description"] = v.optional_text(request.description, "input.description")
+        moves: RuleMoves | None = None
+        changes = ChangeSummary(change.dry_run)
+        if request.membership_rule is not KEEP:
+            text = request.membership_rule
+            if text is None:
+                values["membership_rule"] = None  # R22: members and their places stay
+                moves = RuleMoves(changes=changes)
+            else:
+                rule = parse_rule(text)
+                if not group.dynamic:
+                    await check_cap(rt, conn, tid)
+                values["membership_rule"] = rule.source
+                moves = await apply_rule(change, group, rule)
+                changes = moves.changes or changes
+        updated = group
+        if values:
+            if change.dry_run:
+                updated = _replaced(group, values)
+            else:
+                updated = await directory.update_group(conn, tid, group.id, values)
+            joined_left = (
+                f"; {sum(len(u) for u in moves.joined.values())} joined, {sum(len(u) for u in moves.left.values())} left"
+                if moves is not None else ""
+            )
+            await change.audit(
+                "GROUP_UPDATED", f"Updated group {updated.display_name}: {', '.join(sorted(values))}{joined_left}",
+                target_id=to_global_id("Group", group.id), fields=sorted(values),
+                **({"rule": values["membership_rule"]} if "membership_rule" in values else {}),
+                **({"dynamic_groups": moves.counts(), "affected": changes.affected_user_count} if moves is not None else {}),
+            )
+        return GroupUpdated(updated, changes, moves)
+
+
+def _replaced(group: GroupRecord, values: dict[str, Any]) -> GroupRecord:
+    return replace(group, **values)
 
 
 # ------------------------------------------------------------------------------ deleteGroup
@@ -154,6 +257,8 @@ async def _members(rt: Runtime, actor: Actor, request: ChangeMembers, *, add: bo
     async with begin(rt, actor, dry_run=request.dry_run, license_lock=True) as change:
         conn, tid = change.conn, change.tenant_id
         group = await load_group(conn, tid, request.group_id, "input.groupId")
+        if group.dynamic:
+            raise refuse_manual(group)
         users, groups = await parse_members(conn, tid, list(request.member_ids), "input.memberIds", rt.settings.max_members_per_call)
         if group.id in groups:
             index = next(i for i, raw in enumerate(request.member_ids) if from_global_id(raw).key == str(group.id))

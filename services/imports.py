@@ -35,10 +35,12 @@ from engine.countries import COUNTRY_CODES
 from services import validation as v
 from services.change import Change, begin
 from services.context import Actor, Runtime
+from services.dynamic_groups import refuse_manual
 from services.errors import ErrorCode, Refused, refuse
 from services.groups import change_members
 from services.ids import BadId, parse_uuid_id, to_global_id
 from services.license_changes import Decided
+from services.user_changes import users_changed
 
 Progress = Callable[[str, float, float], None]
 """(phase, done, total): how far an import is."""
@@ -306,8 +308,11 @@ async def import_users(
                 "a user named in the file was created while importing; nothing was imported. Run the import again to see which.",
             ) from exc
         await imports.refresh_statistics(conn, created, "users")
+        # R22: the new users join the dynamic groups whose rules they match (rules in SQL)
+        followed = await users_changed(change, stored_ids=await imports.staged_user_ids(conn, tid), refuse_new_errors=False)
         await change.audit(
-            "USERS_IMPORTED", f"Imported {created:,} user(s) from {parsed.name}", users=created, file=parsed.name,
+            "USERS_IMPORTED", f"Imported {created:,} user(s) from {parsed.name}" + followed.audit_text(),
+            users=created, file=parsed.name, **followed.audit_details(),
         )
         progress("write", 1, 1)
         return created
@@ -390,6 +395,8 @@ async def import_members(
     async with begin(rt, actor, dry_run=dry_run, license_lock=True) as change:
         conn, tid = change.conn, change.tenant_id
         target = await find_group(change, group)
+        if target.dynamic:
+            raise refuse_manual(target)
         rows = len(parsed.rows)
         await imports.stage_members(conn, members, lambda d: progress("validate", rows + d * rows / max(len(members), 1), 2 * rows))
         resolved = await imports.resolve_staged_members(conn, tid, target.id)

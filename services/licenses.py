@@ -21,6 +21,7 @@ from db.repo import group_licenses as gl_repo
 from db.repo import subscriptions as subscription_repo
 from db.repo.catalog import Catalog
 from db.repo.licensing import load_facts
+from services import dynamic_groups
 from services import validation as v
 from services.change import Change, begin
 from services.context import Actor, Runtime
@@ -353,6 +354,7 @@ async def reprocess_licenses(rt: Runtime, actor: Actor, request: ReprocessLicens
         conn, tid = change.conn, change.tenant_id
         if (request.user_ids is None) == (request.group_id is None):
             raise v.invalid("input", "Give exactly one of `userIds` or `groupId`.")
+        moves: dynamic_groups.RuleMoves | None = None
         if request.user_ids is not None:
             ids = user_ids_arg(list(request.user_ids), "input.userIds", rt.settings.max_members_per_call)
             await existing_users(conn, tid, ids, "input.userIds")
@@ -362,15 +364,25 @@ async def reprocess_licenses(rt: Runtime, actor: Actor, request: ReprocessLicens
             found = (await directory.groups_by_ids(conn, tid, [gid])) if gid else {}
             if gid is None or gid not in found:
                 raise not_found("input.groupId", "group")
+            group = found[gid]
+            if group.dynamic:
+                # R22: a dynamic group's members are re-checked against its rule first
+                assert group.membership_rule is not None
+                moves = await dynamic_groups.apply_rule(change, group, dynamic_groups.parse_rule(group.membership_rule))
             ids = await directory.transitive_member_ids(conn, tid, gid)
             target = request.group_id
         decision = await decide(change, Proposal(user_ids=set(ids)), direct=False)
         changes = decision.summary(change)
         await write(change, decision)
-        if changes.affected_user_count or decision.changed_paths():
+        moved = moves is not None and moves.any
+        if moves is not None and moved and moves.changes is not None:
+            changes = moves.changes.merged(changes)
+        if changes.affected_user_count or decision.changed_paths() or moved:
             await change.audit(
-                "LICENSES_REPROCESSED", f"Reprocessed {len(ids)} user(s); {changes.affected_user_count} changed",
+                "LICENSES_REPROCESSED", f"Reprocessed {len(ids)} user(s); {changes.affected_user_count} changed"
+                + (moves.summary_text() if moves is not None else ""),
                 target_id=target, users=len(ids), affected=changes.affected_user_count,
+                **({"dynamic_groups": moves.counts()} if moves is not None and moved else {}),
             )
         return changes
 

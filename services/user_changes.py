@@ -1,9 +1,9 @@
 """What follows every change of users, inside its transaction: the one path each entry point
 (GraphQL, the CLI's imports, SCIM) takes after creating, updating or deleting users.
 
-Today: a user's new usage location re-evaluates their paths (R8); a deleted user's paths end
-and their seats go to whoever waits (R4, R11). Rule-driven (dynamic) group membership is
-re-evaluated here too, after the users change and before their licenses are decided.
+A user's new usage location re-evaluates their paths (R8); a deleted user's paths end and
+their seats go to whoever waits (R4, R11); created and updated users join and leave dynamic
+groups by their rules (R22, `dynamic_groups.follow_rules`), with the licenses that follow.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from db.records import UserRecord
 from db.repo.licensing import load_facts
 from services.change import Change
+from services.dynamic_groups import RuleMoves, follow_rules
 from services.errors import Problem, Refused
 from services.license_changes import Proposal, decide, write
 from services.summaries import ChangeSummary
@@ -24,18 +25,29 @@ from services.summaries import ChangeSummary
 class UsersChanged:
     changes: ChangeSummary
     licenses_freed: int = 0  # seats the deleted users held
+    rule_moves: RuleMoves | None = None  # dynamic-group joins and leaves
+
+    def audit_details(self) -> dict[str, object]:
+        """The joins and leaves per dynamic group, for the change's audit event (D32)."""
+        moves = self.rule_moves
+        return {"dynamic_groups": moves.counts()} if moves is not None and moves.any else {}
+
+    def audit_text(self) -> str:
+        return self.rule_moves.summary_text() if self.rule_moves is not None else ""
 
 
 async def users_changed(
     change: Change, *, created: Sequence[UserRecord] = (), updated: Sequence[tuple[UserRecord, UserRecord]] = (),
-    deleted: Sequence[UserRecord] = (), refuse_new_errors: bool = True,
+    deleted: Sequence[UserRecord] = (), stored_ids: Sequence[uuid.UUID] = (), refuse_new_errors: bool = True,
 ) -> UsersChanged:
     """Bring licenses in line with users just created, updated (before, after) or about to be
     deleted (their rows still stored).
 
     `refuse_new_errors` (D1): a GraphQL user change is refused when its own new values would
     put an ACTIVE path into ERROR (e.g. clearing a licensed user's usage location); an identity
-    provider's change is applied and the errors recorded (D27)."""
+    provider's change is applied and the errors recorded (D27). `stored_ids`: a batch of users
+    just stored (an import), whose rules are evaluated in SQL. Joining and leaving dynamic groups
+    is never refused (D24)."""
     summary = ChangeSummary(change.dry_run)
     freed = 0
     locations = {after.id: after.usage_location for before, after in updated if before.usage_location != after.usage_location}
@@ -43,7 +55,10 @@ async def users_changed(
         summary = await _locations_changed(change, locations, refuse=refuse_new_errors)
     if deleted:
         summary, freed = await _users_deleted(change, [u.id for u in deleted])
-    return UsersChanged(summary, freed)
+    moves = await follow_rules(change, created=created, updated=updated, stored_ids=stored_ids)
+    if moves.any and moves.changes is not None:
+        summary = summary.merged(moves.changes)
+    return UsersChanged(summary, freed, moves)
 
 
 async def _locations_changed(change: Change, locations: dict[uuid.UUID, str | None], *, refuse: bool) -> ChangeSummary:

@@ -53,7 +53,7 @@ USER_COLUMNS = [
     U.c.id, U.c.user_principal_name, U.c.display_name, U.c.mail, U.c.user_type, U.c.usage_location,
     U.c.account_enabled, U.c.department, U.c.job_title, U.c.created_at, U.c.created_seq,
 ]
-GROUP_COLUMNS = [G.c.id, G.c.display_name, G.c.description, G.c.security_enabled, G.c.created_at]
+GROUP_COLUMNS = [G.c.id, G.c.display_name, G.c.description, G.c.security_enabled, G.c.created_at, G.c.membership_rule]
 
 user_sort = func.lower(U.c.display_name).collate("C")
 group_sort = func.lower(G.c.display_name).collate("C")
@@ -186,6 +186,7 @@ class GroupFilterSpec:
     search: str | None = None
     has_licenses: bool | None = None
     has_members_with_license_errors: bool | None = None
+    dynamic: bool | None = None  # True: dynamic groups only; False: assigned only
 
 
 def _group_conditions(tenant_id: str, spec: GroupFilterSpec) -> list[ColumnElement[bool]]:
@@ -199,6 +200,8 @@ def _group_conditions(tenant_id: str, spec: GroupFilterSpec) -> list[ColumnEleme
     if spec.has_members_with_license_errors is not None:
         has = exists().where(LP.c.tenant_id == tenant_id, LP.c.group_id == G.c.id, LP.c.state == "ERROR")
         conds.append(has if spec.has_members_with_license_errors else ~has)
+    if spec.dynamic is not None:
+        conds.append(G.c.membership_rule.is_not(None) if spec.dynamic else G.c.membership_rule.is_(None))
     return conds
 
 
@@ -227,6 +230,15 @@ async def groups_by_ids(conn: AsyncConnection, tenant_id: str, ids: Sequence[uui
 async def insert_group(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> GroupRecord:
     row = (
         await conn.execute(insert(G).values(tenant_id=tenant_id, id=uuid.uuid4(), **values).returning(*GROUP_COLUMNS))
+    ).one()
+    return GroupRecord.from_row(row)
+
+
+async def update_group(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, values: dict[str, Any]) -> GroupRecord:
+    row = (
+        await conn.execute(
+            update(G).where(G.c.tenant_id == tenant_id, G.c.id == group_id).values(**values).returning(*GROUP_COLUMNS)
+        )
     ).one()
     return GroupRecord.from_row(row)
 
@@ -374,10 +386,10 @@ async def first_groups_of_users(
     rows = await conn.execute(
         text(
             """
-            SELECT u.uid AS user_id, g.id, g.display_name, g.description, g.security_enabled, g.created_at
+            SELECT u.uid AS user_id, g.id, g.display_name, g.description, g.security_enabled, g.created_at, g.membership_rule
             FROM unnest(CAST(:ids AS uuid[])) AS u(uid)
             CROSS JOIN LATERAL (
-                SELECT gr.id, gr.display_name, gr.description, gr.security_enabled, gr.created_at
+                SELECT gr.id, gr.display_name, gr.description, gr.security_enabled, gr.created_at, gr.membership_rule
                 FROM group_user_members m
                 JOIN groups gr ON gr.tenant_id = m.tenant_id AND gr.id = m.group_id
                 WHERE m.tenant_id = :tid AND m.user_id = u.uid

@@ -16,7 +16,7 @@ from db.records import GroupRecord, SubscriptionRecord, TenantRecord, UserRecord
 
 _USER = "u.id, u.user_principal_name, u.display_name, u.mail, u.user_type, u.usage_location, u.account_enabled, " \
         "u.department, u.job_title, u.created_at, u.created_seq"
-_GROUP = "g.id, g.display_name, g.description, g.security_enabled, g.created_at"
+_GROUP = "g.id, g.display_name, g.description, g.security_enabled, g.created_at, g.membership_rule"
 
 
 class Reader:
@@ -46,7 +46,7 @@ def _user(r: Any, at: int = 0) -> UserRecord:
 
 
 def _group(r: Any, at: int = 0) -> GroupRecord:
-    return GroupRecord(*(r[i] for i in range(at, at + 5)))
+    return GroupRecord(*(r[i] for i in range(at, at + 6)))
 
 
 CALLER = f"""

@@ -1,4 +1,4 @@
-"""The `licensing` command: serve, db upgrade, tenants create, token, seed."""
+"""The `licensing` command: serve, db upgrade, tenants create, token, seed, import, groups."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from db.session import Database
 from gql.app import create_app
 from gql.auth import CLAIM_ROLES, issue_token
 from gql.cli.common import CliError, check_jwt_secret, console, fail, run_with_db, settings, stored_jwt_secret
+from gql.cli.groups import groups_app
 from gql.cli.imports import import_app
 from gql.http.server import run_server
 from services import tenant
@@ -33,6 +34,7 @@ tenants_app = typer.Typer(help="Tenants (organisations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(import_app, name="import")
+app.add_typer(groups_app, name="groups")
 
 
 @app.command()

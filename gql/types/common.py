@@ -27,6 +27,14 @@ class UserType(Enum):
 
 
 @strawberry.enum
+class GroupMembershipType(Enum):
+    """R22: members added by admins, or following a rule."""
+
+    ASSIGNED = "ASSIGNED"
+    DYNAMIC = "DYNAMIC"
+
+
+@strawberry.enum
 class AssignMode(Enum):
     ADD = "ADD"
     REPLACE = "REPLACE"

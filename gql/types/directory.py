@@ -30,6 +30,7 @@ from gql.types.common import (
     AssignmentState,
     Connection,
     Edge,
+    GroupMembershipType,
     Node,
     Role,
     SubscriptionStatus,
@@ -437,6 +438,15 @@ class Group(Node):
     @strawberry.field(permission_classes=[CanReadTenant])
     def security_enabled(self) -> bool:
         return self.record.security_enabled
+
+    @strawberry.field(permission_classes=[CanReadTenant])
+    def membership_type(self) -> GroupMembershipType:
+        return GroupMembershipType.DYNAMIC if self.record.dynamic else GroupMembershipType.ASSIGNED
+
+    @strawberry.field(permission_classes=[CanReadTenant])
+    def membership_rule(self) -> str | None:
+        """The rule a dynamic group's members follow (R23); null for an assigned group."""
+        return self.record.membership_rule
 
     @strawberry.field(permission_classes=[CanReadTenant])
     def created_at(self) -> datetime:

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from db.repo import directory
 from gql.errors import public_error
-from gql.types.common import AssignmentState, UserType
+from gql.types.common import AssignmentState, GroupMembershipType, UserType
 from services import validation as v
 from services.errors import Refused
 from services.ids import product_id_arg, uuid_arg
@@ -32,6 +32,7 @@ class GroupFilter:
     search: str | None = None
     has_licenses: bool | None = None
     has_members_with_license_errors: bool | None = None
+    membership_type: GroupMembershipType | None = None
 
 
 def user_filter_spec(info: Info, f: UserFilter | None) -> directory.UserFilterSpec:
@@ -64,4 +65,5 @@ def group_filter_spec(f: GroupFilter | None) -> directory.GroupFilterSpec:
         search=search,
         has_licenses=f.has_licenses if f else None,
         has_members_with_license_errors=f.has_members_with_license_errors if f else None,
+        dynamic=(f.membership_type == GroupMembershipType.DYNAMIC) if f and f.membership_type else None,
     )

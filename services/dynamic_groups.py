@@ -1,0 +1,285 @@
+"""Dynamic groups (R22–R24, D24, D32): members by rule, always right, in the changing transaction.
+
+A dynamic group's members are stored like an assigned group's (`group_user_members`), so the
+group path (R4–R10) licenses them unchanged. What keeps them right lives here:
+
+- `follow_rules`: after users are created or updated (GraphQL, `licensing import users`, SCIM),
+  each changed user joins the dynamic groups whose rule they now match and leaves the others.
+  Called from `user_changes.users_changed`, the one place every user change passes.
+- `apply_rule`: a group's members made to follow a (new) rule: createGroup, updateGroup and
+  reprocessLicenses of a dynamic group.
+
+Both reconcile the users they move through `group_changes.reconcile` (D24: group-driven, never
+refused; their errors are recorded) and are computed the same way in a dry run, which writes
+nothing. A rule is evaluated by the engine (`engine.membership_rules`) for users given as
+records and in SQL (`db.repo.membership_rule_sql`) for a whole tenant or a stored batch; a
+property test keeps the two in agreement. Statements that evaluate rules run under
+LICENSING_RULE_TIMEOUT_MS.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.records import GroupRecord, UserRecord
+from db.repo import directory
+from db.repo import dynamic_groups as rows
+from db.session import lock_tenant_licenses
+from engine.membership_rules import MAX_RULE_LENGTH, PROPERTIES, Rule, RuleError, parse_cached
+from services.change import Change, sqlstate
+from services.context import Runtime
+from services.errors import ErrorCode, Refused, invalid, refuse
+from services.group_changes import Overlay, reconcile
+from services.ids import to_global_id
+from services.license_changes import write
+from services.summaries import ChangeSummary
+from services.validation import no_nul
+
+QUERY_CANCELED = "57014"
+RULE_FIELD = "input.membershipRule"
+
+
+# ------------------------------------------------------------------------------ rules
+
+
+def parse_rule(text: str, field: str = RULE_FIELD) -> Rule:
+    """A rule as the admin wrote it (not trimmed, D32), parsed; INVALID_INPUT naming the 0-based
+    position and what was expected there (R23)."""
+    no_nul(text, field)
+    if len(text) > MAX_RULE_LENGTH:
+        raise invalid(field, f"The membership rule is {len(text):,} characters long; at most {MAX_RULE_LENGTH:,} are allowed.")
+    try:
+        return parse_cached(text)
+    except RuleError as exc:
+        raise invalid(field, rule_error_message(exc)) from exc
+
+
+def rule_error_message(exc: RuleError) -> str:
+    return f"The membership rule is not valid at position {exc.position}: {exc.message}"
+
+
+def slow_rule(rt: Runtime, exc: DBAPIError) -> Refused | None:
+    """The refusal for a rule whose evaluation passed LICENSING_RULE_TIMEOUT_MS (else None)."""
+    if sqlstate(exc) != QUERY_CANCELED:
+        return None
+    return invalid(
+        RULE_FIELD,
+        f"Evaluating the membership rule took longer than {rt.settings.rule_timeout_ms / 1000:g} s; "
+        "simplify its regular expressions (-match) or narrow it, then try again. Nothing was changed.",
+    )
+
+
+def attributes(user: UserRecord) -> dict[str, str | bool | None]:
+    """A user's values as a rule reads them (`usageLocation` is the user's own, D32)."""
+    return {name: getattr(user, column, None) for name, column in PROPERTIES.items()}
+
+
+def stored_rules(texts: Mapping[uuid.UUID, str]) -> dict[uuid.UUID, Rule]:
+    """The tenant's stored rules, parsed (a stored rule was valid when stored)."""
+    return {gid: parse_cached(text) for gid, text in texts.items()}
+
+
+async def check_cap(rt: Runtime, conn: AsyncConnection, tenant_id: str) -> None:
+    """D32: at most LICENSING_MAX_DYNAMIC_GROUPS dynamic groups per tenant."""
+    limit = rt.settings.max_dynamic_groups
+    if await rows.count(conn, tenant_id) >= limit:
+        raise invalid(
+            RULE_FIELD,
+            f"This organisation already has {limit:,} dynamic groups, the most allowed "
+            "(LICENSING_MAX_DYNAMIC_GROUPS); remove the rule of one you no longer need first.",
+        )
+
+
+# ------------------------------------------------------------------------------ moves
+
+
+@dataclass
+class RuleMoves:
+    """Who joined and who left which dynamic group (user creation order), and what that did to
+    their licenses."""
+
+    joined: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    left: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    changes: ChangeSummary | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(self.joined.values()) or any(self.left.values())
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per dynamic group (global id): joins and leaves — the audit's details (D32)."""
+        groups = sorted(set(self.joined) | set(self.left), key=str)
+        return {
+            to_global_id("Group", g): {"joined": len(self.joined.get(g, ())), "left": len(self.left.get(g, ()))}
+            for g in groups
+        }
+
+    def summary_text(self) -> str:
+        """'; dynamic groups: 2 joined, 1 left' (empty when nobody moved)."""
+        if not self.any:
+            return ""
+        joined = sum(len(v) for v in self.joined.values())
+        left = sum(len(v) for v in self.left.values())
+        return f"; dynamic groups: {joined} joined, {left} left"
+
+
+async def move(
+    change: Change, joins: Iterable[tuple[uuid.UUID, uuid.UUID]], leaves: Iterable[tuple[uuid.UUID, uuid.UUID]],
+    order: Mapping[uuid.UUID, int] | None = None, *, unsaved: frozenset[uuid.UUID] = frozenset(),
+) -> RuleMoves:
+    """Reconcile, then (real run) store, these rule-driven membership changes: (group, user)
+    pairs. Joins are stored in user creation order (`order`: user → created_seq), so ties
+    between users who start to match at once go by creation order (D24). `unsaved`: users of a
+    dry-run createUser, never stored: their joins are shown, their licenses not decided."""
+    joined: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    left: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for g, u in joins:
+        joined[g].append(u)
+    for g, u in leaves:
+        left[g].append(u)
+    moves = RuleMoves(dict(joined), dict(left))
+    if not moves.any:
+        moves.changes = ChangeSummary(change.dry_run)
+        return moves
+    if order is not None:
+        for users in moves.joined.values():
+            users.sort(key=lambda u: order.get(u, 0))
+    overlay = Overlay(
+        add_user_edges=[(g, u) for g, users in moves.joined.items() for u in users if u not in unsaved],
+        remove_user_edges=[(g, u) for g, users in moves.left.items() for u in users],
+    )
+    users = {u for _, u in overlay.add_user_edges} | {u for _, u in overlay.remove_user_edges}
+    if not users:
+        moves.changes = ChangeSummary(change.dry_run)
+        return moves
+    groups = set(moves.joined) | set(moves.left)
+    reconciled = await reconcile(change, overlay, users=sorted(users), below=sorted(groups))
+    moves.changes = reconciled.decided.summary(change)
+    if not change.dry_run:
+        for g, members in moves.joined.items():
+            await directory.add_members(change.conn, change.tenant_id, g, members, [])
+        for g, members in moves.left.items():
+            await directory.remove_members(change.conn, change.tenant_id, g, members, [])
+        await write(change, reconciled.decided)
+    return moves
+
+
+async def follow_rules(
+    change: Change, *, created: Sequence[UserRecord] = (), updated: Sequence[tuple[UserRecord, UserRecord]] = (),
+    stored_ids: Sequence[uuid.UUID] = (),
+) -> RuleMoves:
+    """R22: users just created or updated (records as they are now; `stored_ids`: a stored batch,
+    evaluated in SQL) join the dynamic groups whose rule they match and leave the others."""
+    conn, tid = change.conn, change.tenant_id
+    moved = [after for before, after in updated if attributes(before) != attributes(after)]
+    users = [*created, *moved]
+    if not users and not stored_ids:
+        return RuleMoves(changes=ChangeSummary(change.dry_run))
+    if not change.dry_run:
+        # D21: rule-driven membership is a license change; the lock also orders this change
+        # after a concurrent createGroup/updateGroup of a rule, so neither misses the other
+        await lock_tenant_licenses(conn, tid)
+    texts = await rows.rules(conn, tid)
+    if not texts:
+        return RuleMoves(changes=ChangeSummary(change.dry_run))
+    rules = stored_rules(texts)
+    matches = {(g, u.id) for u in users for g, rule in rules.items() if rule.matches(attributes(u))}
+    ids = [u.id for u in users]
+    order = {u.id: u.created_seq for u in users}
+    if stored_ids:
+        try:
+            async with rows.rule_timeout(conn, change.runtime.settings.rule_timeout_ms):
+                matches |= await rows.matches_of_users(conn, tid, stored_ids, rules)
+        except DBAPIError as exc:
+            raise slow_rule(change.runtime, exc) or exc from exc
+        ids += list(stored_ids)
+        order.update(await rows.created_order(conn, tid, stored_ids))
+    current = await rows.memberships(conn, tid, ids, rules)
+    unsaved = frozenset(u.id for u in created) if change.dry_run else frozenset()
+    return await move(change, sorted(matches - current, key=str), sorted(current - matches, key=str), order, unsaved=unsaved)
+
+
+async def apply_rule(change: Change, group: GroupRecord, rule: Rule) -> RuleMoves:
+    """The group's members made to follow `rule`: matching users join (creation order), members
+    who no longer match leave; members who still match keep their places (D17, D32)."""
+    rt = change.runtime
+    if await rows.has_group_members(change.conn, change.tenant_id, group.id):
+        raise invalid(
+            RULE_FIELD,
+            f"{group.display_name} has groups as members; a dynamic group has users only. "
+            "Remove its member groups first, then give it a rule.",
+        )
+    try:
+        async with rows.rule_timeout(change.conn, rt.settings.rule_timeout_ms):
+            joined, left = await rows.membership_moves(change.conn, change.tenant_id, group.id, rule)
+    except DBAPIError as exc:
+        raise slow_rule(rt, exc) or exc from exc
+    order = {u: i for i, u in enumerate(joined)}
+    return await move(change, [(group.id, u) for u in joined], [(group.id, u) for u in left], order)
+
+
+async def fill_new_group(change: Change, group: GroupRecord, rule: Rule) -> int:
+    """A group just created with a rule: every matching user becomes a member, in creation order,
+    in one statement. It holds no licenses and is in no group yet, so no license moves."""
+    rt = change.runtime
+    try:
+        async with rows.rule_timeout(change.conn, rt.settings.rule_timeout_ms):
+            return await rows.add_rule_members(change.conn, change.tenant_id, group.id, rule)
+    except DBAPIError as exc:
+        raise slow_rule(rt, exc) or exc from exc
+
+
+def refuse_manual(group: GroupRecord) -> Refused:
+    """R22: members of a dynamic group cannot be added or removed by hand."""
+    return refuse(
+        ErrorCode.DYNAMIC_MEMBERSHIP,
+        f"{group.display_name} is a dynamic group: its members follow its rule ({group.membership_rule}). "
+        "Change the rule with updateGroup, or remove the rule to manage members by hand.",
+        group_id=group.id,
+    )
+
+
+# ------------------------------------------------------------------------------ what-if (R24)
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """A rule as typed: parsed, or the error with its 0-based position."""
+
+    rule: Rule | None
+    error: RuleError | None
+
+    @classmethod
+    def of(cls, text: str) -> RuleCheck:
+        if len(text) > MAX_RULE_LENGTH:
+            return cls(None, RuleError(f"the rule is longer than {MAX_RULE_LENGTH:,} characters", MAX_RULE_LENGTH))
+        if "\x00" in text:
+            return cls(None, RuleError("NUL characters are not allowed in a rule", text.index("\x00")))
+        try:
+            return cls(parse_cached(text), None)
+        except RuleError as exc:
+            return cls(None, exc)
+
+
+async def matching_count(rt: Runtime, conn: AsyncConnection, tenant_id: str, rule: Rule) -> int:
+    """How many of the tenant's users match (R24), under the rule timeout."""
+    try:
+        async with rows.rule_timeout(conn, rt.settings.rule_timeout_ms):
+            return await rows.matching_count(conn, tenant_id, rule)
+    except DBAPIError as exc:
+        raise slow_rule(rt, exc) or exc from exc
+
+
+async def matching_sample(rt: Runtime, conn: AsyncConnection, tenant_id: str, rule: Rule, first: int) -> list[uuid.UUID]:
+    """The first `first` matching users in creation order (R24), under the rule timeout."""
+    try:
+        async with rows.rule_timeout(conn, rt.settings.rule_timeout_ms):
+            return await rows.matching_ids(conn, tenant_id, rule, limit=first)
+    except DBAPIError as exc:
+        raise slow_rule(rt, exc) or exc from exc

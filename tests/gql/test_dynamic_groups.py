@@ -1,0 +1,261 @@
+"""Dynamic groups through the API: R22 (membership by rule, always right), R23 (rule errors),
+R24 (what-if), D24 (attribute changes are group-driven), D30 (who may), D32 (cap, places)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gql.auth import Role
+from tests.gql.test_assign_licenses import product
+from tests.gql.test_group_licenses import license_group, states
+from tests.support import Tenant
+
+CREATE = """
+mutation($i: CreateGroupInput!) {
+  createGroup(input: $i) { group { id membershipType membershipRule } errors { code message field } }
+}"""
+
+UPDATE = """
+mutation($i: UpdateGroupInput!) {
+  updateGroup(input: $i) {
+    group { id displayName description membershipType membershipRule }
+    errors { code message field }
+    membershipChanges { joinedCount leftCount joined(first: 1000) { displayName } left { displayName } }
+    changes { dryRun affectedUserCount products { product { skuPartNumber } consumedBefore consumedAfter totalUnits }
+              errorCounts { product { skuPartNumber } code count } }
+  }
+}"""
+
+MEMBERS = """
+query($id: ID!) { group(id: $id) { membershipType membershipRule members(first: 100) { totalCount edges { node { ... on User { displayName } } } } } }"""
+
+PREVIEW = """
+query($r: String!, $n: Int) {
+  membershipRulePreview(rule: $r) { valid error { message position } matchingCount sample(first: $n) { displayName } }
+}"""
+
+UPDATE_USER = """
+mutation($i: UpdateUserInput!) { updateUser(input: $i) { user { id } errors { code message field } changes { affectedUserCount } } }"""
+
+ADD = "mutation($i: GroupMembersInput!) { addGroupMembers(input: $i) { group { id } errors { code message } } }"
+REMOVE = "mutation($i: GroupMembersInput!) { removeGroupMembers(input: $i) { group { id } errors { code message } } }"
+AUDIT = "{ auditLog(first: 50) { edges { node { action summary } } } }"
+
+
+async def members_of(tenant: Tenant, group: str) -> list[str]:
+    data = (await tenant.ok(MEMBERS, {"id": group}))["group"]
+    return [e["node"]["displayName"] for e in data["members"]["edges"]]
+
+
+async def dynamic_group(tenant: Tenant, name: str, rule: str) -> str:
+    payload = (await tenant.ok(CREATE, {"i": {"displayName": name, "membershipRule": rule}}))["createGroup"]
+    assert payload["errors"] == [], payload["errors"]
+    assert payload["group"]["membershipType"] == "DYNAMIC" and payload["group"]["membershipRule"] == rule
+    return payload["group"]["id"]
+
+
+async def update_group(tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    return (await tenant.ok(UPDATE, {"i": fields}))["updateGroup"]
+
+
+async def test_r22_a_rule_makes_the_members_and_they_follow_user_changes(tenant: Tenant) -> None:
+    ann = await tenant.create_user("Ann", department="Sales")
+    await tenant.create_user("Bob", department="Finance")
+    await tenant.create_user("Cid", department="sales", location="NO")
+    sales = await dynamic_group(tenant, "Sales people", 'user.department -eq "Sales"')
+    assert await members_of(tenant, sales) == ["Ann", "Cid"]  # case ignored (R23)
+    # a new user who matches joins at once; one who does not stays out
+    await tenant.create_user("Dee", department="SALES")
+    await tenant.create_user("Eve", department="Support")
+    assert await members_of(tenant, sales) == ["Ann", "Cid", "Dee"]
+    # a mover leaves
+    moved = (await tenant.ok(UPDATE_USER, {"i": {"userId": ann, "department": "Finance"}}))["updateUser"]
+    assert moved["errors"] == []
+    assert await members_of(tenant, sales) == ["Cid", "Dee"]
+    audit = [e["node"] for e in (await tenant.ok(AUDIT))["auditLog"]["edges"]]
+    updated = next(e for e in audit if e["action"] == "USER_UPDATED")
+    assert "dynamic groups: 0 joined, 1 left" in updated["summary"]
+
+
+async def test_r22_licenses_follow_rule_driven_membership(tenant: Tenant) -> None:
+    await tenant.buy("EMS", 5)
+    ems = (await product(tenant, "EMS"))["id"]
+    ann = await tenant.create_user("Ann", department="Sales")
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
+    finance = await dynamic_group(tenant, "Finance", 'user.department -startsWith "Fin"')
+    assert (await license_group(tenant, sales, [{"productId": ems}]))["errors"] == []
+    assert await states(tenant, ann) == [("EMS", sales, "ACTIVE", None)]
+    bob = await tenant.create_user("Bob", department="Sales")
+    assert await states(tenant, bob) == [("EMS", sales, "ACTIVE", None)]
+    # D24: leaving a licensed dynamic group (and joining another) ends the path, frees the seat
+    moved = (await tenant.ok(UPDATE_USER, {"i": {"userId": ann, "department": "Finance"}}))["updateUser"]
+    assert moved["errors"] == [] and moved["changes"]["affectedUserCount"] == 1
+    assert await states(tenant, ann) == []
+    assert await members_of(tenant, finance) == ["Ann"]
+    pool = await product(tenant, "EMS")
+    assert pool["consumedUnits"] == 1
+
+
+async def test_r22_a_dynamic_group_nested_in_a_licensed_assigned_group(tenant: Tenant) -> None:
+    await tenant.buy("EMS", 5)
+    ems = (await product(tenant, "EMS"))["id"]
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
+    staff = await tenant.create_group("Staff", [sales])
+    assert (await license_group(tenant, staff, [{"productId": ems}]))["errors"] == []
+    ann = await tenant.create_user("Ann", department="Sales")
+    assert await states(tenant, ann) == [("EMS", staff, "ACTIVE", None)]
+
+
+async def test_r22_refusals_change_nothing(tenant: Tenant) -> None:
+    ann = await tenant.create_user("Ann", department="Sales")
+    both = (await tenant.ok(CREATE, {"i": {"displayName": "X", "memberIds": [ann], "membershipRule": 'user.department -eq "Sales"'}}))
+    assert both["createGroup"]["group"] is None
+    assert [e["code"] for e in both["createGroup"]["errors"]] == ["INVALID_INPUT"]
+    bad = (await tenant.ok(CREATE, {"i": {"displayName": "Y", "membershipRule": 'user.department -equals "Sales"'}}))["createGroup"]
+    assert bad["group"] is None
+    [error] = bad["errors"]
+    assert error["code"] == "INVALID_INPUT" and error["field"] == "input.membershipRule"
+    assert "position 16" in error["message"]
+    groups = await tenant.ok("{ groups { totalCount } }")
+    assert groups["groups"]["totalCount"] == 0
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
+    bob = await tenant.create_user("Bob", department="Finance")
+    for query, name, who in ((ADD, "addGroupMembers", bob), (REMOVE, "removeGroupMembers", ann)):
+        payload = (await tenant.ok(query, {"i": {"groupId": sales, "memberIds": [who]}}))[name]
+        assert [e["code"] for e in payload["errors"]] == ["DYNAMIC_MEMBERSHIP"]
+        assert "Sales" in payload["errors"][0]["message"]
+    assert await members_of(tenant, sales) == ["Ann"]
+
+
+async def test_r24_update_group_dry_run_then_real(tenant: Tenant) -> None:
+    await tenant.buy("EMS", 1)
+    ems = (await product(tenant, "EMS"))["id"]
+    await tenant.create_user("Ann", department="Sales")
+    await tenant.create_user("Bob", department="Sales Ops")
+    await tenant.create_user("Cid", department="Finance")
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
+    await license_group(tenant, sales, [{"productId": ems}])
+    rule = 'user.department -startsWith "Sales" -or user.department -eq "Finance"'
+    dry = await update_group(tenant, groupId=sales, membershipRule=rule, dryRun=True)
+    assert dry["errors"] == []
+    assert dry["membershipChanges"]["joinedCount"] == 2 and dry["membershipChanges"]["leftCount"] == 0
+    assert [u["displayName"] for u in dry["membershipChanges"]["joined"]] == ["Bob", "Cid"]  # creation order
+    assert dry["changes"]["dryRun"] is True
+    assert dry["changes"]["errorCounts"] == [{"product": {"skuPartNumber": "EMS"}, "code": "COUNT_VIOLATION", "count": 2}]
+    # stored nowhere
+    assert await members_of(tenant, sales) == ["Ann"]
+    assert (await tenant.ok(MEMBERS, {"id": sales}))["group"]["membershipRule"] == 'user.department -eq "Sales"'
+    real = await update_group(tenant, groupId=sales, membershipRule=rule)
+    assert real["membershipChanges"]["joinedCount"] == 2
+    assert real["changes"]["errorCounts"] == dry["changes"]["errorCounts"]
+    assert real["group"]["membershipRule"] == rule
+    assert await members_of(tenant, sales) == ["Ann", "Bob", "Cid"]
+    # narrowing the rule: who no longer matches leaves, who still matches keeps their seat
+    narrow = await update_group(tenant, groupId=sales, membershipRule='user.department -eq "Sales"')
+    assert narrow["membershipChanges"]["leftCount"] == 2
+    assert [u["displayName"] for u in narrow["membershipChanges"]["left"]] == ["Bob", "Cid"]
+    assert await members_of(tenant, sales) == ["Ann"]
+
+
+async def test_r22_turning_a_rule_off_and_on(tenant: Tenant) -> None:
+    ann = await tenant.create_user("Ann", department="Sales")
+    bob = await tenant.create_user("Bob", department="Finance")
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
+    off = await update_group(tenant, groupId=sales, membershipRule=None)
+    assert off["group"]["membershipType"] == "ASSIGNED" and off["group"]["membershipRule"] is None
+    assert await members_of(tenant, sales) == ["Ann"]  # members stay
+    added = (await tenant.ok(ADD, {"i": {"groupId": sales, "memberIds": [bob]}}))["addGroupMembers"]
+    assert added["errors"] == []
+    # giving an assigned group a rule replaces its members by the matching users
+    on = await update_group(tenant, groupId=sales, membershipRule='user.department -eq "Finance"')
+    assert on["membershipChanges"]["joinedCount"] == 0 and on["membershipChanges"]["leftCount"] == 1
+    assert await members_of(tenant, sales) == ["Bob"]
+    # refused while the group has groups as members
+    inner = await tenant.create_group("Inner", [ann])
+    outer = await tenant.create_group("Outer", [inner])
+    refused = await update_group(tenant, groupId=outer, membershipRule='user.department -eq "Sales"')
+    assert [e["code"] for e in refused["errors"]] == ["INVALID_INPUT"] and refused["changes"] is None
+    assert (await tenant.ok(MEMBERS, {"id": outer}))["group"]["membershipType"] == "ASSIGNED"
+
+
+async def test_update_group_renames_and_describes(tenant: Tenant) -> None:
+    group = await tenant.create_group("Old")
+    done = await update_group(tenant, groupId=group, displayName="New", description="About")
+    assert done["errors"] == [] and done["membershipChanges"] is None
+    assert done["group"]["displayName"] == "New" and done["group"]["description"] == "About"
+    empty = await update_group(tenant, groupId=group, displayName="  ")
+    assert [e["field"] for e in empty["errors"]] == ["input.displayName"]
+
+
+async def test_r24_preview(tenant: Tenant) -> None:
+    for name, dept in (("Ann", "Sales"), ("Bob", "Sales"), ("Cid", "Finance")):
+        await tenant.create_user(name, department=dept)
+    data = (await tenant.ok(PREVIEW, {"r": 'user.department -eq "sales"', "n": 1}))["membershipRulePreview"]
+    assert data == {"valid": True, "error": None, "matchingCount": 2, "sample": [{"displayName": "Ann"}]}
+    bad = (await tenant.ok(PREVIEW, {"r": 'user.department -eq "Sales" -and user.jobTitle -eq "x" -or user.mail -eq null'}))
+    preview = bad["membershipRulePreview"]
+    assert preview["valid"] is False and preview["matchingCount"] == 0 and preview["sample"] == []
+    assert "parenthes" in preview["error"]["message"]
+    assert preview["error"]["position"] > 0
+    # every reading role may preview; no role is FORBIDDEN (D30)
+    reader = tenant.token(Role.GLOBAL_READER)
+    assert (await tenant.ok(PREVIEW, {"r": "user.accountEnabled -eq true"}, token=reader))["membershipRulePreview"]["matchingCount"] == 3
+    body = await tenant.gql(PREVIEW, {"r": "user.accountEnabled -eq true"}, token=tenant.token())
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_d30_who_may_create_and_update_dynamic_groups(tenant: Tenant) -> None:
+    license_admin = tenant.token(Role.LICENSE_ADMINISTRATOR)
+    body = await tenant.gql(CREATE, {"i": {"displayName": "S", "membershipRule": 'user.department -eq "S"'}}, token=license_admin)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    user_admin = tenant.token(Role.USER_ADMINISTRATOR)
+    data = await tenant.ok(CREATE, {"i": {"displayName": "S", "membershipRule": 'user.department -eq "S"'}}, token=user_admin)
+    assert data["createGroup"]["errors"] == []
+
+
+async def test_group_filter_by_membership_type(tenant: Tenant) -> None:
+    await tenant.create_group("Assigned")
+    await dynamic_group(tenant, "Dynamic", "user.accountEnabled -eq true")
+    query = "query($t: GroupMembershipType) { groups(filter: {membershipType: $t}) { edges { node { displayName } } } }"
+    for kind, names in (("DYNAMIC", ["Dynamic"]), ("ASSIGNED", ["Assigned"]), (None, ["Assigned", "Dynamic"])):
+        data = await tenant.ok(query, {"t": kind})
+        assert [e["node"]["displayName"] for e in data["groups"]["edges"]] == names
+
+
+async def test_d32_cap_on_dynamic_groups(tenant: Tenant, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "max_dynamic_groups", 1)
+    await dynamic_group(tenant, "One", "user.accountEnabled -eq true")
+    second = (await tenant.ok(CREATE, {"i": {"displayName": "Two", "membershipRule": "user.accountEnabled -eq true"}}))["createGroup"]
+    assert [e["code"] for e in second["errors"]] == ["INVALID_INPUT"]
+    assert "LICENSING_MAX_DYNAMIC_GROUPS" in second["errors"][0]["message"]
+
+
+async def test_r22_reprocess_rechecks_the_rule(tenant: Tenant, api: Any) -> None:
+    await tenant.create_user("Ann", department="Sales")
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
+    # a membership lost behind the service's back (e.g. restored from a backup)
+    from sqlalchemy import text
+
+    async with api.database().write() as conn:
+        await conn.execute(text("DELETE FROM group_user_members WHERE tenant_id = :t"), {"t": tenant.id})
+    assert await members_of(tenant, sales) == []
+    query = "mutation($i: ReprocessLicensesInput!) { reprocessLicenses(input: $i) { errors { code } changes { affectedUserCount } } }"
+    done = (await tenant.ok(query, {"i": {"groupId": sales}}))["reprocessLicenses"]
+    assert done["errors"] == []
+    assert await members_of(tenant, sales) == ["Ann"]
+    again = (await tenant.ok(query, {"i": {"groupId": sales}}))["reprocessLicenses"]
+    assert again["errors"] == [] and again["changes"]["affectedUserCount"] == 0
+
+
+async def test_d24_guests_and_account_state_in_rules(tenant: Tenant) -> None:
+    guests = await dynamic_group(tenant, "Guests", 'user.userType -eq "Guest"')
+    invite = "mutation($i: InviteGuestInput!) { inviteGuest(input: $i) { user { id } errors { code } } }"
+    await tenant.mutate("inviteGuest", invite, {"i": {"email": "ada@partner.example", "displayName": "Ada"}})
+    await tenant.create_user("Bob")
+    assert await members_of(tenant, guests) == ["Ada"]
+    disabled = await dynamic_group(tenant, "Disabled", "user.accountEnabled -eq false")
+    bob = await tenant.create_user("Cid")
+    await tenant.mutate("updateUser", UPDATE_USER, {"i": {"userId": bob, "accountEnabled": False}})
+    assert await members_of(tenant, disabled) == ["Cid"]
