@@ -31,6 +31,9 @@ class StagedUser:
     usage_location: str | None
     department: str | None
     job_title: str | None
+    given_name: str | None
+    surname: str | None
+    employee_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,7 @@ async def _copy(
 _USER_STAGE = """
 CREATE TEMP TABLE import_users (
     line integer NOT NULL, upn text NOT NULL, display_name text NOT NULL, mail text,
-    usage_location text, department text, job_title text
+    usage_location text, department text, job_title text, given_name text, surname text, employee_id text
 ) ON COMMIT DROP
 """
 
@@ -75,9 +78,12 @@ async def stage_users(
 ) -> None:
     await conn.execute(text(_USER_STAGE))
     records = [
-        (u.line, u.user_principal_name, u.display_name, u.mail, u.usage_location, u.department, u.job_title) for u in users
+        (u.line, u.user_principal_name, u.display_name, u.mail, u.usage_location, u.department, u.job_title,
+         u.given_name, u.surname, u.employee_id)
+        for u in users
     ]
-    columns = ("line", "upn", "display_name", "mail", "usage_location", "department", "job_title")
+    columns = ("line", "upn", "display_name", "mail", "usage_location", "department", "job_title",
+               "given_name", "surname", "employee_id")
     await _copy(conn, "import_users", columns, records, on_progress)
     await conn.execute(text("ANALYZE import_users"))  # the tenant check joins it with users
 
@@ -104,9 +110,9 @@ async def insert_staged_users(conn: AsyncConnection, tenant_id: str) -> int:
         text(
             """
             INSERT INTO users (tenant_id, id, user_principal_name, display_name, mail, user_type, usage_location,
-                               account_enabled, department, job_title, created_seq)
+                               account_enabled, department, job_title, given_name, surname, employee_id, created_seq)
             SELECT :t, gen_random_uuid(), i.upn, i.display_name, i.mail, 'MEMBER', i.usage_location,
-                   true, i.department, i.job_title, nextval('order_seq')
+                   true, i.department, i.job_title, i.given_name, i.surname, i.employee_id, nextval('order_seq')
             FROM (SELECT * FROM import_users ORDER BY line) i
             """
         ),

@@ -31,12 +31,17 @@ class UserRecord:
     job_title: str | None
     created_at: datetime
     created_seq: int
+    given_name: str | None  # D31
+    surname: str | None
+    employee_id: str | None
+    external_id: str | None  # set by SCIM provisioning (R29); read-only over GraphQL
 
     @classmethod
     def from_row(cls, row: Any) -> UserRecord:
         return cls(
             row.id, row.user_principal_name, row.display_name, row.mail, row.user_type, row.usage_location,
             row.account_enabled, row.department, row.job_title, row.created_at, row.created_seq,
+            row.given_name, row.surname, row.employee_id, row.external_id,
         )
 
 

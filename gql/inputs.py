@@ -51,6 +51,9 @@ class CreateUserInput:
     account_enabled: bool | None = True
     licenses: list[LicenseInput] | None = strawberry.field(default_factory=list)
     dry_run: bool | None = False
+    given_name: str | None = None
+    surname: str | None = None
+    employee_id: str | None = None
 
 
 @strawberry.input
@@ -62,6 +65,10 @@ class UpdateUserInput:
     job_title: str | None = strawberry.UNSET
     account_enabled: bool | None = strawberry.UNSET
     dry_run: bool | None = False
+    given_name: str | None = strawberry.UNSET
+    surname: str | None = strawberry.UNSET
+    employee_id: str | None = strawberry.UNSET
+    mail: str | None = strawberry.UNSET
 
 
 @strawberry.input

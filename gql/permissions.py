@@ -3,6 +3,7 @@ top-level FORBIDDEN error, before the resolver runs."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import strawberry
@@ -14,6 +15,7 @@ from services import roles
 from services.roles import Role
 
 _UNSET = strawberry.UNSET
+_LICENSE_ADMIN_MAY_SET = frozenset({"user_id", "usage_location", "dry_run"})  # of UpdateUserInput (D22)
 
 
 class _RolePermission(BasePermission):
@@ -79,7 +81,8 @@ class CanUpdateUser(BasePermission):
         if not actor.has_any(roles.SET_USAGE_LOCATION):
             return False
         data = kwargs.get("input")
-        others = ("display_name", "department", "job_title", "account_enabled")
+        # every attribute but the usage location, so that a field added to the input is covered too
+        others = [f.name for f in dataclasses.fields(data) if f.name not in _LICENSE_ADMIN_MAY_SET]
         if any(getattr(data, name, None) is not _UNSET for name in others):
             raise forbidden("A License Administrator may change only a user's usage location.")
         return True

@@ -40,6 +40,9 @@ class CreateUser:
     job_title: str | None = None
     account_enabled: bool | None = None
     licenses: Sequence[LicenseRequest] = ()
+    given_name: str | None = None
+    surname: str | None = None
+    employee_id: str | None = None
     dry_run: bool = False
 
 
@@ -68,6 +71,9 @@ async def user_values(conn: AsyncConnection, tenant_id: str, request: CreateUser
         "usage_location": v.usage_location(request.usage_location, "input.usageLocation"),
         "department": v.optional_text(request.department, "input.department"),
         "job_title": v.optional_text(request.job_title, "input.jobTitle"),
+        "given_name": v.given_name(request.given_name, "input.givenName"),
+        "surname": v.surname(request.surname, "input.surname"),
+        "employee_id": v.employee_id(request.employee_id, "input.employeeId"),
         "account_enabled": True if request.account_enabled is None else request.account_enabled,
         "user_type": "MEMBER",
     }
@@ -121,7 +127,7 @@ KEEP: Any = object()  # an input left out: the stored value stays
 
 @dataclass(frozen=True)
 class UpdateUser:
-    """Fields left at KEEP are not changed; `usage_location` None clears it."""
+    """Fields left at KEEP are not changed; None clears an optional one (`usage_location`, `mail`, …)."""
 
     user_id: str
     display_name: Any = KEEP
@@ -129,12 +135,19 @@ class UpdateUser:
     job_title: Any = KEEP
     account_enabled: Any = KEEP
     usage_location: Any = KEEP
+    given_name: Any = KEEP
+    surname: Any = KEEP
+    employee_id: Any = KEEP
+    mail: Any = KEEP
     dry_run: bool = False
 
     def changing(self) -> set[str]:
         """The fields this update sets."""
         return {
-            name for name in ("display_name", "department", "job_title", "account_enabled", "usage_location")
+            name for name in (
+                "display_name", "department", "job_title", "account_enabled", "usage_location",
+                "given_name", "surname", "employee_id", "mail",
+            )
             if getattr(self, name) is not KEEP
         }
 
@@ -163,6 +176,14 @@ async def update_user(rt: Runtime, actor: Actor, request: UpdateUser) -> UserCha
             values["account_enabled"] = request.account_enabled
         if request.usage_location is not KEEP:
             values["usage_location"] = v.usage_location(request.usage_location, "input.usageLocation")
+        if request.given_name is not KEEP:
+            values["given_name"] = v.given_name(request.given_name, "input.givenName")
+        if request.surname is not KEEP:
+            values["surname"] = v.surname(request.surname, "input.surname")
+        if request.employee_id is not KEEP:
+            values["employee_id"] = v.employee_id(request.employee_id, "input.employeeId")
+        if request.mail is not KEEP:
+            values["mail"] = v.mail_address(request.mail, "input.mail")
         if not values:
             return UserChanged(before, ChangeSummary(change.dry_run))
         if change.dry_run:

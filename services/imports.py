@@ -49,6 +49,7 @@ Progress = Callable[[str, float, float], None]
 USER_COLUMNS = {
     "user name": "upn", "username": "upn", "user principal name": "upn", "userprincipalname": "upn",
     "display name": "display_name", "first name": "first_name", "last name": "last_name",
+    "employee id": "employee_id", "employeeid": "employee_id",
     "job title": "job_title", "department": "department", "usage location": "usage_location",
     "country or region": "country", "mail": "mail",
 }
@@ -227,13 +228,22 @@ def validate_users(parsed: CsvFile, on_progress: Callable[[int], None]) -> tuple
             seen = first_line.setdefault(upn.lower(), line)
             if seen != line:
                 problems.append(RowProblem(line, h["upn"], f"{upn} is also on line {seen}; each user once."))
-        display = row.get("display_name") or " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
+        # empty optional values are None; only what is there is checked
+        given_name = surname = employee_id = None
+        parts_bad = len(problems)
+        if row.get("first_name"):
+            given_name = _check(problems, line, h["first_name"], v.given_name, row["first_name"])
+        if row.get("last_name"):
+            surname = _check(problems, line, h["last_name"], v.surname, row["last_name"])
+        parts_bad = len(problems) > parts_bad
+        display = row.get("display_name") or " ".join(p for p in (given_name, surname) if p)
         display_name = None
         if display:
             display_name = _check(problems, line, h["display_name"], v.required_text, display)
-        else:
+        elif not parts_bad:  # a refused First or Last name is reported once, under its own column
             problems.append(RowProblem(line, h["display_name"], f"`{h['display_name']}` is required (or give First name and Last name)."))
-        # empty optional values are None; only what is there is checked
+        if row.get("employee_id"):
+            employee_id = _check(problems, line, h["employee_id"], v.employee_id, row["employee_id"])
         mail = location = department = job_title = None
         if row.get("mail"):
             mail = _check(problems, line, h["mail"], v.mail_address, row["mail"])
@@ -246,7 +256,9 @@ def validate_users(parsed: CsvFile, on_progress: Callable[[int], None]) -> tuple
         if row.get("job_title"):
             job_title = _check(problems, line, h["job_title"], v.optional_text, row["job_title"])
         if len(problems) == bad and upn is not None and display_name is not None:
-            users.append(StagedUser(line, upn, display_name, mail, location, department, job_title))
+            users.append(
+                StagedUser(line, upn, display_name, mail, location, department, job_title, given_name, surname, employee_id)
+            )
         if done % 5_000 == 0:
             on_progress(done)
     on_progress(len(parsed.rows))
@@ -256,6 +268,7 @@ def validate_users(parsed: CsvFile, on_progress: Callable[[int], None]) -> tuple
 _USER_LABELS = {
     "upn": "User name", "display_name": "Display name", "mail": "Mail", "usage_location": "Usage location",
     "country": "Country or region", "department": "Department", "job_title": "Job title",
+    "first_name": "First name", "last_name": "Last name", "employee_id": "Employee ID",
 }
 
 

@@ -17,6 +17,9 @@ from services.errors import Refused, invalid
 MAX_DISPLAY_NAME = 256
 MAX_UPN = 113
 MAX_TEXT = 1024
+MAX_GIVEN_NAME = 64  # D31 (Entra's limits)
+MAX_SURNAME = 64
+MAX_EMPLOYEE_ID = 16
 MAX_QUANTITY = 1_000_000
 _MAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _UPN_LOCAL = re.compile(r"^[A-Za-z0-9._%+\-'#!$&*=?^`{|}~]+$")
@@ -45,7 +48,7 @@ def required_text(value: str, field: str, *, max_length: int = MAX_DISPLAY_NAME)
     if not cleaned:
         raise invalid(field, f"`{field}` is required and cannot be empty.")
     if len(cleaned) > max_length:
-        raise invalid(field, f"`{field}` is {len(cleaned)} characters long; the limit is {max_length}.")
+        raise invalid(field, f"`{field}` is {len(cleaned)} characters long; the limit is {max_length}: shorten it.")
     return cleaned
 
 
@@ -54,8 +57,21 @@ def optional_text(value: str | None, field: str, *, max_length: int = MAX_TEXT) 
         return None
     cleaned = no_nul(value, field).strip()
     if len(cleaned) > max_length:
-        raise invalid(field, f"`{field}` is {len(cleaned)} characters long; the limit is {max_length}.")
+        raise invalid(field, f"`{field}` is {len(cleaned)} characters long; the limit is {max_length}: shorten it.")
     return cleaned or None
+
+
+def given_name(value: str | None, field: str) -> str | None:
+    """D31: trimmed, at most 64 characters, empty or None → None (cleared)."""
+    return optional_text(value, field, max_length=MAX_GIVEN_NAME)
+
+
+def surname(value: str | None, field: str) -> str | None:
+    return optional_text(value, field, max_length=MAX_SURNAME)
+
+
+def employee_id(value: str | None, field: str) -> str | None:
+    return optional_text(value, field, max_length=MAX_EMPLOYEE_ID)
 
 
 def user_principal_name(value: str, field: str) -> str:

@@ -52,6 +52,7 @@ T = Tenant.__table__
 USER_COLUMNS = [
     U.c.id, U.c.user_principal_name, U.c.display_name, U.c.mail, U.c.user_type, U.c.usage_location,
     U.c.account_enabled, U.c.department, U.c.job_title, U.c.created_at, U.c.created_seq,
+    U.c.given_name, U.c.surname, U.c.employee_id, U.c.external_id,
 ]
 GROUP_COLUMNS = [G.c.id, G.c.display_name, G.c.description, G.c.security_enabled, G.c.created_at, G.c.membership_rule]
 
@@ -446,6 +447,8 @@ def unsaved_user(values: dict[str, Any], now: Any) -> UserRecord:
         mail=values.get("mail"), user_type=values.get("user_type", "MEMBER"), usage_location=values.get("usage_location"),
         account_enabled=values.get("account_enabled", True), department=values.get("department"),
         job_title=values.get("job_title"), created_at=now, created_seq=0,
+        given_name=values.get("given_name"), surname=values.get("surname"), employee_id=values.get("employee_id"),
+        external_id=None,
     )
 
 

@@ -15,7 +15,8 @@ from db.availability import is_database_unavailable
 from db.records import GroupRecord, SubscriptionRecord, TenantRecord, UserRecord
 
 _USER = "u.id, u.user_principal_name, u.display_name, u.mail, u.user_type, u.usage_location, u.account_enabled, " \
-        "u.department, u.job_title, u.created_at, u.created_seq"
+        "u.department, u.job_title, u.created_at, u.created_seq, u.given_name, u.surname, u.employee_id, u.external_id"
+_USER_WIDTH = 15  # the columns of _USER, in UserRecord's order
 _GROUP = "g.id, g.display_name, g.description, g.security_enabled, g.created_at, g.membership_rule"
 
 
@@ -42,7 +43,7 @@ class Reader:
 
 
 def _user(r: Any, at: int = 0) -> UserRecord:
-    return UserRecord(*(r[i] for i in range(at, at + 11)))
+    return UserRecord(*(r[i] for i in range(at, at + _USER_WIDTH)))
 
 
 def _group(r: Any, at: int = 0) -> GroupRecord:

@@ -76,7 +76,9 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Check every row agai
 def import_users(file: FileArg, tenant: TenantOpt, dry_run: DryRunOpt = False) -> None:
     """Create users from a CSV: the admin center's bulk-add template (User name, First name, Last name,
     Display name, Job title, Department, …, Country or region) or a header with Usage location.
-    User name and Display name (or First and Last name) are required; Mail is optional."""
+    User name and Display name (or First and Last name) are required; Mail and Employee ID are
+    optional. First name, Last name and Employee ID are stored as the user's givenName, surname
+    and employeeId (at most 64, 64 and 16 characters)."""
     config = settings()
     started = time.perf_counter()
     tid = tenant.strip().lower()

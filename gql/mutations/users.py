@@ -49,6 +49,7 @@ async def create_user(info: Info, input: CreateUserInput) -> CreateUserPayload:
     request = directory.CreateUser(
         input.user_principal_name, input.display_name, input.mail, input.usage_location, input.department,
         input.job_title, input.account_enabled, licenses_of(input.licenses), dry_run=bool(input.dry_run),
+        given_name=input.given_name, surname=input.surname, employee_id=input.employee_id,
     )
     done, errors = await run(info, directory.create_user, request)
     if done is None:
@@ -62,7 +63,8 @@ async def update_user(info: Info, input: UpdateUserInput) -> UpdateUserPayload:
     request = directory.UpdateUser(
         input.user_id, display_name=_kept(input.display_name), department=_kept(input.department),
         job_title=_kept(input.job_title), account_enabled=_kept(input.account_enabled),
-        usage_location=_kept(input.usage_location), dry_run=bool(input.dry_run),
+        usage_location=_kept(input.usage_location), given_name=_kept(input.given_name), surname=_kept(input.surname),
+        employee_id=_kept(input.employee_id), mail=_kept(input.mail), dry_run=bool(input.dry_run),
     )
     done, errors = await run(info, directory.update_user, request)
     if done is None:

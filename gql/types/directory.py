@@ -174,6 +174,10 @@ class User(Node):
     department: str | None
     job_title: str | None
     created_at: datetime
+    given_name: str | None
+    surname: str | None
+    employee_id: str | None
+    external_id: str | None  # set by SCIM provisioning (R29); no mutation sets it
     record: strawberry.Private[UserRecord]
 
     @staticmethod
@@ -189,6 +193,10 @@ class User(Node):
             department=u.department,
             job_title=u.job_title,
             created_at=u.created_at,
+            given_name=u.given_name,
+            surname=u.surname,
+            employee_id=u.employee_id,
+            external_id=u.external_id,
             record=u,
         )
 

@@ -16,7 +16,10 @@ from tests.support import Tenant
 async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
     await tenant.buy("EMS", 2)
     await tenant.buy("SPE_E3", 5, isTrial=True)
-    users = [await tenant.create_user(f"Reader {i}", location=None if i == 3 else "NO") for i in range(4)]
+    named = {"givenName": "Rea", "surname": "Der", "employeeId": "R-1"}  # D31's fields on every other user
+    users = [
+        await tenant.create_user(f"Reader {i}", location=None if i == 3 else "NO", **(named if i % 2 else {})) for i in range(4)
+    ]
     groups = [await tenant.create_group(f"Group {i}", users[i:]) for i in range(3)]
     await license_group(tenant, groups[0], [{"productId": (await product(tenant, "EMS"))["id"]}])
     ids = [from_global_id(u).uuid() for u in users]
@@ -30,7 +33,9 @@ async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
         def same(a: Any, b: Any) -> None:
             assert a == b
 
-        same(await reads.users_by_ids(reader, tenant.id, ids), await directory.users_by_ids(conn, tenant.id, ids))
+        by_id = await directory.users_by_ids(conn, tenant.id, ids)
+        same(await reads.users_by_ids(reader, tenant.id, ids), by_id)
+        assert (by_id[ids[1]].given_name, by_id[ids[1]].surname, by_id[ids[1]].employee_id) == ("Rea", "Der", "R-1")
         same(await reads.groups_by_ids(reader, tenant.id, group_ids), await directory.groups_by_ids(conn, tenant.id, group_ids))
         same(
             await reads.first_groups_of_users(reader, tenant.id, ids, 2),
