@@ -38,6 +38,19 @@ ADOPTED: dict[str, frozenset[str] | None] = {
     "User": frozenset({"givenName", "surname", "employeeId", "externalId"}),
     "CreateUserInput": frozenset({"givenName", "surname", "employeeId"}),
     "UpdateUserInput": frozenset({"givenName", "surname", "employeeId", "mail"}),
+    # dynamic groups (R22–R24)
+    "ErrorCode": frozenset({"DYNAMIC_MEMBERSHIP"}),
+    "GroupMembershipType": None,
+    "Group": frozenset({"membershipType", "membershipRule"}),
+    "CreateGroupInput": frozenset({"membershipRule"}),
+    "GroupFilter": frozenset({"membershipType"}),
+    "UpdateGroupInput": None,
+    "MembershipChanges": None,
+    "UpdateGroupPayload": None,
+    "RuleError": None,
+    "MembershipRulePreview": None,
+    "Query": frozenset({"membershipRulePreview"}),
+    "Mutation": frozenset({"updateGroup"}),
 }
 _KINDS = {
     GraphQLEnumType: GraphQLEnumType,
