@@ -7,7 +7,9 @@ Each example makes a fresh tenant with a small world (6 users, some without a us
 MCOMEETADV requires MCOSTANDARD; 1–3 seats each) and applies random steps: membership add and
 remove (users and nested groups, cycles included), group licenses added, edited and removed,
 direct assign/unassign/plan edits, seat quantities, user and tenant usage locations, group
-deletion, reprocess. After every step the rows are read back with SQL and checked:
+deletion, reprocess, and rule-driven membership: users' departments change and groups get,
+change or lose a membership rule (R22, D24: those groups' members follow the rule, and
+their licenses follow by the group path). After every step the rows are read back with SQL and checked:
 
 (a) recomputation from scratch — `engine.evaluate` over every user of the tenant with the current
     seat holders (D14) reproduces every path's state and error code, every effective license's
@@ -62,6 +64,15 @@ SKUS = tuple(PRODUCTS)
 N_USERS = 6
 N_GROUPS = 4
 LOCATIONS = (None, "US", "NO")
+DEPARTMENTS = (None, "Sales", "Ops", "sales")
+# membership rules and, independently of the service's rule engine, who matches them
+RULES: dict[str | None, Any] = {
+    'user.department -eq "Sales"': lambda d: d is not None and d.lower() == "sales",
+    'user.department -in ["sales", "OPS"]': lambda d: d is not None and d.lower() in ("sales", "ops"),
+    "user.department -eq null": lambda d: d is None,
+    'user.department -ne "Ops" -and -not (user.department -eq null)': lambda d: d is not None and d.lower() != "ops",
+    None: None,  # the rule removed: an assigned group keeping its members
+}
 DIRECT_CODES = {
     "USAGE_LOCATION_REQUIRED", "PROHIBITED_IN_USAGE_LOCATION_VIOLATION", "MUTUALLY_EXCLUSIVE_VIOLATION",
     "DEPENDENCY_VIOLATION", "COUNT_VIOLATION", "NOT_ASSIGNED", "INHERITED_LICENSE",
@@ -135,17 +146,30 @@ class DeleteGroup:
 
 
 @dataclass(frozen=True)
+class SetDepartment:  # updateUser: moves the user in and out of dynamic groups (D24)
+    user: int
+    department: str | None
+
+
+@dataclass(frozen=True)
+class SetRule:  # updateGroup(membershipRule): members replaced by the matching users (R22)
+    group: int
+    rule: str | None
+
+
+@dataclass(frozen=True)
 class Reprocess:
     users: tuple[int, ...] = ()
     group: int | None = None
 
 
-GROUP_STEPS = (AddMember, RemoveMember, SetGroupLicense, RemoveGroupLicense, DeleteGroup)  # decided by db.repo.group_batch
+GROUP_STEPS = (AddMember, RemoveMember, SetGroupLicense, RemoveGroupLicense, DeleteGroup, SetDepartment, SetRule)  # decided by db.repo.group_batch
 
 
 @dataclass(frozen=True)
 class World:
     locations: tuple[str | None, ...]
+    departments: tuple[str | None, ...]
     default_location: str | None
     quantities: tuple[int, ...]  # per SKUS
     members: tuple[tuple[int, ...], ...]  # initial user members per group
@@ -217,6 +241,10 @@ STEP = st.one_of(
     st.builds(SetUserLocation, users_, st.sampled_from(LOCATIONS)),
     st.builds(SetDefaultLocation, st.sampled_from(LOCATIONS)),
     st.builds(DeleteGroup, groups_),
+    st.builds(SetDepartment, users_, st.sampled_from(DEPARTMENTS)),
+    st.builds(SetDepartment, users_, st.sampled_from(DEPARTMENTS)),
+    st.builds(SetRule, groups_, st.sampled_from(list(RULES))),
+    st.builds(SetRule, groups_, st.sampled_from(list(RULES))),
     st.one_of(
         st.builds(Reprocess, users=st.sets(users_, min_size=1, max_size=N_USERS).map(lambda s: tuple(sorted(s)))),
         st.builds(Reprocess, group=groups_),
@@ -226,13 +254,15 @@ STEP = st.one_of(
 WORLD = st.builds(
     World,
     locations=st.tuples(*[st.sampled_from((*LOCATIONS, "US"))] * N_USERS),  # about a quarter without one
+    departments=st.tuples(*[st.sampled_from(DEPARTMENTS)] * N_USERS),
     default_location=st.sampled_from(LOCATIONS),
     quantities=st.tuples(*[st.integers(1, 3)] * len(SKUS)),
     members=st.tuples(*[st.sets(users_, max_size=3).map(lambda s: tuple(sorted(s)))] * N_GROUPS),
     setup=st.tuples(
         st.lists(_set_group_license(), min_size=2, max_size=4),
         st.lists(_NESTINGS.map(lambda t: AddMember(t[0], member_group=t[1])), max_size=2),
-    ).map(lambda parts: tuple(parts[0] + parts[1])),
+        st.lists(st.builds(SetRule, groups_, st.sampled_from([r for r in RULES if r is not None])), max_size=2),
+    ).map(lambda parts: tuple(parts[0] + parts[1] + parts[2])),
 )
 
 # ------------------------------------------------------------------------------------ GraphQL
@@ -247,6 +277,7 @@ M_USER = "mutation($i: UpdateUserInput!) { updateUser(input: $i) { " + PAYLOAD +
 M_TENANT = "mutation($i: UpdateTenantInput!) { updateTenant(input: $i) { " + PAYLOAD + " } }"
 M_DELETE_GROUP = "mutation($i: DeleteGroupInput!) { deleteGroup(input: $i) { " + PAYLOAD + " } }"
 M_REPROCESS = "mutation($i: ReprocessLicensesInput!) { reprocessLicenses(input: $i) { " + PAYLOAD + " } }"
+M_UPDATE_GROUP = "mutation($i: UpdateGroupInput!) { updateGroup(input: $i) { " + PAYLOAD + " } }"
 M_BUY = "mutation($i: PurchaseSubscriptionInput!) { purchaseSubscription(input: $i) { subscription { id } errors { code message } } }"
 # createGroup changes no licenses (D21), so one operation may create all the groups
 CREATE_GROUPS = (
@@ -366,6 +397,7 @@ class Model:
     groups: list[Ref]
     subscriptions: dict[str, str]  # sku -> Relay id
     locations: list[str | None]
+    departments: list[str | None]
     default_location: str | None
     quantities: dict[str, int]
     alive: set[int] = field(default_factory=set)
@@ -373,6 +405,14 @@ class Model:
     group_edges: set[tuple[int, int]] = field(default_factory=set)  # (group, member group)
     group_licenses: dict[int, dict[str, tuple[str, ...]]] = field(default_factory=lambda: defaultdict(dict))
     direct: dict[tuple[int, str], tuple[str, ...]] = field(default_factory=dict)
+    rules: dict[int, str] = field(default_factory=dict)  # dynamic groups
+
+    def follow_rules(self) -> None:
+        """R22: a dynamic group's user members are exactly the users matching its rule."""
+        for g, rule in self.rules.items():
+            self.user_edges = {e for e in self.user_edges if e[0] != g} | {
+                (g, u) for u, dept in enumerate(self.departments) if RULES[rule](dept)
+            }
 
 
 def next_step(m: Model) -> st.SearchStrategy[Any]:
@@ -566,7 +606,7 @@ class Runner:
             member = m.users[step.user] if step.user is not None else m.groups[step.member_group]  # type: ignore[index]
             op = "addGroupMembers" if add else "removeGroupMembers"
             payload = await self.call(M_MEMBERS % op, op, {"groupId": m.groups[step.group].gid, "memberIds": [member.gid]})
-            refused: bool | None = step.group not in m.alive or (
+            refused: bool | None = step.group not in m.alive or step.group in m.rules or (
                 step.member_group is not None and (step.member_group not in m.alive or (add and step.member_group == step.group))
             )
             if not refused and not add and step.member_group == step.group:
@@ -634,11 +674,29 @@ class Runner:
             if not payload["errors"]:
                 m.default_location = step.location
             return payload, False, False
+        if isinstance(step, SetDepartment):
+            payload = await self.call(M_USER, "updateUser", {"userId": m.users[step.user].gid, "department": step.department})
+            if not payload["errors"]:
+                m.departments[step.user] = step.department
+                m.follow_rules()
+            return payload, False, False  # D24: joining and leaving is never refused
+        if isinstance(step, SetRule):
+            payload = await self.call(M_UPDATE_GROUP, "updateGroup", {"groupId": m.groups[step.group].gid, "membershipRule": step.rule})
+            has_groups = any(e[0] == step.group for e in m.group_edges)
+            refused = step.group not in m.alive or (step.rule is not None and has_groups)
+            if not payload["errors"]:
+                if step.rule is None:
+                    m.rules.pop(step.group, None)
+                else:
+                    m.rules[step.group] = step.rule
+                    m.follow_rules()
+            return payload, refused, False
         if isinstance(step, DeleteGroup):
             payload = await self.call(M_DELETE_GROUP, "deleteGroup", {"groupId": m.groups[step.group].gid})
             refused = step.group not in m.alive or bool(m.group_licenses[step.group])
             if not payload["errors"]:
                 m.alive.discard(step.group)
+                m.rules.pop(step.group, None)
                 m.user_edges = {e for e in m.user_edges if e[0] != step.group}
                 m.group_edges = {e for e in m.group_edges if step.group not in e}
             return payload, refused, False
@@ -662,7 +720,10 @@ async def state_db(database_url: str) -> AsyncIterator[Database]:
 async def build_world(api: Api, world: World, db: Database) -> tuple[Tenant, Model, CatalogRefs]:
     tenant = await api.new_tenant(default_usage_location=world.default_location)
     refs = await catalog_refs(tenant, db)
-    users = [Ref.of(await tenant.create_user(f"User {i}", location=loc)) for i, loc in enumerate(world.locations)]
+    users = [
+        Ref.of(await tenant.create_user(f"User {i}", location=loc, department=dept))
+        for i, (loc, dept) in enumerate(zip(world.locations, world.departments, strict=True))
+    ]
     made = await tenant.ok(CREATE_GROUPS, {f"g{g}": {"displayName": f"Group {g}", "memberIds": [users[u].gid for u in world.members[g]]} for g in range(N_GROUPS)})
     groups = []
     for g in range(N_GROUPS):
@@ -674,7 +735,8 @@ async def build_world(api: Api, world: World, db: Database) -> tuple[Tenant, Mod
         assert bought["purchaseSubscription"]["errors"] == [], bought
         subscriptions[sku] = bought["purchaseSubscription"]["subscription"]["id"]
     model = Model(
-        users, groups, subscriptions, list(world.locations), world.default_location, dict(zip(SKUS, world.quantities, strict=True)),
+        users, groups, subscriptions, list(world.locations), list(world.departments), world.default_location,
+        dict(zip(SKUS, world.quantities, strict=True)),
         alive=set(range(N_GROUPS)), user_edges={(g, u) for g in range(N_GROUPS) for u in world.members[g]},
     )
     return tenant, model, refs
