@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import threading
 import time
 from typing import Any
@@ -91,7 +92,8 @@ WHERE m.tenant_id = $1 AND m.group_id = $2 AND p.sku_part_number = ANY($3::text[
 
 async def _mixed_members(dsn: str, group_global_id: str) -> tuple[str, list[str]]:
     """The mixed batch's product (seats bought) and every MIXED_EVERY-th member of the group in the
-    US (a direct license needs a usage location, and some locations restrict Skype's plans)."""
+    US who holds E3 (a direct license needs a usage location, and Audio Conferencing needs E3's
+    Skype for Business Online, R7)."""
     from services.ids import from_global_id
 
     conn = await asyncpg.connect(dsn)
@@ -99,7 +101,9 @@ async def _mixed_members(dsn: str, group_global_id: str) -> tuple[str, list[str]
         product_id = await conn.fetchval("SELECT id FROM products WHERE sku_part_number = $1", MIXED_SKU)
         members = [to_global_id("User", r["user_id"]) for r in await conn.fetch(
             "SELECT m.user_id FROM group_user_members m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id "
-            "WHERE m.tenant_id = $1 AND m.group_id = $2 AND u.usage_location = 'US' ORDER BY u.created_seq", TENANT, from_global_id(group_global_id).uuid())]
+            "WHERE m.tenant_id = $1 AND m.group_id = $2 AND u.usage_location = 'US' AND EXISTS ("
+            "SELECT 1 FROM license_paths p JOIN products pr ON pr.id = p.product_id WHERE p.tenant_id = $1 "
+            "AND p.user_id = u.id AND pr.sku_part_number = 'SPE_E3' AND p.state = 'ACTIVE') ORDER BY u.created_seq", TENANT, from_global_id(group_global_id).uuid())]
         return to_global_id("Product", product_id), members[:: MIXED_EVERY // 4]
     finally:
         await conn.close()
@@ -285,8 +289,7 @@ def main() -> None:
 
 
 def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2] if ordered else 0.0
+    return statistics.median(values) if values else 0.0
 
 
 if __name__ == "__main__":
