@@ -7,7 +7,7 @@
 - `users.given_name`, `surname`, `employee_id` (D31) and `external_id` (SCIM, R29): case-exact
   and unique per tenant where set.
 
-Revision ID: 0005_dynamic_groups_and_user_fields
+Revision ID: 0005_dynamic_groups
 Revises: 0004_audit_ids_per_tenant
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0005_dynamic_groups_and_user_fields"
+revision = "0005_dynamic_groups"
 down_revision = "0004_audit_ids_per_tenant"
 branch_labels = None
 depends_on = None
