@@ -633,6 +633,8 @@ class _RegexParser:
                 break
             first = False
             item_start = self.i
+            if c == "[" and self.i + 1 < len(self.s) and self.s[self.i + 1] in ":.=":
+                raise self.fail(self.i, "expected a character or range: POSIX classes such as [:alpha:] are not supported (write \\[ for a literal [)")
             low = self.class_char()
             if isinstance(low, tuple):
                 ranges.extend(low)
