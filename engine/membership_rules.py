@@ -58,6 +58,11 @@ outside ASCII): the subject is folded, literals are folded, and each class is wi
 of its members (`[A-C]` → also `a-c`; `[^A]` excludes `A` and `a`). A folded subject holds no
 `A`–`Z`, so a character matches iff its fold is in the fold-image of the class — the same
 case-sensitive question in both engines (`re.search` and `~`). Searching is "anywhere".
+
+Known limit: refusing nested quantifiers does not make every pattern linear for a backtracking
+engine — a repeated alternation whose branches overlap, such as `^(a|a)*b`, is still exponential
+in Python's `re` (24 characters of "a": ~1 s). SQL runs under a statement timeout (D32); the
+Python side has none, so callers evaluating untrusted rules over long values should bound them.
 """
 
 from __future__ import annotations
@@ -633,6 +638,8 @@ class _RegexParser:
                 break
             first = False
             item_start = self.i
+            if c == "[" and self.i + 1 < len(self.s) and self.s[self.i + 1] in ":.=":
+                raise self.fail(self.i, "expected a character or range: POSIX classes such as [:alpha:] are not supported (write \\[ for a literal [)")
             low = self.class_char()
             if isinstance(low, tuple):
                 ranges.extend(low)
