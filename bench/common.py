@@ -65,10 +65,13 @@ async def _users_of(url: str, tenant_id: str) -> int:
         await db.dispose()
 
 
-def ensure_seeded(url: str, tenant_id: str, users: int, *, groups: int = 200, add_ons: int = 0, seed: int = 1) -> None:
-    """Seed the tenant unless it is already there with that many users (seeding takes a minute or two)."""
+def ensure_seeded(
+    url: str, tenant_id: str, users: int, *, groups: int = 200, add_ons: int = 0, seed: int = 1, at_least: bool = False
+) -> None:
+    """Seed the tenant unless it is already there with that many users (seeding takes a minute or
+    two); `at_least`: a tenant grown by earlier runs (imports) is reused too."""
     have = asyncio.run(_users_of(url, tenant_id))
-    if have == users:
+    if have == users or (at_least and have > users):
         console.print(f"[dim]Reusing tenant {tenant_id} ({users:,} users) in {make_url(url).database}.[/]")
         return
     if have:

@@ -140,6 +140,14 @@ async def _drop_big(api: GraphQL, conn: asyncpg.Connection, gid: str) -> None:
     _call(api, DELETE, {"i": {"groupId": gid}}, "deleteGroup")
 
 
+async def _drop(dsn: str, api: GraphQL, gid: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await _drop_big(api, conn, gid)
+    finally:
+        await conn.close()
+
+
 async def _timed_sql(dsn: str, statements: list[str], *args: Any) -> float:
     """The last statement's time, inside a transaction that is rolled back."""
     conn = await asyncpg.connect(dsn)
@@ -219,14 +227,7 @@ def main() -> None:
             console.print(f"run {run + 1}: group of {assigned['changes']['affectedUserCount']:,} users licensed; "
                           f"errors {assigned['changes']['errorCounts']}")
 
-            async def drop() -> None:
-                conn = await asyncpg.connect(dsn)
-                try:
-                    await _drop_big(api, conn, gid)
-                finally:
-                    await conn.close()
-
-            asyncio.run(drop())
+            asyncio.run(_drop(dsn, api, gid))
         for _ in range(22):
             ms, _ = _call(api, PREVIEW, {"r": BIG_RULE}, "membershipRulePreview")
             samples["preview"].append(ms)

@@ -188,6 +188,13 @@ class Rule:
         """Whether a user (keyed by canonical property names) satisfies the rule."""
         return evaluate(self.tree, user)
 
+    @property
+    def uses_regex(self) -> bool:
+        """Whether the rule has a -match/-notMatch: Python's `re` has no time limit (some allowed
+        patterns, such as `(a|a)*b`, backtrack exponentially), so callers evaluate such rules in
+        SQL, under the statement timeout."""
+        return _has_pattern(self.tree)
+
 
 def evaluate(node: Node, user: UserValues) -> bool:
     if isinstance(node, Comparison):
@@ -222,6 +229,14 @@ def _compare(node: Comparison, raw: str | bool | None) -> bool:
     else:
         hit = value in subject
     return hit != node.negated
+
+
+def _has_pattern(node: Node) -> bool:
+    if isinstance(node, Comparison):
+        return isinstance(node.value, Pattern)
+    if isinstance(node, Not):
+        return _has_pattern(node.operand)
+    return any(_has_pattern(operand) for operand in node.operands)
 
 
 def properties_of(node: Node) -> frozenset[str]:

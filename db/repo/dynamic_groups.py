@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
-from sqlalchemy import func, literal, select, text
+from sqlalchemy import Boolean, Text, column, func, literal, select, text, values
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.models import Group, GroupUserMember, User
 from db.repo.membership_rule_sql import predicate
 from db.sql import any_uuid
-from engine.membership_rules import Rule
+from engine.membership_rules import PROPERTIES, Rule
 
 U = User.__table__
 G = Group.__table__
@@ -169,3 +169,28 @@ async def users_named(conn: AsyncConnection, tenant_id: str, user_ids: Sequence[
 async def member_count(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> int:
     query = select(func.count()).select_from(GUM).where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id)
     return int((await conn.execute(query)).scalar_one())
+
+
+async def matches_of_values(
+    conn: AsyncConnection, users: Sequence[dict[str, object]], rules: dict[uuid.UUID, Rule]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """(group, user) for users given as values (keys: `id` and the users columns the rules read),
+    each rule evaluated by PostgreSQL over a VALUES list shaped like the users table: for users
+    not stored as they are (a dry run), and for rules that the caller keeps off Python's `re`."""
+    if not users or not rules:
+        return set()
+    names = ["id", *sorted(set(PROPERTIES.values()))]
+    types = {"id": PG_UUID(as_uuid=True), "account_enabled": Boolean()}
+    rows = values(*(column(n, types.get(n, Text())) for n in names), name="users").data(
+        [tuple(user.get(n) for n in names) for user in users]
+    )
+    found: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    items = list(rules.items())
+    for start in range(0, len(items), RULES_PER_STATEMENT):
+        chunk = items[start : start + RULES_PER_STATEMENT]
+        query = select(rows.c.id, *(predicate(rule, rows).label(f"r{i}") for i, (_, rule) in enumerate(chunk)))
+        for row in await conn.execute(query):
+            for i, (group_id, _) in enumerate(chunk):
+                if row[i + 1]:
+                    found.add((group_id, row[0]))
+    return found

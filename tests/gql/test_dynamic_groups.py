@@ -259,3 +259,16 @@ async def test_d24_guests_and_account_state_in_rules(tenant: Tenant) -> None:
     bob = await tenant.create_user("Cid")
     await tenant.mutate("updateUser", UPDATE_USER, {"i": {"userId": bob, "accountEnabled": False}})
     assert await members_of(tenant, disabled) == ["Cid"]
+
+
+async def test_d32_rules_with_a_regular_expression_follow_user_changes(tenant: Tenant) -> None:
+    """-match rules are judged by PostgreSQL for changed users (Python's re has no time limit)."""
+    group = await dynamic_group(tenant, "Numbered", r'user.displayName -match "^user \d+$" -and -not (user.mail -eq null)')
+    await tenant.create_user("User 12", mail="u12@example.com")
+    await tenant.create_user("User 13")  # no mail
+    await tenant.create_user("Userx 14", mail="u14@example.com")
+    assert await members_of(tenant, group) == ["User 12"]
+    dry = "mutation($i: CreateUserInput!) { createUser(input: $i) { errors { code } changes { dryRun } } }"
+    data = await tenant.ok(dry, {"i": {"userPrincipalName": f"u99@{tenant.domain}", "displayName": "User 99", "mail": "u99@example.com", "dryRun": True}})
+    assert data["createUser"]["errors"] == []
+    assert await members_of(tenant, group) == ["User 12"]
