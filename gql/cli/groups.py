@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from db.repo import dynamic_groups as rule_rows
 from db.session import Database
@@ -34,7 +35,7 @@ def _checked(rule: str) -> dynamic_groups.RuleCheck:
 
 
 def _rule_error(rule: str, position: int, message: str) -> int:
-    console.print(f"[red]error:[/] the membership rule is not valid:\n{caret(rule, position, message)}", highlight=False)
+    console.print(f"[red]error:[/] the membership rule is not valid:\n{escape(caret(rule, position, message))}", highlight=False)
     return 2
 
 
@@ -59,7 +60,7 @@ def groups_create(
 
     gid, members = run_with_db(config, work)
     kind = f"dynamic group with {members:,} member(s)" if rule else "group"
-    console.print(f"[green]Created {kind}[/] {name} (id {gid}).", highlight=False)
+    console.print(f"[green]Created {kind}[/] {escape(name)} (id {gid}).", highlight=False)
 
 
 @groups_app.command("preview")
@@ -85,4 +86,4 @@ def groups_preview(
     count, users = run_with_db(config, work)
     console.print(f"The rule is valid; [bold]{count:,}[/] user(s) of {tenant_id} match.", highlight=False)
     for upn, display_name in users:
-        console.print(f"  {upn}  {display_name}", highlight=False)
+        console.print(escape(f"  {upn}  {display_name}"), highlight=False)
