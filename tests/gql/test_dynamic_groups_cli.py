@@ -11,7 +11,10 @@ from typer.testing import CliRunner
 from tests.gql.test_assign_licenses import product
 from tests.gql.test_dynamic_groups import dynamic_group, members_of
 from tests.gql.test_group_licenses import license_group, states
-from tests.gql.test_import_cli import cli, new_tenant, run, users_of, write  # noqa: F401  (cli is a fixture)
+from tests.gql.test_import_cli import cli as import_cli
+from tests.gql.test_import_cli import new_tenant, run, users_of, write
+
+cli = import_cli  # the same fixture: DATABASE_URL and the secret set for the commands
 
 
 async def test_groups_create_and_preview(cli: CliRunner, api: Any) -> None:
