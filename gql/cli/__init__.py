@@ -22,7 +22,7 @@ from gql.auth import CLAIM_ROLES, issue_token
 from gql.cli.common import CliError, check_jwt_secret, console, fail, run_with_db, settings, stored_jwt_secret
 from gql.cli.groups import groups_app
 from gql.cli.imports import import_app
-from gql.http.server import run_server
+from gql.http.server import run_workers
 from services import tenant
 from services.context import Runtime
 from services.demo import DEMO_ADMIN_UPN, DEMO_TENANT, seed_demo
@@ -42,6 +42,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Create the demo tenant 'contoso' and print an admin token.")] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Worker processes sharing the port (about one per core).")
+    ] = 1,
 ) -> None:
     """Apply migrations and serve GraphQL on http://HOST:PORT/graphql (embedded PostgreSQL unless DATABASE_URL is set)."""
     config = settings()
@@ -72,8 +75,10 @@ def serve(
                 else "Get a token: [bold]licensing tenants create contoso --name Contoso --domain contoso.example[/] then "
                 "[bold]licensing token --tenant contoso --role GlobalAdministrator[/]"
             )
+            if workers > 1:
+                console.print(f"Workers:   {workers} processes on one port")
             console.rule()
-            run_server(create_app(config, url), host, port, config)
+            run_workers(lambda: create_app(config, url), host, port, config, workers)
     except embedded.EmbeddedPostgresError as exc:
         raise fail(str(exc)) from exc
 

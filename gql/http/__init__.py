@@ -5,7 +5,7 @@
   (checked in CI by the ``graphql-http`` server audits, ``.ci/graphql-http-audit``).
 * ``limits``: ASGI middleware for the limits of D36 (body size and read time, requests in
   flight), shared by every endpoint; ``refusal_response`` words their refusals as GraphQL errors.
-* ``server``: uvicorn with a timeout for request headers (``run_server``).
+* ``server``: uvicorn with a timeout for request headers (``run_server``), and ``run_workers`` for several processes on one port.
 * ``websocket``: ``GraphQLWebSocket``, Strawberry's ASGI view serving only WebSocket traffic
   (``graphql-transport-ws``), authenticating in ``connection_init`` (4401 otherwise).
 

@@ -15,7 +15,12 @@ The body timeout and the limit on requests in flight are ASGI middleware in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -97,3 +102,55 @@ def build_server(app: Any, host: str, port: int, settings: Settings, **options: 
 
 def run_server(app: Any, host: str, port: int, settings: Settings) -> None:
     build_server(app, host, port, settings).run()
+
+
+def run_workers(make_app: Callable[[], Any], host: str, port: int, settings: Settings, workers: int) -> None:
+    """``workers`` processes serving one listening socket (the kernel spreads the connections).
+
+    The parent binds the socket, forks the workers and waits; each worker builds its own app
+    (engine, pool, lifecycle job: the job's advisory lock lets one replica at a time run it) and
+    serves. The app keeps no state between requests that workers could disagree on. SIGINT or
+    SIGTERM to the parent stops every worker; a worker that dies is reported, the others go on."""
+    if workers <= 1:
+        build_server(make_app(), host, port, settings).run()
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 0
+            try:
+                build_server(make_app(), host, port, settings).run(sockets=[sock])
+            except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
+                logger.exception("worker %s failed", os.getpid())
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    logger.info("serving with %d worker processes: %s", workers, ", ".join(map(str, children)))
+
+    def stop(signum: int, _frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    alive = set(children)
+    while alive:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        alive.discard(pid)
+        if os.waitstatus_to_exitcode(status) != 0:
+            logger.warning("worker %s exited with %s", pid, os.waitstatus_to_exitcode(status))
+    sock.close()

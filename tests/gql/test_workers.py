@@ -1,0 +1,73 @@
+"""`licensing serve --workers N`: N processes serve one port, share nothing but the database
+(a token minted for one is good at every other; a change made through one is seen by all), and
+all stop when the parent is told to."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from gql.auth import Role, issue_token
+
+SECRET = "workers-test-secret-0123456789-0123456789-0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_workers_serve_one_port_and_stop_together(database_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "LICENSING_JWT_SECRET": SECRET,
+           "LICENSING_LIFECYCLE_INTERVAL_SECONDS": "3600"}
+    licensing = str(Path(sys.executable).with_name("licensing"))
+    tid = f"w{os.getpid()}{port}"
+    subprocess.run([licensing, "tenants", "create", tid, "--name", "Workers"], env=env, check=True, capture_output=True)
+    log = (tmp_path / "serve.log").open("wb")
+    parent = subprocess.Popen([licensing, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert parent.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        workers = psutil.Process(parent.pid).children()
+        assert len(workers) == 2
+        token = issue_token(SECRET, tid, "admin@w.example", [Role.GLOBAL_ADMINISTRATOR], ttl_seconds=600)
+        headers = {"Authorization": f"Bearer {token}"}
+        create = {"query": 'mutation { createGroup(input: {displayName: "Made by one"}) { group { id } errors { code } } }'}
+        count = {"query": "{ groups { totalCount } }"}
+        # fresh connections, so the kernel hands them to either worker: every answer agrees
+        answers: list[Any] = []
+        for i in range(12):
+            with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+                if i == 0:
+                    assert client.post("/graphql", json=create).json()["data"]["createGroup"]["errors"] == []
+                answers.append(client.post("/graphql", json=count).json()["data"]["groups"]["totalCount"])
+        assert answers == [1] * 12
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=30)
+        for worker in workers:
+            assert not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        log.close()
