@@ -34,6 +34,8 @@ from gql.types import (
     user_connection,
     user_filter_spec,
 )
+from gql.types.directory import visible_group, visible_user
+from gql.types.events import LicenseEvent, LicenseEventFilter, event_connection, event_filter, event_node
 from gql.types.rules import MembershipRulePreview
 from services import validation as v
 from services.errors import ErrorCode, Refused
@@ -54,27 +56,6 @@ def _bad_node(value: str) -> PublicError:
     return PublicError(f"`id` is not a valid id ({value[:60]!r}); pass the `id` the API returned.", ErrorCode.INVALID_INPUT.value)
 
 
-async def visible_user(info: Info, user_id: uuid.UUID) -> User | None:
-    ctx = info.context
-    actor = ctx.actor
-    if not actor.can_read_tenant and (actor.user is None or actor.user.id != user_id):
-        return None
-    rec = await ctx.loaders.user_by_id.load(user_id)
-    return User.of(rec) if rec else None
-
-
-async def visible_group(info: Info, group_id: uuid.UUID) -> Group | None:
-    ctx = info.context
-    actor = ctx.actor
-    if not actor.can_read_tenant:
-        me = actor.user
-        if me is None:
-            return None
-        member = await ctx.read(lambda c: directory.is_transitive_member(c, ctx.tenant_id, me.id, group_id))
-        if not member:
-            return None
-    rec = await ctx.loaders.group_by_id.load(group_id)
-    return Group.of(rec) if rec else None
 
 
 async def _node(info: Info, type_name: str, key: str) -> Node | None:
@@ -92,6 +73,8 @@ async def _node(info: Info, type_name: str, key: str) -> Node | None:
         return ServicePlan.of(plan) if plan else None
     if type_name == "Tenant":
         return Tenant.of(actor.tenant) if key == actor.tenant.id else None
+    if type_name == "LicenseEvent":
+        return await event_node(info, key)
     if not actor.can_read_tenant:
         return None
     if type_name == "Subscription":
@@ -210,6 +193,14 @@ class Query:
         """The Products page: one row per subscription, self-service and DELETED ones included."""
         pool = await info.context.loaders.tenant_pool()
         return [Subscription.of(s, info) for s in pool.subscriptions]
+
+    @strawberry.field
+    async def license_events(
+        self, info: Info, first: int | None = None, after: str | None = None, filter: LicenseEventFilter | None = None
+    ) -> Connection[LicenseEvent]:
+        """R26: the tenant's license events, oldest first (a feed to tail); a caller with no role
+        gets only their own user's (D26)."""
+        return await event_connection(info, event_filter(info, filter), first, after)
 
     @strawberry.field(permission_classes=[CanReadTenant])
     def membership_rule_preview(self, rule: str) -> MembershipRulePreview:

@@ -44,6 +44,14 @@ class Change:
     runtime: Runtime
     dry_run: bool
     now: datetime
+    _audit_number: int | None = None
+
+    async def audit_number(self) -> int:
+        """The number of this change's audit event, taken the first time it is needed (its
+        license events point at it before the event itself is appended, R25)."""
+        if self._audit_number is None:
+            self._audit_number = await audit.reserve(self.conn, self.tenant_id)
+        return self._audit_number
 
     @property
     def tenant_id(self) -> str:
@@ -59,8 +67,9 @@ class Change:
             return
         await audit.append(
             self.conn, self.tenant_id, actor=self.actor.sub, action=action, target_id=target_id, summary=summary,
-            details=details, occurred_at=self.now,
+            details=details, occurred_at=self.now, number=self._audit_number,
         )
+        self._audit_number = None  # a second event of the change takes a number of its own
 
 
 @asynccontextmanager

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 import engine
 from db.models import DIRECT
+from db.repo import events, tenants
+from db.repo import licensing as licensing_rows
 from db.repo import subscriptions as subscription_repo
-from db.repo import tenants
 from db.repo.group_batch import Figures, GroupBatch, Outcome, Overlay
 from db.repo.licensing import PathKey, load_facts
 from engine.screening import linked_products, rule_products, screen
@@ -84,6 +85,9 @@ class BatchDecision:
 
     async def store(self, change: Change) -> None:
         await self.batch.apply(self.figures, error_messages(change, self.batch.products), change.now)
+
+    async def stage_event_keys(self, change: Change) -> None:
+        await events.add_batch_keys(change.conn)
 
 
 def error_messages(change: Change, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str, str]]:
@@ -167,6 +171,10 @@ class SplitDecision:
         await self.in_sql.store(change)
         await self.by_engine.store(change)
 
+    async def stage_event_keys(self, change: Change) -> None:
+        await self.in_sql.stage_event_keys(change)
+        await self.by_engine.stage_event_keys(change)
+
 
 async def _by_engine(
     change: Change, user_ids: list[uuid.UUID], proposed: list[tuple[PathKey, frozenset[uuid.UUID] | None]], **kwargs: object
@@ -181,6 +189,9 @@ async def _by_engine(
         else:
             proposal.upserts[key] = NewPath(disabled)
     return await decide(change, proposal, direct=False, facts=facts, **kwargs)  # type: ignore[arg-type]
+
+
+WAITERS_PER_GROUP_REMOVAL = 10_000  # waiting users staged beside a change that ends a group's membership or nesting
 
 
 async def reconcile(
@@ -198,6 +209,14 @@ async def reconcile(
     tenant = await tenants.get_tenant(conn, tid)
     licensing = None if below is None else await batch.supergroups(below)
     products = await batch.licensed_products(overlay, licensing)
+    removes = bool(overlay.remove_user_edges or overlay.remove_group_edges or overlay.removed_groups)
+    if removes and products:
+        # the seats a change's leavers give up go first to whoever already waits for them (R4),
+        # not to another claim of the batch behind them in line: the first waiting users join
+        # the batch and queue with its claims by their places (as many as seats may be freed)
+        users = list(users)
+        releasing = len({u for _, u in overlay.remove_user_edges}) or WAITERS_PER_GROUP_REMOVAL
+        users += await licensing_rows.waiting_users(conn, tid, products, releasing * len(products), excluding=users)
     staged = [str(p) for p in products]
     staged_rules = rule_products(rt.engine_catalog, rt.rules, staged)
     linked = staged_rules | linked_products(rt.engine_catalog, rt.rules, staged) if staged_rules else frozenset()

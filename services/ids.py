@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from db.repo.catalog import Catalog
 from services.errors import ErrorCode, Problem, Refused
 
-TYPES = {"User", "Group", "Product", "ServicePlan", "Subscription", "Tenant", "AuditEvent"}
+TYPES = {"User", "Group", "Product", "ServicePlan", "Subscription", "Tenant", "AuditEvent", "LicenseEvent", "Webhook"}
 
 
 def to_global_id(type_name: str, key: object) -> str:

@@ -24,6 +24,7 @@ from typing import Protocol
 import engine
 from db.models import DIRECT
 from db.records import SubscriptionRecord
+from db.repo import events
 from db.repo import licensing as rows
 from db.repo import subscriptions as subscription_repo
 from db.repo.licensing import Facts, LicenseKey, PathKey, StoredPath, load_facts
@@ -75,6 +76,11 @@ class Decided(Protocol):
         ...
 
     async def store(self, change: Change) -> None: ...
+
+    async def stage_event_keys(self, change: Change) -> None:
+        """Stage (db.repo.events) the (user, product) pairs whose outcome this change alters,
+        before it is stored (R25)."""
+        ...
 
 
 @dataclass
@@ -214,6 +220,22 @@ class Decision:
         """Write paths, effective licenses, pool counters and group-license counters."""
         await _store(change, self)
 
+    def event_keys(self) -> list[tuple[uuid.UUID, uuid.UUID, bool, set[uuid.UUID]]]:
+        """(user, product, held a seat before, groups whose path changed) for every pair whose
+        paths or seat the decision changes (R25: nothing for a pair it leaves as it was)."""
+        held_before = self.facts.holders | set(self.facts.self_service_holders)
+        groups: dict[LicenseKey, set[uuid.UUID]] = {}
+        for key, _state in self.changed_paths():
+            groups.setdefault((key[0], key[1]), set()).add(key[2])
+        for lic in self.after.licenses:
+            key = self.license_key(lic)
+            if (key in held_before) != lic.holds_seat:
+                groups.setdefault(key, set())
+        return [(u, p, (u, p) in held_before, {g for g in gs if g != DIRECT}) for (u, p), gs in groups.items()]
+
+    async def stage_event_keys(self, change: Change) -> None:
+        await events.add_keys(change.conn, self.event_keys())
+
 
 def _group_or_none(group_id: uuid.UUID) -> uuid.UUID | None:
     return None if group_id == DIRECT else group_id
@@ -340,10 +362,23 @@ async def write(change: Change, decided: Decided) -> None:
     transaction (R4, D2). A dry run stores nothing."""
     if change.dry_run:
         return
-    await decided.store(change)
+    await store(change, decided)
     freed = [p for p, d in decided.pool_deltas().items() if d < 0]
     if freed:
         await recover_seats(change, freed)
+
+
+async def store(change: Change, decided: Decided) -> None:
+    """Write a decided change and append its license events in the same transaction (R25): the
+    pairs it alters are staged before the writes, their state after is read back after them."""
+    await events.stage(change.conn)
+    await decided.stage_event_keys(change)
+    await decided.store(change)
+    if await events.staged(change.conn):
+        await events.append(
+            change.conn, change.tenant_id, actor=change.actor.sub, audit_id=await change.audit_number(), now=change.now
+        )
+    await events.notify_seats(change.conn, change.tenant_id, [p for p, d in decided.pool_deltas().items() if d])
 
 
 async def recover_seats(
@@ -365,7 +400,7 @@ async def recover_seats(
         decision = await decide(change, Proposal(user_ids=set(waiting)), direct=False, free_seats=free)
         decisions.append(decision)
         if not change.dry_run:
-            await decision.store(change)
+            await store(change, decision)
         if free is not None:
             for pid, delta in decision.pool_deltas().items():
                 if pid in free:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from db.records import SubscriptionRecord
-from db.repo import licensing, subscriptions
+from db.repo import events, licensing, subscriptions
 from engine.subscription_lifecycle import (
     SubscriptionStatus,
     SubscriptionTerms,
@@ -128,6 +128,8 @@ async def _summary(
     """Seats before and after; with `recover`, the new free seats go to whoever waits for them
     (R4, D2), and the summary shows the paths that take them."""
     consumed_after = after.consumed
+    if not change.dry_run and before != after:  # R27: seatsChanged
+        await events.notify_seats(change.conn, change.tenant_id, [product_id])
     outcomes: list[PathOutcome] = []
     counts: dict[tuple[uuid.UUID, str], int] = {}
     if recover and after.available > 0:

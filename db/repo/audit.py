@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Text, func, insert, literal, select, update
+from sqlalchemy import BigInteger, DateTime, Text, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,17 +35,30 @@ async def append(
     summary: str,
     details: dict[str, Any] | None = None,
     occurred_at: datetime,
+    number: int | None = None,
 ) -> int:
-    """Append one event; returns its number in the tenant."""
-    number = (
-        update(T).where(T.c.id == tenant_id).values(audit_seq=T.c.audit_seq + 1).returning(T.c.audit_seq.label("id"))
-    ).cte("next_number")
+    """Append one event; returns its number in the tenant. `number`: one taken before with
+    `reserve` (the change's license events already point at it)."""
+    if number is not None:
+        taken: Any = literal(number, BigInteger)
+    else:
+        cte = (
+            update(T).where(T.c.id == tenant_id).values(audit_seq=T.c.audit_seq + 1).returning(T.c.audit_seq.label("id"))
+        ).cte("next_number")
+        taken = cte.c.id
     row = select(
-        literal(tenant_id, Text), number.c.id, literal(occurred_at, DateTime(timezone=True)), literal(actor, Text),
+        literal(tenant_id, Text), taken, literal(occurred_at, DateTime(timezone=True)), literal(actor, Text),
         literal(action, Text), literal(target_id, Text), literal(summary, Text), literal(details or {}, JSONB),
     )
     columns = ["tenant_id", "id", "occurred_at", "actor", "action", "target_id", "summary", "details"]
     return int((await conn.execute(insert(A).from_select(columns, row).returning(A.c.id))).scalar_one())
+
+
+async def reserve(conn: AsyncConnection, tenant_id: str) -> int:
+    """Take the tenant's next event number now, for an event appended later in this transaction
+    (a rolled-back change gives it back, as `append` does)."""
+    stmt = update(T).where(T.c.id == tenant_id).values(audit_seq=T.c.audit_seq + 1).returning(T.c.audit_seq)
+    return int((await conn.execute(stmt)).scalar_one())
 
 
 async def events_page(conn: AsyncConnection, tenant_id: str, *, first: int, after: str | None) -> Page[AuditRecord]:

@@ -25,6 +25,7 @@ from engine.subscription_lifecycle import view as subscription_view
 from engine.subscription_pool import PoolFigures
 from gql.errors import ErrorCode, LicenseError, PublicError, page_size
 from gql.permissions import CanReadTenant
+from gql.types import registry
 from gql.types.catalog import PrepaidUnits, ServicePlan
 from gql.types.common import (
     AssignmentState,
@@ -39,6 +40,7 @@ from gql.types.common import (
     fetch_page,
     page_info,
 )
+from gql.types.events import LicenseEvent, event_connection, event_filter
 from gql.types.filters import UserFilter, user_filter_spec
 from gql.types.tenant import Tenant
 from services.ids import to_global_id
@@ -247,6 +249,11 @@ class User(Node):
         if not paths:
             return []
         return _licenses(info, paths, await loaders.seats_by_user.load(self.record.id))
+
+    @strawberry.field
+    async def license_history(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[LicenseEvent]:
+        """R26: this user's license events, newest first."""
+        return await event_connection(info, event_filter(info, None, user_id=self.record.id), first, after, newest_first=True)
 
     @strawberry.field
     async def license_assignment_states(self, info: Info) -> list[LicenseAssignmentState]:
@@ -544,3 +551,36 @@ class Viewer:
     tenant: Tenant
     roles: list[Role]  # type: ignore[valid-type]
     user: User | None
+
+
+# ------------------------------------------------------------------------------ visibility
+
+
+async def visible_user(info: Info, user_id: uuid.UUID) -> User | None:
+    """The user, if the caller may see them (readers: everyone; no role: only their own user)."""
+    ctx = info.context
+    actor = ctx.actor
+    if not actor.can_read_tenant and (actor.user is None or actor.user.id != user_id):
+        return None
+    rec = await ctx.loaders.user_by_id.load(user_id)
+    return User.of(rec) if rec else None
+
+
+async def visible_group(info: Info, group_id: uuid.UUID) -> Group | None:
+    """The group, if the caller may see it (no role: only groups the caller is a member of)."""
+    ctx = info.context
+    actor = ctx.actor
+    if not actor.can_read_tenant:
+        me = actor.user
+        if me is None:
+            return None
+        member = await ctx.read(lambda c: directory.is_transitive_member(c, ctx.tenant_id, me.id, group_id))
+        if not member:
+            return None
+    rec = await ctx.loaders.group_by_id.load(group_id)
+    return Group.of(rec) if rec else None
+
+
+registry.visible_user = visible_user
+registry.visible_group = visible_group
+registry.product = Product.of
