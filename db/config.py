@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # under this statement timeout (its regular expressions are bounded, the tenant may not be)
     max_dynamic_groups: int = Field(default=1_000, alias="LICENSING_MAX_DYNAMIC_GROUPS", ge=0)
     rule_timeout_ms: int = Field(default=20_000, alias="LICENSING_RULE_TIMEOUT_MS", ge=100)
+    # License events (R26): kept this many days, then deleted by the periodic job
+    event_retention_days: int = Field(default=400, alias="LICENSING_EVENT_RETENTION_DAYS", ge=1)
     lifecycle_interval_seconds: float = Field(default=300.0, alias="LICENSING_LIFECYCLE_INTERVAL_SECONDS")
     pool_size: int = Field(default=10, alias="LICENSING_DB_POOL_SIZE")
     # Limits on the HTTP surface (D36)

@@ -170,7 +170,9 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
 async def _lifecycle_loop(db: Database, clock: Clock, settings: Settings) -> None:
     while True:
         try:
-            changed = await lifecycle_job.run_once(db, clock, settings.cancellation_window_days)
+            changed = await lifecycle_job.run_once(
+                db, clock, settings.cancellation_window_days, settings.event_retention_days
+            )
             if changed:
                 log.info("subscription lifecycle: %d subscription(s) changed status", changed)
         except asyncio.CancelledError:

@@ -61,6 +61,14 @@ SET held_before = ev_keys.held_before OR excluded.held_before,
     group_ids = ARRAY(SELECT DISTINCT unnest(ev_keys.group_ids || excluded.group_ids))
 """
 
+# the licenses drawn from a self-service subscription (all of them end)
+ADD_SELF_SERVICE_KEYS = """
+INSERT INTO ev_keys (user_id, product_id, held_before, group_ids)
+SELECT l.user_id, l.product_id, l.holds_seat, '{}' FROM user_licenses l
+WHERE l.tenant_id = :t AND l.subscription_id = :s
+ON CONFLICT (user_id, product_id) DO NOTHING
+"""
+
 COUNT_KEYS = "SELECT count(*) FROM ev_keys"
 
 # R25: the state after the change; ADDED / REMOVED by the seat (REMOVED also when no path is
@@ -119,6 +127,10 @@ async def add_keys(
         await conn.execute(
             text(ADD_KEYS), {"users": users, "products": products, "held": held, "groups": groups, "direct": DIRECT}
         )
+
+
+async def add_self_service_keys(conn: AsyncConnection, tenant_id: str, subscription_id: uuid.UUID) -> None:
+    await conn.execute(text(ADD_SELF_SERVICE_KEYS), {"t": tenant_id, "s": subscription_id})
 
 
 async def add_batch_keys(conn: AsyncConnection) -> None:

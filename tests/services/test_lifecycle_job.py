@@ -238,3 +238,32 @@ async def test_d23_licenses_from_a_deleted_self_service_subscription_are_removed
         licenses = (await conn.execute(select(UL.c.user_id, UL.c.subscription_id).where(UL.c.tenant_id == tid))).all()
     assert [tuple(r) for r in paths] == [(buyer.id, alive)]
     assert [tuple(r) for r in licenses] == [(buyer.id, alive)]
+    # D33: each removed license is a REMOVED event, actor system, pointing at the job's audit event
+    async with db.read() as conn:
+        got = (await conn.execute(
+            text("SELECT kind, user_id, product_id, holds_seat, actor, audit_id FROM license_events WHERE tenant_id = :t ORDER BY seq"),
+            {"t": tid},
+        )).all()
+        action = (await conn.execute(
+            text("SELECT action, actor FROM audit_events WHERE tenant_id = :t AND id = :n"), {"t": tid, "n": got[0].audit_id}
+        )).one()
+    assert sorted((r.kind, r.user_id, r.product_id, r.holds_seat, r.actor) for r in got) == sorted(
+        [("REMOVED", buyer.id, spb, False, "system"), ("REMOVED", other.id, spb, False, "system")]
+    )
+    assert tuple(action) == ("SELF_SERVICE_LICENSES_REMOVED", "system")
+
+
+async def test_r26_events_older_than_the_retention_are_deleted(db: Database) -> None:
+    clock = ManualClock(NOW)
+    await settle(db, clock)
+    tid = await new_tenant(db)
+    async with db.write() as conn:
+        for seq, age in ((1, 401), (2, 399)):
+            await conn.execute(text(
+                "INSERT INTO license_events (tenant_id, seq, occurred_at, kind, user_id, user_principal_name, product_id, "
+                "holds_seat, paths, actor) VALUES (:t, :s, :at, 'ADDED', :u, 'x@y', :p, true, '[]', 'test')"
+            ), {"t": tid, "s": seq, "at": NOW - age * DAY, "u": uuid.uuid4(), "p": uuid.uuid4()})
+    assert await run_once(db, clock, WINDOW_DAYS, 400) == 0
+    async with db.read() as conn:
+        kept = (await conn.execute(text("SELECT seq FROM license_events WHERE tenant_id = :t"), {"t": tid})).scalars().all()
+    assert kept == [2]
