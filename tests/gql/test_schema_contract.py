@@ -34,8 +34,8 @@ SECOND_PART = "# ===============================================================
 # The names of the contract's second part built so far: a type with the fields (or enum values)
 # it gains there, or None for a type new there, checked whole.
 ADOPTED: dict[str, frozenset[str] | None] = {
-    # the users' new fields (D31); User.licenseHistory belongs to license events
-    "User": frozenset({"givenName", "surname", "employeeId", "externalId"}),
+    # the users' new fields (D31) and their license history (R26)
+    "User": frozenset({"givenName", "surname", "employeeId", "externalId", "licenseHistory"}),
     "CreateUserInput": frozenset({"givenName", "surname", "employeeId"}),
     "UpdateUserInput": frozenset({"givenName", "surname", "employeeId", "mail"}),
     # dynamic groups (R22–R24)
@@ -49,7 +49,14 @@ ADOPTED: dict[str, frozenset[str] | None] = {
     "UpdateGroupPayload": None,
     "RuleError": None,
     "MembershipRulePreview": None,
-    "Query": frozenset({"membershipRulePreview"}),
+    "Query": frozenset({"membershipRulePreview", "licenseEvents"}),
+    # license events (R25, R26)
+    "LicenseEventKind": None,
+    "LicensePathSnapshot": None,
+    "LicenseEvent": None,
+    "LicenseEventConnection": None,
+    "LicenseEventEdge": None,
+    "LicenseEventFilter": None,
     "Mutation": frozenset({"updateGroup"}),
 }
 _KINDS = {
