@@ -86,8 +86,15 @@ class BatchDecision:
     async def store(self, change: Change) -> None:
         await self.batch.apply(self.figures, error_messages(change, self.batch.products), change.now)
 
-    async def stage_event_keys(self, change: Change) -> None:
-        await events.add_batch_keys(change.conn)
+    async def append_events(self, change: Change) -> None:
+        """From the rows the batch staged (db.repo.group_batch.APPEND_EVENTS), set-based."""
+        n = await self.batch.event_count()
+        if n:
+            await self.batch.append_events(
+                n, error_messages(change, self.batch.products), actor=change.actor.sub,
+                audit_id=await change.audit_number(), now=change.now,
+            )
+            await events.notify_events(change.conn, change.tenant_id)
 
 
 def error_messages(change: Change, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str, str]]:
@@ -171,9 +178,9 @@ class SplitDecision:
         await self.in_sql.store(change)
         await self.by_engine.store(change)
 
-    async def stage_event_keys(self, change: Change) -> None:
-        await self.in_sql.stage_event_keys(change)
-        await self.by_engine.stage_event_keys(change)
+    async def append_events(self, change: Change) -> None:
+        await self.in_sql.append_events(change)
+        await self.by_engine.append_events(change)
 
 
 async def _by_engine(

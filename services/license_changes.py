@@ -77,9 +77,9 @@ class Decided(Protocol):
 
     async def store(self, change: Change) -> None: ...
 
-    async def stage_event_keys(self, change: Change) -> None:
-        """Stage (db.repo.events) the (user, product) pairs whose outcome this change alters,
-        before it is stored (R25)."""
+    async def append_events(self, change: Change) -> None:
+        """After `store`: one license event per (user, product) whose outcome the change altered,
+        in the same transaction (R25)."""
         ...
 
 
@@ -233,8 +233,17 @@ class Decision:
                 groups.setdefault(key, set())
         return [(u, p, (u, p) in held_before, {g for g in gs if g != DIRECT}) for (u, p), gs in groups.items()]
 
-    async def stage_event_keys(self, change: Change) -> None:
-        await events.add_keys(change.conn, self.event_keys())
+    async def append_events(self, change: Change) -> None:
+        """The pairs come from the decision itself; their state after is read back in one
+        INSERT … SELECT (db.repo.events)."""
+        keys = self.event_keys()
+        if not keys:
+            return
+        await events.stage(change.conn)
+        await events.add_keys(change.conn, keys)
+        await events.append(
+            change.conn, change.tenant_id, actor=change.actor.sub, audit_id=await change.audit_number(), now=change.now
+        )
 
 
 def _group_or_none(group_id: uuid.UUID) -> uuid.UUID | None:
@@ -369,15 +378,9 @@ async def write(change: Change, decided: Decided) -> None:
 
 
 async def store(change: Change, decided: Decided) -> None:
-    """Write a decided change and append its license events in the same transaction (R25): the
-    pairs it alters are staged before the writes, their state after is read back after them."""
-    await events.stage(change.conn)
-    await decided.stage_event_keys(change)
+    """Write a decided change and append its license events in the same transaction (R25)."""
     await decided.store(change)
-    if await events.staged(change.conn):
-        await events.append(
-            change.conn, change.tenant_id, actor=change.actor.sub, audit_id=await change.audit_number(), now=change.now
-        )
+    await decided.append_events(change)
     await events.notify_seats(change.conn, change.tenant_id, [p for p, d in decided.pool_deltas().items() if d])
 
 

@@ -1,9 +1,11 @@
 """License events (R25–R27) in SQL: staged keys, the set-based append, reads, retention.
 
-A change stages the (user, product) pairs whose outcome it alters in `ev_keys` — with whether
-the user held a seat before and the groups whose path it creates, changes or ends — then
-writes its rows, then `append` turns every staged pair into one event holding the state after
-the change, read back from `user_licenses` and `license_paths` in one INSERT … SELECT. Numbers
+An engine decision stages the (user, product) pairs whose outcome it altered in `ev_keys` —
+with whether the user held a seat before and the groups whose path it created, changed or
+ended — after its writes, and `append` turns every staged pair into one event holding the
+state after the change, read back from `user_licenses` and `license_paths` in one INSERT …
+SELECT. A group batch appends its events from its own staged rows instead
+(`db.repo.group_batch.APPEND_EVENTS`). Numbers
 come from `tenants.event_seq` (UPDATE … RETURNING: the row lock is held to commit, so numbers
 follow commit order within a tenant). Committed appends are announced with
 `pg_notify('license_events', '<tenant>:<last seq>')`, and pool changes with
@@ -40,22 +42,6 @@ SELECT k.user_id, k.product_id, k.held, coalesce(
     (SELECT array_agg(DISTINCT g) FROM unnest(string_to_array(k.groups, ',')::uuid[]) g WHERE g <> :direct), '{}')
 FROM unnest(CAST(:users AS uuid[]), CAST(:products AS uuid[]), CAST(:held AS boolean[]), CAST(:groups AS text[]))
      AS k(user_id, product_id, held, groups)
-ON CONFLICT (user_id, product_id) DO UPDATE
-SET held_before = ev_keys.held_before OR excluded.held_before,
-    group_ids = ARRAY(SELECT DISTINCT unnest(ev_keys.group_ids || excluded.group_ids))
-"""
-
-# the keys of a group batch (db.repo.group_batch): its changed paths and its seat moves
-ADD_BATCH_KEYS = """
-INSERT INTO ev_keys (user_id, product_id, held_before, group_ids)
-SELECT k.user_id, k.product_id, coalesce(l.held, false), coalesce(r.groups, '{}')
-FROM (SELECT user_id, product_id FROM gb_result WHERE changed
-      UNION
-      SELECT user_id, product_id FROM gb_licenses WHERE holds <> held) k
-LEFT JOIN gb_licenses l ON l.user_id = k.user_id AND l.product_id = k.product_id
-LEFT JOIN (SELECT user_id, product_id, array_agg(DISTINCT group_id) FILTER (WHERE group_id <> :direct) AS groups
-           FROM gb_result WHERE changed GROUP BY user_id, product_id) r
-       ON r.user_id = k.user_id AND r.product_id = k.product_id
 ON CONFLICT (user_id, product_id) DO UPDATE
 SET held_before = ev_keys.held_before OR excluded.held_before,
     group_ids = ARRAY(SELECT DISTINCT unnest(ev_keys.group_ids || excluded.group_ids))
@@ -100,7 +86,6 @@ LEFT JOIN LATERAL (
     FROM license_paths lp
     WHERE lp.tenant_id = :t AND lp.user_id = k.user_id AND lp.product_id = k.product_id
 ) p ON true
-RETURNING seq
 """
 
 
@@ -133,10 +118,6 @@ async def add_self_service_keys(conn: AsyncConnection, tenant_id: str, subscript
     await conn.execute(text(ADD_SELF_SERVICE_KEYS), {"t": tenant_id, "s": subscription_id})
 
 
-async def add_batch_keys(conn: AsyncConnection) -> None:
-    await conn.execute(text(ADD_BATCH_KEYS), {"direct": DIRECT})
-
-
 async def staged(conn: AsyncConnection) -> int:
     """How many keys are staged."""
     return int((await conn.execute(text(COUNT_KEYS))).scalar_one())
@@ -147,13 +128,18 @@ async def append(conn: AsyncConnection, tenant_id: str, *, actor: str, audit_id:
     n = int((await conn.execute(text(COUNT_KEYS))).scalar_one())
     if not n:
         return 0
-    rows = await conn.execute(
-        text(APPEND), {"n": n, "t": tenant_id, "now": now, "actor": actor, "audit": audit_id, "direct": DIRECT}
-    )
-    last = max(r[0] for r in rows)
+    await conn.execute(text(APPEND), {"n": n, "t": tenant_id, "now": now, "actor": actor, "audit": audit_id, "direct": DIRECT})
     await conn.execute(text("TRUNCATE ev_keys"))
-    await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": EVENTS_CHANNEL, "p": f"{tenant_id}:{last}"})
+    await notify_events(conn, tenant_id)
     return n
+
+
+async def notify_events(conn: AsyncConnection, tenant_id: str) -> None:
+    """New events of the tenant, up to its counter (sent at commit): '<tenant>:<last seq>'."""
+    await conn.execute(
+        text("SELECT pg_notify(:c, :t || ':' || (SELECT event_seq FROM tenants WHERE id = :t))"),
+        {"c": EVENTS_CHANNEL, "t": tenant_id},
+    )
 
 
 async def notify_seats(conn: AsyncConnection, tenant_id: str, product_ids: Iterable[uuid.UUID]) -> None:

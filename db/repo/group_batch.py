@@ -30,7 +30,8 @@ TABLES = (
     "DROP TABLE IF EXISTS pg_temp.gb_users, pg_temp.gb_paths, pg_temp.gb_claims, pg_temp.gb_waiting, pg_temp.gb_result, "
     "pg_temp.gb_licenses",
     """CREATE TEMP TABLE gb_users (
-        user_id uuid PRIMARY KEY, created_seq bigint NOT NULL, own_location text, group_location text
+        user_id uuid PRIMARY KEY, created_seq bigint NOT NULL, own_location text, group_location text,
+        user_principal_name text NOT NULL
     ) ON COMMIT DROP""",
     """CREATE TEMP TABLE gb_paths (
         user_id uuid NOT NULL, product_id uuid NOT NULL, group_id uuid NOT NULL,
@@ -66,9 +67,9 @@ WITH batch(user_id) AS (
     UNION
     SELECT unnest(CAST(:users AS uuid[]))
 )
-INSERT INTO gb_users (user_id, created_seq, own_location, group_location)
+INSERT INTO gb_users (user_id, created_seq, own_location, group_location, user_principal_name)
 SELECT u.id, u.created_seq, upper(nullif(u.usage_location, '')),
-       coalesce(upper(nullif(u.usage_location, '')), upper(nullif(:default_location, '')))
+       coalesce(upper(nullif(u.usage_location, '')), upper(nullif(:default_location, ''))), u.user_principal_name
 FROM batch b JOIN users u ON u.tenant_id = :t AND u.id = b.user_id
 """
 
@@ -648,6 +649,73 @@ class GroupBatch:
         await self._run(WRITE_GROUP_COUNTERS)
         await add_consumed(self.conn, self.tenant_id, figures.pool_deltas)
         await self.nested_loops(on=True)
+
+    async def event_count(self) -> int:
+        """How many license events the decided batch appends (R25)."""
+        return int((await self.conn.execute(text(EVENT_KEYS))).scalar_one())
+
+    async def append_events(
+        self, n: int, messages: Mapping[uuid.UUID, tuple[str, str, str]], *, actor: str, audit_id: int, now: datetime
+    ) -> None:
+        """Append the batch's `n` license events (after `apply`), numbered from the tenant's counter."""
+        products = sorted(messages)
+        await self.nested_loops(on=False)
+        await self._run(APPEND_EVENTS, {
+            "n": n, "now": now, "actor": actor, "audit": audit_id, "m_product": products,
+            "m_no_seat": [messages[p][0] for p in products], "m_direct": [messages[p][1] for p in products],
+            "m_group": [messages[p][2] for p in products],
+        })
+        await self.nested_loops(on=True)
+
+
+# R25: the batch's license events, from the rows it staged (no read-back of what it wrote): one
+# per (user, product) with a changed path or a seat that moved, holding every path of the pair
+# as the change leaves it (gb_result holds all of a staged user's paths to a staged product).
+EVENT_KEYS = """
+SELECT count(*) FROM (
+    SELECT user_id, product_id FROM gb_result WHERE changed
+    UNION
+    SELECT user_id, product_id FROM gb_licenses WHERE holds <> held
+) k
+"""
+APPEND_EVENTS = """
+WITH keys AS (
+    SELECT user_id, product_id FROM gb_result WHERE changed
+    UNION
+    SELECT user_id, product_id FROM gb_licenses WHERE holds <> held
+),
+base AS (
+    UPDATE tenants SET event_seq = event_seq + :n WHERE id = :t RETURNING event_seq - :n AS first
+),
+paths AS (
+    SELECT r.user_id, r.product_id,
+           jsonb_agg(jsonb_build_object(
+               'g', CASE WHEN r.group_id = :direct THEN NULL ELSE r.group_id END, 's', r.state, 'c', r.error_code,
+               'm',""" + _MESSAGE + """, 'd', to_jsonb(coalesce(r.disabled, '{}'))) ORDER BY r.group_id)
+               FILTER (WHERE NOT r.removed) AS paths,
+           coalesce(array_agg(DISTINCT r.group_id) FILTER (WHERE r.changed AND r.group_id <> :direct), '{}') AS groups
+    FROM gb_result r""" + _MESSAGES + """
+    JOIN keys k ON k.user_id = r.user_id AND k.product_id = r.product_id
+    GROUP BY r.user_id, r.product_id
+),
+numbered AS (
+    SELECT k.user_id, k.product_id, u.user_principal_name, coalesce(l.held, false) AS held, coalesce(l.holds, false) AS holds,
+           p.paths, coalesce(p.groups, '{}') AS groups,
+           row_number() OVER (ORDER BY u.created_seq, k.user_id, k.product_id) AS rn
+    FROM keys k JOIN gb_users u ON u.user_id = k.user_id
+    LEFT JOIN gb_licenses l ON l.user_id = k.user_id AND l.product_id = k.product_id
+    LEFT JOIN paths p ON p.user_id = k.user_id AND p.product_id = k.product_id
+)
+INSERT INTO license_events (tenant_id, seq, occurred_at, kind, user_id, user_principal_name, product_id, holds_seat,
+                            paths, group_ids, actor, audit_id)
+SELECT :t, base.first + n.rn, :now,
+       CASE WHEN n.holds AND NOT n.held THEN 'ADDED'
+            WHEN n.held AND NOT n.holds THEN 'REMOVED'
+            WHEN n.paths IS NULL THEN 'REMOVED'
+            ELSE 'CHANGED' END,
+       n.user_id, n.user_principal_name, n.product_id, n.holds, coalesce(n.paths, '[]'::jsonb), n.groups, :actor, :audit
+FROM numbered n CROSS JOIN base
+"""
 
 
 def _array(ids: Iterable[uuid.UUID | str]) -> str:

@@ -342,6 +342,7 @@ class Snapshot:
     licenses: dict[tuple[uuid.UUID, uuid.UUID], tuple[bool, uuid.UUID | None]]
     pools: dict[uuid.UUID, int]  # consumed (zero rows left out)
     quantities: dict[uuid.UUID, int]  # pooled seats per product (organisation subscriptions)
+    events: tuple[tuple[int, uuid.UUID, uuid.UUID, str, bool, frozenset[Any]], ...] = ()  # seq, user, product, kind, seat, paths
 
     def holders(self) -> dict[uuid.UUID, int]:
         held: dict[uuid.UUID, int] = defaultdict(int)
@@ -380,10 +381,17 @@ async def snapshot(db: Database, tid: str) -> Snapshot:
             for r in await rows("SELECT user_id, product_id, holds_seat, subscription_id FROM user_licenses WHERE tenant_id = :t")
         }
         pools = {r.product_id: r.consumed for r in await rows("SELECT product_id, consumed FROM product_pools WHERE tenant_id = :t") if r.consumed}
+        events = tuple(
+            (r.seq, r.user_id, r.product_id, r.kind, r.holds_seat, frozenset(
+                (uuid.UUID(p["g"]) if p["g"] else DIRECT, p["s"], p["c"], frozenset(uuid.UUID(d) for d in p["d"] or ()))
+                for p in r.paths
+            ))
+            for r in await rows("SELECT seq, user_id, product_id, kind, holds_seat, paths FROM license_events WHERE tenant_id = :t ORDER BY seq")
+        )
         quantities: dict[uuid.UUID, int] = defaultdict(int)
         for r in await rows("SELECT product_id, quantity FROM subscriptions WHERE tenant_id = :t AND NOT is_self_service AND cancelled_at IS NULL"):
             quantities[r.product_id] += r.quantity
-    return Snapshot(default, users, groups, user_edges, group_edges, group_licenses, paths, licenses, pools, dict(quantities))
+    return Snapshot(default, users, groups, user_edges, group_edges, group_licenses, paths, licenses, pools, dict(quantities), events)
 
 
 # ------------------------------------------------------------------------------------ the model
@@ -539,6 +547,41 @@ def check_invariants(snap: Snapshot, before: Snapshot | None, model: Model, refs
         assert snap.licenses[key][0] == lic.holds_seat, f"{where}: (a) seat of user {user_ix[key[0]]} for {products[key[1]]}"
     moved = {products[uuid.UUID(p)]: c.consumed_delta for p, c in result.seat_changes.items() if c.consumed_delta}
     assert not moved, f"{where}: (a) the recomputation moves seats: {moved}"
+
+
+def check_events(before: Snapshot, after: Snapshot, where: str) -> None:
+    """(h) R25: the step appended, in cursor order, events for exactly the (user, product) pairs
+    whose seat or paths it changed; the last one of a pair holds the state after the step, and
+    a pair's only event has the kind its seat change says (ADDED/REMOVED/CHANGED, D26)."""
+    assert after.events[: len(before.events)] == before.events, f"{where}: (h) stored events changed"
+    new = after.events[len(before.events):]
+    seqs = [e[0] for e in new]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), where
+    if before.events and new:
+        assert new[0][0] > before.events[-1][0], f"{where}: (h) cursors went back"
+
+    def state(snap: Snapshot, key: tuple[uuid.UUID, uuid.UUID]) -> tuple[bool, frozenset[Any]]:
+        paths = frozenset(
+            (g, row[2], row[3], row[0]) for (u, p, g), row in snap.paths.items() if (u, p) == key
+        )
+        return snap.licenses.get(key, (False, None))[0], paths
+
+    pairs = {k[:2] for k in before.paths} | {k[:2] for k in after.paths} | set(before.licenses) | set(after.licenses)
+    by_pair: dict[tuple[uuid.UUID, uuid.UUID], list[Any]] = defaultdict(list)
+    for e in new:
+        by_pair[(e[1], e[2])].append(e)
+    for key in pairs | set(by_pair):
+        old, now = state(before, key), state(after, key)
+        got = by_pair.get(key, [])
+        if old == now:
+            assert len(got) != 1, f"{where}: (h) an event for {key} whose outcome did not change: {got}"
+            continue
+        assert got, f"{where}: (h) no event for {key}: {old} → {now}"
+        last = got[-1]
+        assert (last[4], last[5]) == now, f"{where}: (h) the event for {key} does not hold the state after: {last} vs {now}"
+        if len(got) == 1:
+            kind = "ADDED" if now[0] and not old[0] else "REMOVED" if (old[0] and not now[0]) or not now[1] else "CHANGED"
+            assert last[3] == kind, f"{where}: (h) {key} is {last[3]}, expected {kind}"
 
 
 def check_transition(before: Snapshot, after: Snapshot, where: str, *, direct_success: bool) -> None:
@@ -772,6 +815,7 @@ async def test_stored_state_always_equals_the_engines_recomputation(
             assert after == before, f"{where}: refused ({codes}) but the stored state changed"
         else:
             check_transition(before, after, where, direct_success=direct)
+            check_events(before, after, where)
             if isinstance(step, GROUP_STEPS):
                 check_seat_order(before, after, where)
         if isinstance(step, Reprocess) and not codes:
