@@ -134,13 +134,21 @@ async def _send(webhook: WebhookRecord, target: Target, message_id: str, body: b
     if target.username:  # user-info in the URL: HTTP Basic authentication, as a browser would
         auth = httpx.BasicAuth(unquote(target.username), unquote(target.password or ""))
     extensions: dict[str, Any] = {}
-    if target.scheme == "https" and target.host != str(target.address):
+    if target.scheme == "https" and target.host != str(target.address):  # a name, not an IP literal
         extensions["sni_hostname"] = target.host  # the certificate is checked against the name, too
     async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
-        response = await client.post(
-            target.connect_url, content=body, headers=headers, auth=auth, extensions=extensions, follow_redirects=False
-        )
-    return response.status_code
+        for n, address in enumerate(target.addresses):  # e.g. localhost: ::1, then 127.0.0.1
+            try:
+                response = await client.post(
+                    target.connect_url(address), content=body, headers=headers, auth=auth, extensions=extensions,
+                    follow_redirects=False,
+                )
+            except httpx.ConnectError:
+                if n == len(target.addresses) - 1:
+                    raise
+                continue
+            return response.status_code
+    raise AssertionError("a checked target has at least one address")
 
 
 async def _attempt(rt: Runtime, webhook: WebhookRecord, message_id: str, body: bytes, client: httpx.AsyncClient) -> tuple[int | None, str | None]:

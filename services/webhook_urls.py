@@ -38,7 +38,11 @@ class Target:
     target: str  # path and query
     username: str | None
     password: str | None
-    address: IpAddress
+    addresses: tuple[IpAddress, ...]  # every one checked; tried in order
+
+    @property
+    def address(self) -> IpAddress:
+        return self.addresses[0]
 
     @property
     def host_header(self) -> str:
@@ -46,10 +50,9 @@ class Target:
         default = 443 if self.scheme == "https" else 80
         return host if self.port == default else f"{host}:{self.port}"
 
-    @property
-    def connect_url(self) -> str:
-        """The URL with the checked address in place of the name."""
-        ip = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+    def connect_url(self, address: IpAddress) -> str:
+        """The URL with a checked address in place of the name."""
+        ip = f"[{address}]" if address.version == 6 else str(address)
         return f"{self.scheme}://{ip}:{self.port}{self.target}"
 
 
@@ -151,7 +154,7 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
 
 async def checked_target(url: str, *, allow_private: bool) -> Target:
     """Parse, resolve and check `url`: every address it resolves to must be allowed; the target
-    connects to the first. UrlRefused says why not."""
+    is connected to in order. UrlRefused says why not."""
     parts, host, port = _parse(url)
     addresses = await resolve(host, port)
     for address in addresses:
@@ -159,4 +162,4 @@ async def checked_target(url: str, *, allow_private: bool) -> Target:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    return Target(parts.scheme, host, port, target, parts.username, parts.password, addresses[0])
+    return Target(parts.scheme, host, port, target, parts.username, parts.password, tuple(addresses))

@@ -23,7 +23,7 @@ def describe(a: Attempt) -> str:
         return f"[green]delivered[/] {escape(where)}: {a.event_count} event(s) through {a.last_cursor} (HTTP {a.status})"
     if a.disabled:
         return f"[red]disabled[/] {escape(where)}: {escape(a.reason or '')}"
-    when = f"; next attempt at {a.retry_at:%Y-%m-%d %H:%M:%S} UTC" if a.retry_at else ""
+    when = f" Next attempt at {a.retry_at:%Y-%m-%d %H:%M:%S} UTC." if a.retry_at else ""
     return f"[yellow]failed[/] {escape(where)}: {escape(a.reason or '')}{when}"
 
 

@@ -341,3 +341,39 @@ async def test_the_app_delivers_a_committed_event_within_5_seconds(
         assert got, "no delivery within 5 s"
         assert asyncio.get_running_loop().time() - started < 5  # woken by NOTIFY, not the 60 s poll
     assert [e["userPrincipalName"][:3] for e in receiver.received[0].events] == ["ann"]
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+async def test_cli_deliver_once_says_what_it_did(private_api: Api, receiver: Receiver, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from db.config import get_settings
+    from tests.gql.test_import_cli import run
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("LICENSING_WEBHOOK_ALLOW_PRIVATE", "true")
+    get_settings.cache_clear()
+    cli = CliRunner()
+    try:
+        tenant = await private_api.new_tenant()
+        await tenant.buy("SPE_E3", 5)
+        made = await create(tenant, receiver.url())
+        nothing = await run(cli, "main", "webhooks", "deliver-once", "--tenant", tenant.id)
+        assert nothing.exit_code == 0 and "Nothing to deliver" in nothing.output, nothing.output
+        await licensed_users(tenant, ["Ann", "Bob"])
+        done = await run(cli, "main", "webhooks", "deliver-once", "--tenant", tenant.id)
+        assert done.exit_code == 0, done.output
+        assert "2 event(s) delivered in 1 request(s)" in " ".join(done.output.split())
+        assert signature_ok(made["secret"], receiver.received[0]) and len(receiver.received[0].events) == 2
+        receiver.default = 500
+        await licensed_users(tenant, ["Cid"])
+        failed = await run(cli, "main", "webhooks", "deliver-once", "--tenant", tenant.id)
+        said = " ".join(failed.output.split())
+        assert failed.exit_code == 1 and "answered HTTP 500. Next attempt at" in said and "Traceback" not in said, said
+        unknown = await run(cli, "main", "webhooks", "deliver-once", "--tenant", "no-such-tenant")
+        said = " ".join(unknown.output.split())
+        assert unknown.exit_code != 0 and "no tenant 'no-such-tenant'" in said and "Traceback" not in said, said
+    finally:
+        get_settings.cache_clear()
