@@ -151,12 +151,12 @@ async def _send(webhook: WebhookRecord, target: Target, message_id: str, body: b
     raise AssertionError("a checked target has at least one address")
 
 
-async def _attempt(rt: Runtime, webhook: WebhookRecord, message_id: str, body: bytes, client: httpx.AsyncClient) -> tuple[int | None, str | None]:
+async def _attempt(
+    webhook: WebhookRecord, target: Target | UrlRefused, message_id: str, body: bytes, client: httpx.AsyncClient
+) -> tuple[int | None, str | None]:
     """(status, None) on a 2xx answer, else (status or None, why it failed, for an admin)."""
-    try:
-        target = await checked_target(webhook.url, allow_private=rt.settings.webhook_allow_private)
-    except UrlRefused as exc:
-        return None, f"Not sent: {exc}"
+    if isinstance(target, UrlRefused):
+        return None, f"Not sent: {target}"
     try:
         status = await _send(webhook, target, message_id, body, client)
     except (TimeoutError, httpx.TimeoutException):
@@ -172,34 +172,43 @@ async def _attempt(rt: Runtime, webhook: WebhookRecord, message_id: str, body: b
     return status, f"The receiver answered HTTP {status}."
 
 
-async def _fix_batch(rt: Runtime, tenant_id: str, webhook_id: uuid.UUID) -> bool:
-    """Make sure the webhook has a batch in flight (committed, so its id survives a crash).
-    False when there is nothing to send now (or another replica is at it)."""
+async def _fix_batch(rt: Runtime, tenant_id: str, webhook_id: uuid.UUID) -> str | None:
+    """Make sure the webhook has a batch in flight (committed, so its id survives a crash); its
+    URL. None when there is nothing to send now (or another replica is at it)."""
     async with rt.db.write() as conn:
         webhook = await rows.lock_for_delivery(conn, tenant_id, webhook_id)
         if webhook is None or not _is_due(webhook, rt.clock.now()):
-            return False
+            return None
         if webhook.pending_message_id is not None:
-            return True
+            return webhook.url
         events = await rows.batch(conn, webhook, limit=MAX_EVENTS_PER_REQUEST)
         if not events:
-            return False
+            return None
         await rows.update(
             conn, tenant_id, webhook_id, pending_message_id=f"msg_{uuid.uuid4().hex}", pending_through_seq=events[-1].seq
         )
-        return True
+        return webhook.url
+
+
+async def _target(rt: Runtime, url: str) -> Target | UrlRefused:
+    try:
+        return await checked_target(url, allow_private=rt.settings.webhook_allow_private)
+    except UrlRefused as exc:
+        return exc
 
 
 async def deliver_next(rt: Runtime, tenant_id: str, webhook_id: uuid.UUID, client: httpx.AsyncClient) -> Attempt | None:
     """Send the webhook's batch in flight (fixing the next one first when none is); None when
     nothing was due."""
-    if not await _fix_batch(rt, tenant_id, webhook_id):
+    url = await _fix_batch(rt, tenant_id, webhook_id)
+    if url is None:
         return None
+    target = await _target(rt, url)  # resolved and checked before the row is locked: updates need not wait for DNS
     async with rt.db.write() as conn:  # holds the row lock while the request runs
         webhook = await rows.lock_for_delivery(conn, tenant_id, webhook_id)
         now = rt.clock.now()
-        if webhook is None or webhook.pending_message_id is None or not _is_due(webhook, now):
-            return None
+        if webhook is None or webhook.pending_message_id is None or not _is_due(webhook, now) or webhook.url != url:
+            return None  # delivered, disabled or changed meanwhile: the next pass sees it
         through = webhook.pending_through_seq or webhook.last_delivered_seq
         events = await rows.batch(conn, webhook, through=through, limit=MAX_EVENTS_PER_REQUEST)
         message_id = webhook.pending_message_id
@@ -208,7 +217,7 @@ async def deliver_next(rt: Runtime, tenant_id: str, webhook_id: uuid.UUID, clien
             await rows.update(conn, tenant_id, webhook_id, last_delivered_seq=through, pending_message_id=None,
                               pending_through_seq=None)
             return None
-        status, reason = await _attempt(rt, webhook, message_id, batch_body(rt, events), client)
+        status, reason = await _attempt(webhook, target, message_id, batch_body(rt, events), client)
         now = rt.clock.now()
         done = Attempt(tenant_id, webhook_id, shown, message_id, len(events), event_cursor(through), reason is None, status, reason)
         if reason is None:
