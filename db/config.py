@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, alias="LICENSING_HEADER_TIMEOUT_SECONDS", gt=0)
     body_timeout_seconds: float = Field(default=10.0, alias="LICENSING_BODY_TIMEOUT_SECONDS", gt=0)
     max_concurrent_requests: int = Field(default=128, alias="LICENSING_MAX_CONCURRENT_REQUESTS", ge=1)
+    # Webhooks (R28, D29, D33): http:// and https:// to loopback and private addresses only when
+    # true (a receiver on the same network); failures retried this long, then the webhook is disabled
+    webhook_allow_private: bool = Field(default=False, alias="LICENSING_WEBHOOK_ALLOW_PRIVATE")
+    webhook_retry_hours: float = Field(default=24.0, alias="LICENSING_WEBHOOK_RETRY_HOURS", gt=0)
+    webhook_poll_seconds: float = Field(default=2.0, alias="LICENSING_WEBHOOK_POLL_SECONDS", gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

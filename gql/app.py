@@ -26,7 +26,7 @@ from gql.context import Context
 from gql.graphiql import graphiql_asset_routes
 from gql.http import ConcurrencyLimit, GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
 from gql.schema import build_schema
-from services import lifecycle_job
+from services import lifecycle_job, webhook_delivery
 from services.context import Actor, Runtime, replace_rules_from_settings
 from services.ids import BadId, from_global_id
 
@@ -61,7 +61,10 @@ async def open_context(runtime: Runtime, claims: Claims, request: Any) -> Contex
     return context
 
 
-def create_app(settings: Settings, database_url: str, *, clock: Clock | None = None, run_lifecycle_job: bool = True) -> Starlette:
+def create_app(
+    settings: Settings, database_url: str, *, clock: Clock | None = None, run_lifecycle_job: bool = True,
+    run_webhook_delivery: bool | None = None,  # default: as run_lifecycle_job
+) -> Starlette:
     schema = build_schema(settings)
     state: dict[str, Runtime] = {}
     token_secret: dict[str, str] = {}  # set at start: the setting, or the secret kept in the database
@@ -119,13 +122,16 @@ def create_app(settings: Settings, database_url: str, *, clock: Clock | None = N
         state["runtime"] = await Runtime.load(db, the_clock, settings)
         started.state.runtime = state["runtime"]
         job = asyncio.create_task(_lifecycle_loop(db, the_clock, settings)) if run_lifecycle_job else None
+        deliver = run_lifecycle_job if run_webhook_delivery is None else run_webhook_delivery
+        delivery = asyncio.create_task(webhook_delivery.run_forever(state["runtime"], database_url)) if deliver else None
         try:
             yield
         finally:
-            if job:
-                job.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job
+            for task in (job, delivery):
+                if task:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await db.dispose()
 
     middleware = []

@@ -52,6 +52,16 @@ class CanManageTenant(_RolePermission):
     message = "Changing organisation settings needs the Global Administrator role."
 
 
+class CanReadWebhooks(_RolePermission):
+    roles = roles.READ_WEBHOOKS
+    message = "Reading webhooks needs the Global Administrator or Global Reader role."
+
+
+class CanManageWebhooks(_RolePermission):
+    roles = roles.MANAGE_WEBHOOKS
+    message = "Managing webhooks needs the Global Administrator role."
+
+
 class CanCreateUser(BasePermission):
     """createUser: directory admins; with `licenses`, also a license role (Global or User
     Administrator have both)."""

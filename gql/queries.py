@@ -12,7 +12,7 @@ from strawberry.types import Info
 from db.repo import audit, directory
 from db.repo.paging import BAD_CURSOR, BadCursor, Page, decode_cursor, encode_cursor, text_key
 from gql.errors import PublicError, bad_user_input, page_size, public_error
-from gql.permissions import CanReadTenant
+from gql.permissions import CanReadTenant, CanReadWebhooks
 from gql.types import (
     AuditEvent,
     Connection,
@@ -37,6 +37,7 @@ from gql.types import (
 from gql.types.directory import visible_group, visible_user
 from gql.types.events import LicenseEvent, LicenseEventFilter, event_connection, event_filter, event_node
 from gql.types.rules import MembershipRulePreview
+from gql.types.webhooks import Webhook, webhook_node, webhooks_of
 from services import validation as v
 from services.errors import ErrorCode, Refused
 from services.ids import BadId, from_global_id, product_id_arg, uuid_arg
@@ -75,6 +76,8 @@ async def _node(info: Info, type_name: str, key: str) -> Node | None:
         return Tenant.of(actor.tenant) if key == actor.tenant.id else None
     if type_name == "LicenseEvent":
         return await event_node(info, key)
+    if type_name == "Webhook":
+        return await webhook_node(info, key)
     if not actor.can_read_tenant:
         return None
     if type_name == "Subscription":
@@ -201,6 +204,12 @@ class Query:
         """R26: the tenant's license events, oldest first (a feed to tail); a caller with no role
         gets only their own user's (D26)."""
         return await event_connection(info, event_filter(info, filter), first, after)
+
+    @strawberry.field(permission_classes=[CanReadWebhooks])
+    async def webhooks(self, info: Info) -> list[Webhook]:
+        """R28: the tenant's webhooks and their delivery state, oldest first (Global
+        Administrator, Global Reader)."""
+        return await webhooks_of(info)
 
     @strawberry.field(permission_classes=[CanReadTenant])
     def membership_rule_preview(self, rule: str) -> MembershipRulePreview:

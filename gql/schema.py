@@ -20,12 +20,12 @@ from db.config import Settings
 from gql.documents import DocumentChecks
 from gql.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
 from gql.http import ExecutionStartedMarker
-from gql.mutations import groups, licenses, subscriptions, tenant, users
+from gql.mutations import groups, licenses, subscriptions, tenant, users, webhooks
 from gql.queries import Query
 
 log = logging.getLogger("licensing.graphql")
 
-FIELDS = {**licenses.FIELDS, **users.FIELDS, **groups.FIELDS, **subscriptions.FIELDS, **tenant.FIELDS}
+FIELDS = {**licenses.FIELDS, **users.FIELDS, **groups.FIELDS, **subscriptions.FIELDS, **tenant.FIELDS, **webhooks.FIELDS}
 
 
 def _camel(name: str) -> str:
