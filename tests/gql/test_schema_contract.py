@@ -49,7 +49,7 @@ ADOPTED: dict[str, frozenset[str] | None] = {
     "UpdateGroupPayload": None,
     "RuleError": None,
     "MembershipRulePreview": None,
-    "Query": frozenset({"membershipRulePreview", "licenseEvents"}),
+    "Query": frozenset({"membershipRulePreview", "licenseEvents", "webhooks"}),
     # license events (R25, R26)
     "LicenseEventKind": None,
     "LicensePathSnapshot": None,
@@ -57,7 +57,15 @@ ADOPTED: dict[str, frozenset[str] | None] = {
     "LicenseEventConnection": None,
     "LicenseEventEdge": None,
     "LicenseEventFilter": None,
-    "Mutation": frozenset({"updateGroup"}),
+    "Mutation": frozenset({"updateGroup", "createWebhook", "updateWebhook", "deleteWebhook"}),
+    # webhooks (R28)
+    "Webhook": None,
+    "CreateWebhookInput": None,
+    "CreateWebhookPayload": None,
+    "UpdateWebhookInput": None,
+    "WebhookPayload": None,
+    "DeleteWebhookInput": None,
+    "DeleteWebhookPayload": None,
 }
 _KINDS = {
     GraphQLEnumType: GraphQLEnumType,
