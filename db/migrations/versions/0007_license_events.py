@@ -46,7 +46,9 @@ CREATE TABLE license_events (
 );
 CREATE INDEX license_events_user ON license_events (tenant_id, user_id, seq);
 CREATE INDEX license_events_product ON license_events (tenant_id, product_id, seq);
-CREATE INDEX license_events_groups ON license_events USING gin (group_ids);
+-- a large pending list: a group change's 300,000 entries are merged into the index later
+-- (by autovacuum or a later insert), not inside the change's transaction
+CREATE INDEX license_events_groups ON license_events USING gin (group_ids) WITH (gin_pending_list_limit = 65536);
 CREATE INDEX license_events_time ON license_events (occurred_at);
 CREATE TABLE webhooks (
     tenant_id text NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
