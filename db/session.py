@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from db.urls import async_url
+from db.notifications import Notifications
+from db.urls import async_url, libpq_url
 
 TENANT_LOCK_NAMESPACE = 0x4C1C  # first key of pg_advisory_xact_lock(int, int) for tenant license locks
 
@@ -26,6 +27,7 @@ class Database:
             async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
         )
         self.statement_count = 0
+        self.notifications = Notifications(libpq_url(url))  # LISTEN for live updates: connects at the first watch
 
         @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
         def _count(*_args: object) -> None:
@@ -36,6 +38,7 @@ class Database:
         self.statement_count += 1
 
     async def dispose(self) -> None:
+        await self.notifications.stop()
         await self.engine.dispose()
 
     @asynccontextmanager

@@ -246,6 +246,14 @@ async def count(conn: AsyncConnection, tenant_id: str, f: EventFilter) -> int:
     return int((await conn.execute(text(f"SELECT count(*) FROM license_events WHERE {where}"), params)).scalar_one())
 
 
+async def count_between(conn: AsyncConnection, tenant_id: str, f: EventFilter, *, after: int, upto: int, limit: int) -> int:
+    """How many events matching `f` have `after` < seq <= `upto`, counted no further than `limit`."""
+    params: dict[str, Any] = {"after": after, "upto": upto, "n": limit}
+    where = _where(tenant_id, f, params)
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM license_events WHERE {where} AND seq > :after AND seq <= :upto LIMIT :n) e"
+    return int((await conn.execute(text(sql), params)).scalar_one())
+
+
 async def by_seqs(conn: AsyncConnection, tenant_id: str, seqs: Sequence[int]) -> dict[int, EventRecord]:
     if not seqs:
         return {}
