@@ -41,13 +41,14 @@ class ListenUnavailable(ConnectionError):
 class Watch:
     """One subscriber's buffer: cursors and ids only."""
 
-    __slots__ = ("_wake", "notified_seq", "products", "reconnected", "tenant_id")
+    __slots__ = ("_wake", "notified_seq", "products", "reconnected", "tenant_id", "waiting")
 
     def __init__(self, tenant_id: str) -> None:
         self.tenant_id = tenant_id
         self.notified_seq = 0  # the newest event cursor announced since the watch began
         self.products: set[uuid.UUID] = set()  # pools announced since the subscriber last took them
         self.reconnected = False  # notifications may have been missed: re-read everything
+        self.waiting = False  # in `wait`: the subscriber has read all it knew of
         self._wake = asyncio.Event()
 
     def clear(self) -> None:
@@ -55,7 +56,11 @@ class Watch:
         self._wake.clear()
 
     async def wait(self) -> None:
-        await self._wake.wait()
+        self.waiting = True
+        try:
+            await self._wake.wait()
+        finally:
+            self.waiting = False
 
     def take_products(self) -> tuple[set[uuid.UUID], bool]:
         """The products announced since the last call, and whether the connection was re-made."""
@@ -110,8 +115,12 @@ class Notifications:
                 if not watchers:
                     del tenants[tenant_id]
 
-    def watch_count(self) -> int:
-        return sum(len(w) for tenants in self._watches.values() for w in tenants.values())
+    def watch_count(self, tenant_id: str | None = None, *, waiting: bool = False) -> int:
+        """How many watches (of a tenant; only those waiting): for tests and figures."""
+        return sum(
+            1 for tenants in self._watches.values() for tid, watchers in tenants.items() for w in watchers
+            if (tenant_id is None or tid == tenant_id) and (w.waiting or not waiting)
+        )
 
     async def stop(self) -> None:
         task, self._task = self._task, None

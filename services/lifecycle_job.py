@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.clock import Clock
-from db.repo import subscriptions
+from db.repo import events, subscriptions
 from db.repo.licensing import remove_self_service_licenses
 from db.session import Database, try_job_lock
 from engine.subscription_lifecycle import SubscriptionStatus, view
@@ -38,6 +38,7 @@ async def _tick(conn: AsyncConnection, clock: Clock, window: timedelta) -> int:
             continue
         changed += 1
         await subscriptions.store_status(conn, tenant_id, sub.id, status.value)
+        await events.notify_seats(conn, tenant_id, [sub.product_id])  # D33: clock-driven pool figures (seatsChanged)
         if status is SubscriptionStatus.DELETED and sub.is_self_service:
             await remove_self_service_licenses(conn, tenant_id, sub.id)
     return changed

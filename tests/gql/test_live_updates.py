@@ -13,7 +13,8 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from gql.auth import Role
 from gql.http.server import build_server
 from gql.schema import build_schema
 from services import live_updates
+from services.lifecycle_job import run_once
 from tests.gql.live_support import EVENTS, SEATS, error_codes, live_socket
 from tests.gql.test_assign_licenses import assign, product
 from tests.gql.test_license_events import feed
@@ -40,11 +42,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str, settings: Any) -> Iterator[tuple[int, Any]]:
-    """(port, app) of a server in a background thread."""
+def server(database_url: str, settings: Any, clock: Any) -> Iterator[tuple[int, Any]]:
+    """(port, app) of a server in a background thread, on the tests' clock."""
     server_settings = Settings(LICENSING_JWT_SECRET=settings.jwt_secret, LICENSING_LIFECYCLE_INTERVAL_SECONDS=3600)
     port = _free_port()
-    app = create_app(server_settings, database_url, run_lifecycle_job=False)
+    app = create_app(server_settings, database_url, clock=clock, run_lifecycle_job=False)
     uvicorn_server = build_server(app, "127.0.0.1", port, server_settings, log_level="warning")
     thread = threading.Thread(target=uvicorn_server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
@@ -62,13 +64,29 @@ def port(server: tuple[int, Any]) -> int:
     return server[0]
 
 
+@pytest.fixture
+def ready(server: tuple[int, Any]) -> Callable[[Tenant, int], Awaitable[None]]:
+    """Waits until `n` subscriptions of the tenant wait for news: a subscribe has no
+    acknowledgement in graphql-transport-ws, and a change committed before a subscription took
+    its starting point is (rightly) not news to it."""
+    notifications = server[1].state.runtime.db.notifications
+
+    async def wait(tenant: Tenant, n: int) -> None:
+        deadline = time.monotonic() + 5
+        while notifications.watch_count(tenant.id, waiting=True) < n:
+            assert time.monotonic() < deadline, notifications.watch_count(tenant.id)
+            await asyncio.sleep(0.01)
+
+    return wait
+
+
 async def _licensed_tenant(tenant: Tenant, *names: str) -> tuple[str, list[str]]:
     await tenant.buy("SPE_E3", 50)
     e3 = (await product(tenant, "SPE_E3"))["id"]
     return e3, [await tenant.create_user(name) for name in names]
 
 
-async def test_r27_replays_after_a_cursor_then_streams_each_commit_in_order(port: int, tenant: Tenant) -> None:
+async def test_r27_replays_after_a_cursor_then_streams_each_commit_in_order(port: int, tenant: Tenant, ready: Callable[[Tenant, int], Awaitable[None]]) -> None:
     e3, (ann, bob, cat) = await _licensed_tenant(tenant, "Ann", "Bob", "Cat")
     assert (await assign(tenant, [ann], [{"productId": e3}]))["errors"] == []
     assert (await assign(tenant, [bob], [{"productId": e3}]))["errors"] == []
@@ -76,6 +94,7 @@ async def test_r27_replays_after_a_cursor_then_streams_each_commit_in_order(port
     async with live_socket(port, tenant.admin) as ws:
         await ws.subscribe("r", EVENTS, {"a": first["cursor"]})
         await ws.subscribe("now", EVENTS)  # no `after`: from now on, no replay
+        await ready(tenant, 2)
         assert [e["cursor"] for e in await ws.events("r", 1)] == [second["cursor"]]
         assert await ws.silent("now", 0.3)
         assert (await assign(tenant, [cat], [{"productId": e3}]))["errors"] == []
@@ -92,7 +111,7 @@ async def test_r27_replays_after_a_cursor_then_streams_each_commit_in_order(port
         assert await ws.silent("r", 0.3)
 
 
-async def test_d30_filters_and_a_caller_without_a_role_sees_only_their_own_events(port: int, tenant: Tenant) -> None:
+async def test_d30_filters_and_a_caller_without_a_role_sees_only_their_own_events(port: int, tenant: Tenant, ready: Callable[[Tenant, int], Awaitable[None]]) -> None:
     e3, (ann, bob) = await _licensed_tenant(tenant, "Ann", "Bob")
     ann_token = tenant.token(sub=f"ann@{tenant.domain}")  # no role: their own user's events only
     async with live_socket(port, tenant.admin) as admin, live_socket(port, ann_token) as own:
@@ -100,6 +119,7 @@ async def test_d30_filters_and_a_caller_without_a_role_sees_only_their_own_event
         await admin.subscribe("removed", EVENTS, {"f": {"kinds": ["REMOVED"]}})
         await own.subscribe("mine", EVENTS)
         await own.subscribe("theirs", EVENTS, {"f": {"userId": bob}})
+        await ready(tenant, 3)
         assert (await assign(tenant, [ann, bob], [{"productId": e3}]))["errors"] == []
         assert (await assign(tenant, [ann], [], removeProductIds=[e3]))["errors"] == []
         assert [(e["userId"], e["kind"]) for e in await admin.events("bob", 1)] == [(bob, "ADDED")]
@@ -108,7 +128,7 @@ async def test_d30_filters_and_a_caller_without_a_role_sees_only_their_own_event
         assert await own.silent("theirs", 0.3) and await own.silent("mine", 0.1) and await admin.silent("bob", 0.1)
 
 
-async def test_d29_an_undecodable_after_ends_that_operation_and_the_socket_stays_usable(port: int, tenant: Tenant) -> None:
+async def test_d29_an_undecodable_after_ends_that_operation_and_the_socket_stays_usable(port: int, tenant: Tenant, ready: Callable[[Tenant, int], Awaitable[None]]) -> None:
     e3, (ann,) = await _licensed_tenant(tenant, "Ann")
     async with live_socket(port, tenant.admin) as ws:
         await ws.subscribe("ok", EVENTS)
@@ -118,12 +138,13 @@ async def test_d29_an_undecodable_after_ends_that_operation_and_the_socket_stays
         assert error_codes(await ws.message("unknown")) == ["INVALID_INPUT"]
         assert await ws.silent("bad", 0.2)  # an `error` is final: no `complete` after it
         await ws.subscribe("bad", EVENTS)  # and its id is free again
+        await ready(tenant, 2)
         assert (await assign(tenant, [ann], [{"productId": e3}]))["errors"] == []
         assert [e["userId"] for e in await ws.events("ok", 1)] == [ann]
         assert [e["userId"] for e in await ws.events("bad", 1)] == [ann]
 
 
-async def test_r27_seats_changed_after_a_purchase_and_an_assignment(port: int, tenant: Tenant) -> None:
+async def test_r27_seats_changed_after_a_purchase_and_an_assignment(port: int, tenant: Tenant, ready: Callable[[Tenant, int], Awaitable[None]]) -> None:
     ann = await tenant.create_user("Ann")
     e3 = (await product(tenant, "SPE_E3"))["id"]
     ems = (await product(tenant, "EMS"))["id"]
@@ -132,6 +153,7 @@ async def test_r27_seats_changed_after_a_purchase_and_an_assignment(port: int, t
         await ws.subscribe("ems", SEATS, {"p": [ems]})
         await own.subscribe("no-role", SEATS)
         assert error_codes(await own.message("no-role")) == ["FORBIDDEN"]  # D30, D22
+        await ready(tenant, 2)
         await tenant.buy("SPE_E3", 5)
         expected = {"skuPartNumber": "SPE_E3", "totalUnits": 5, "consumedUnits": 0, "availableUnits": 5}
         assert (await ws.data("all", timeout=1))["seatsChanged"] == expected
@@ -149,8 +171,25 @@ async def test_r27_seats_changed_after_a_purchase_and_an_assignment(port: int, t
         assert await ws.silent("all", 0.3)
 
 
+async def test_d33_the_lifecycle_job_announces_clock_driven_pool_changes(port: int, tenant: Tenant, clock: Any, ready: Callable[[Tenant, int], Awaitable[None]]) -> None:
+    clock.set(datetime.now(UTC))
+    try:
+        await tenant.buy("SPE_E3", 5, recurringBilling=False, startsAt=(clock.now() - timedelta(days=367)).isoformat())
+        async with live_socket(port, tenant.admin) as ws:
+            await ws.subscribe("all", SEATS)
+            await ready(tenant, 1)
+            assert (await product(tenant, "SPE_E3"))["totalUnits"] == 5  # EXPIRED: still usable (grace)
+            clock.advance(timedelta(days=31))
+            assert await run_once(tenant.api.database(), clock, 7)  # DISABLED
+            assert (await ws.data("all", timeout=1))["seatsChanged"] == {
+                "skuPartNumber": "SPE_E3", "totalUnits": 0, "consumedUnits": 0, "availableUnits": 0,
+            }
+    finally:
+        clock.set(datetime.now(UTC))
+
+
 async def test_r27_a_subscriber_too_far_behind_is_ended_and_resumes_without_loss(
-    port: int, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+    port: int, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, ready: Callable[[Tenant, int], Awaitable[None]]
 ) -> None:
     monkeypatch.setattr(live_updates, "MAX_LAG", 5)
     monkeypatch.setattr(live_updates, "PAGE", 2)
@@ -159,6 +198,7 @@ async def test_r27_a_subscriber_too_far_behind_is_ended_and_resumes_without_loss
         await ws.subscribe("all", EVENTS)
         await ws.subscribe("one", EVENTS, {"f": {"userId": users[3]}})  # 1 visible event: not behind
         await ws.subscribe("seats", SEATS)
+        await ready(tenant, 3)
         assert (await assign(tenant, users, [{"productId": e3}]))["errors"] == []  # 10 events in one commit
         received = []
         while True:
@@ -178,13 +218,14 @@ async def test_r27_a_subscriber_too_far_behind_is_ended_and_resumes_without_loss
 
 
 async def test_r27_a_lost_listen_connection_is_remade_and_loses_nothing(
-    server: tuple[int, Any], tenant: Tenant, database_url: str
+    server: tuple[int, Any], tenant: Tenant, database_url: str, ready: Callable[[Tenant, int], Awaitable[None]]
 ) -> None:
     port, app = server
     e3, (ann, bob) = await _licensed_tenant(tenant, "Ann", "Bob")
     notifications = app.state.runtime.db.notifications
     async with live_socket(port, tenant.admin) as ws:
         await ws.subscribe("r", EVENTS)
+        await ready(tenant, 1)
         assert (await assign(tenant, [ann], [{"productId": e3}]))["errors"] == []
         assert [e["userId"] for e in await ws.events("r", 1)] == [ann]
         made = notifications.connections_made
@@ -211,17 +252,18 @@ async def test_r27_a_lost_listen_connection_is_remade_and_loses_nothing(
         assert await ws.silent("r", 0.3)
 
 
-async def test_one_listen_connection_per_process_and_no_watch_left_behind(server: tuple[int, Any], tenant: Tenant) -> None:
+async def test_one_listen_connection_per_process_and_no_watch_left_behind(server: tuple[int, Any], tenant: Tenant, ready: Callable[[Tenant, int], Awaitable[None]]) -> None:
     port, app = server
     notifications = app.state.runtime.db.notifications
     async with live_socket(port, tenant.admin) as a, live_socket(port, tenant.admin) as b:
         for ws in (a, b):
             await ws.subscribe("e", EVENTS)
             await ws.subscribe("s", SEATS)
+        await ready(tenant, 4)
         await tenant.buy("SPE_E3", 1)
         for ws in (a, b):
             assert (await ws.data("s"))["seatsChanged"]["totalUnits"] == 1
-        assert notifications.watch_count() >= 4
+        assert notifications.watch_count(tenant.id) == 4
         await a.complete("e")
     deadline = time.monotonic() + 5
     while notifications.watch_count():
