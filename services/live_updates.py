@@ -1,8 +1,8 @@
 """Live updates (R27): follow a tenant's license events and seat pools as changes commit.
 
 `follow_events` replays the events after a cursor, then streams each new one, in cursor order,
-read from the log in pages (never from a notification's payload), each page in its own short
-read transaction: a subscription holds no snapshot while it waits, and a notification
+read from the log in pages (never from a notification's payload), each page with one
+statement (its own snapshot, no transaction around it): a subscription holds no snapshot while it waits, and a notification
 (db.notifications) only tells it to read again. A subscriber reads at its own pace — a slow
 one slows nobody else — but once it has caught up with the log, falling more than `MAX_LAG`
 events behind what was announced (counting only events it may see) ends it with
@@ -19,9 +19,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Set
 
-from db.repo import events
-from db.repo import subscriptions as subscription_repo
+from db.repo import events, reads
 from db.repo.events import EVENTS_CHANNEL, SEATS_CHANNEL, EventFilter, EventRecord
+from db.repo.reads import Reader
 from engine.subscription_pool import PoolFigures
 from services.context import Actor, Runtime
 from services.pools import TenantPool
@@ -56,16 +56,16 @@ async def follow_events(
     async with db.notifications.watch(tenant_id, EVENTS_CHANNEL) as watch:
         position = after
         if position is None:
-            async with db.read() as conn:
+            async with db.live_read() as conn:
                 position = await events.last_seq(conn, tenant_id)
         live = after is None  # caught up with the log at least once: the lag rule applies
         while True:
             watch.clear()
             caught_up = False
             while not caught_up:
-                async with db.read() as conn:  # one short snapshot per page
-                    page = await events.page(conn, tenant_id, spec, after=position, first=PAGE)
-                    scanned = await events.last_seq(conn, tenant_id) if len(page) < PAGE else page[-1].seq
+                async with db.live_read() as conn:  # one statement, one snapshot
+                    page, newest = await events.page_upto(conn, tenant_id, spec, after=position, first=PAGE)
+                scanned = newest if len(page) < PAGE else page[-1].seq
                 if page:
                     yield page
                 position = max(position, scanned)  # delivered, or known to be none of its business
@@ -82,7 +82,7 @@ async def _check_lag(runtime: Runtime, tenant_id: str, spec: EventFilter, positi
     if behind <= MAX_LAG:
         return
     if _narrowed(spec):  # count only what it may see (bounded: at most MAX_LAG + 1 rows)
-        async with runtime.db.read() as conn:
+        async with runtime.db.live_read() as conn:
             behind = await events.count_between(conn, tenant_id, spec, after=position, upto=notified, limit=MAX_LAG + 1)
         if behind <= MAX_LAG:
             return
@@ -90,10 +90,11 @@ async def _check_lag(runtime: Runtime, tenant_id: str, spec: EventFilter, positi
 
 
 async def read_pool(runtime: Runtime, tenant_id: str) -> TenantPool:
-    """The tenant's subscriptions and seat counters, in one short read transaction."""
-    async with runtime.db.read() as conn:
-        subs = await subscription_repo.tenant_subscriptions(conn, tenant_id)
-        consumed = await subscription_repo.pool_consumed(conn, tenant_id)
+    """The tenant's subscriptions and seat counters, in one statement (the Licenses page's)."""
+    db = runtime.db
+    async with db.live_read() as conn:
+        raw = await conn.get_raw_connection()
+        subs, consumed = await reads.tenant_pool(Reader(raw.driver_connection, db.count_statement), tenant_id)
     return TenantPool(subs, consumed, runtime.clock.now(), runtime.cancellation_window)
 
 
