@@ -7,13 +7,15 @@ give the shape; bulk work needs set-based SQL).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from db.urls import async_url
+from db.notifications import Notifications
+from db.urls import async_url, libpq_url
 
 TENANT_LOCK_NAMESPACE = 0x4C1C  # first key of pg_advisory_xact_lock(int, int) for tenant license locks
 
@@ -26,6 +28,8 @@ class Database:
             async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
         )
         self.statement_count = 0
+        self.live_reads = asyncio.Semaphore(max(1, pool_size // 2))  # see live_read
+        self.notifications = Notifications(libpq_url(url))  # LISTEN for live updates: connects at the first watch
 
         @event.listens_for(self.engine.sync_engine, "before_cursor_execute")
         def _count(*_args: object) -> None:
@@ -36,6 +40,7 @@ class Database:
         self.statement_count += 1
 
     async def dispose(self) -> None:
+        await self.notifications.stop()
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -45,6 +50,15 @@ class Database:
             await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def live_read(self) -> AsyncIterator[AsyncConnection]:
+        """A live subscription's short read: no transaction, each statement its own snapshot (one
+        round trip). At most half the pool at once, so that a change announced to hundreds of
+        subscribers never keeps requests waiting for a connection."""
+        async with self.live_reads, self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     @asynccontextmanager
     async def scratch(self) -> AsyncIterator[AsyncConnection]:

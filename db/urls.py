@@ -18,3 +18,8 @@ def async_url(url: str) -> str:
 
 def sync_url(url: str) -> str:
     return _with_driver(url, "psycopg2")
+
+
+def libpq_url(url: str) -> str:
+    """The URL for a plain asyncpg connection (postgresql://…, no SQLAlchemy driver name)."""
+    return _with_driver(url, "asyncpg").replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -1,4 +1,4 @@
-"""The schema: Query, Mutation, and the abuse limits that are on by default (SPEC §6, D9, D21)."""
+"""The schema: Query, Mutation, SubscriptionRoot (R27), and the abuse limits that are on by default (SPEC §6, D9, D21)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from db.config import Settings
 from gql.documents import DocumentChecks
 from gql.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
 from gql.http import ExecutionStartedMarker
+from gql.live import SubscriptionRoot
 from gql.mutations import groups, licenses, subscriptions, tenant, users, webhooks
 from gql.queries import Query
 
@@ -160,7 +161,7 @@ def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) 
         extensions.append(DisableIntrospection)
     extensions.extend(extra_extensions or [])
     return LicensingSchema(
-        query=Query, mutation=Mutation, extensions=extensions, config=StrawberryConfig(name_converter=CachedNames())
+        query=Query, mutation=Mutation, subscription=SubscriptionRoot, extensions=extensions, config=StrawberryConfig(name_converter=CachedNames())
     )
 
 

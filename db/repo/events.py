@@ -238,10 +238,33 @@ async def page(
     return [EventRecord.from_row(r) for r in rows]
 
 
+async def page_upto(
+    conn: AsyncConnection, tenant_id: str, f: EventFilter, *, after: int, first: int
+) -> tuple[list[EventRecord], int]:
+    """`first` events after `after`, oldest first, and the tenant's newest seq, in one statement
+    (one snapshot): when fewer than `first` come back, none up to that seq is left to read."""
+    params: dict[str, Any] = {"n": first, "after": after}
+    where = _where(tenant_id, f, params)
+    rows = list(await conn.execute(text(
+        f"SELECT m.upto, e.* FROM (SELECT coalesce(max(seq), 0) AS upto FROM license_events WHERE tenant_id = :t) m "
+        f"LEFT JOIN LATERAL (SELECT {COLUMNS} FROM license_events WHERE {where} AND seq > :after ORDER BY seq LIMIT :n) e "
+        "ON true ORDER BY e.seq"
+    ), params))
+    return [EventRecord.from_row(r) for r in rows if r.seq is not None], int(rows[0].upto)
+
+
 async def count(conn: AsyncConnection, tenant_id: str, f: EventFilter) -> int:
     params: dict[str, Any] = {}
     where = _where(tenant_id, f, params)
     return int((await conn.execute(text(f"SELECT count(*) FROM license_events WHERE {where}"), params)).scalar_one())
+
+
+async def count_between(conn: AsyncConnection, tenant_id: str, f: EventFilter, *, after: int, upto: int, limit: int) -> int:
+    """How many events matching `f` have `after` < seq <= `upto`, counted no further than `limit`."""
+    params: dict[str, Any] = {"after": after, "upto": upto, "n": limit}
+    where = _where(tenant_id, f, params)
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM license_events WHERE {where} AND seq > :after AND seq <= :upto LIMIT :n) e"
+    return int((await conn.execute(text(sql), params)).scalar_one())
 
 
 async def by_seqs(conn: AsyncConnection, tenant_id: str, seqs: Sequence[int]) -> dict[int, EventRecord]:

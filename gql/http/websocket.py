@@ -2,14 +2,15 @@
 
 Strawberry's ASGI view serves the protocol; this subclass adds what it cannot do: check the
 ``Authorization`` of the ``connection_init`` payload and close with 4401 (Strawberry closes
-with 4403 when ``on_ws_connect`` refuses), and give every operation its own app context.
+with 4403 when ``on_ws_connect`` refuses), give every operation its own app context, and end
+a subscription whose stream fails with an ``error`` message (R27, D29), not ``next`` + ``complete``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.utils.aio import aclosing
 
 from gql.auth import AuthError
 from gql.http.negotiation import UNEXPECTED_ERROR
@@ -66,6 +69,27 @@ def _close_reason(message: str) -> str:
     return encoded[:120].decode("utf-8", errors="ignore") + "..."
 
 
+def _stream_failed(result: object) -> bool:
+    """A result standing for the subscription's source stream failing (an error raised by the
+    resolver's generator): no data and no error located at a field. Strawberry would send it
+    as a `next` and then `complete`; R27 and D29 end the operation with an `error` message."""
+    return (
+        isinstance(result, ExecutionResult)
+        and not isinstance(result, PreExecutionError)
+        and result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
+
+
+async def _until_stream_failure(operation: Any, results: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    async for result in results:
+        if _stream_failed(result):
+            await operation.send_initial_errors(result.errors)  # `error`: final, no `complete` follows
+            return
+        yield result
+
+
 class _AuthenticatingTransportWSHandler(BaseGraphQLTransportWSHandler):
     """graphql-transport-ws with authentication in ``connection_init`` (close 4401 on failure)
     and one app context per operation."""
@@ -94,6 +118,10 @@ class _AuthenticatingTransportWSHandler(BaseGraphQLTransportWSHandler):
         except Exception:
             logger.exception("unexpected failure while authenticating a WebSocket connection")
             await self.websocket.close(code=4500, reason="Internal server error")
+
+    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
+        async with aclosing(_until_stream_failure(operation, result_source)) as results:
+            await super()._send_result_stream(operation, results)
 
     async def run_operation(self, operation: Any) -> None:
         view: GraphQLWebSocket = self.view  # type: ignore[assignment]
