@@ -58,6 +58,8 @@ ADOPTED: dict[str, frozenset[str] | None] = {
     "LicenseEventEdge": None,
     "LicenseEventFilter": None,
     "Mutation": frozenset({"updateGroup", "createWebhook", "updateWebhook", "deleteWebhook"}),
+    # live updates (R27)
+    "SubscriptionRoot": None,
     # webhooks (R28)
     "Webhook": None,
     "CreateWebhookInput": None,
