@@ -7,8 +7,12 @@ with 4403 when ``on_ws_connect`` refuses), and give every operation its own app 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ from gql.http.negotiation import UNEXPECTED_ERROR
 logger = logging.getLogger(__name__)
 
 WS_UNAUTHORIZED = 4401
+TOKEN_EXPIRED = "the token has expired: reconnect with a new one"
 
 
 @dataclass
@@ -67,8 +72,10 @@ def _close_reason(message: str) -> str:
 
 
 class _AuthenticatingTransportWSHandler(BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws with authentication in ``connection_init`` (close 4401 on failure)
-    and one app context per operation."""
+    """graphql-transport-ws with authentication in ``connection_init`` (close 4401 on failure
+    and when the token expires) and one app context per operation."""
+
+    _expiry: asyncio.Task[None] | None = None
 
     # strawberry reads ``self.context`` when it runs an operation; inside an operation's task
     # that is the operation's own app context, elsewhere the connection object.
@@ -89,11 +96,30 @@ class _AuthenticatingTransportWSHandler(BaseGraphQLTransportWSHandler):
             # ``connection_params`` and calls the view's ``on_ws_connect``, which raises
             # _Unauthenticated on a bad token (strawberry itself would close with 4403).
             await super().handle_connection_init(message)
+            self._close_on_expiry()
         except _Unauthenticated as exc:
             await self.websocket.close(code=WS_UNAUTHORIZED, reason=_close_reason(exc.message))
         except Exception:
             logger.exception("unexpected failure while authenticating a WebSocket connection")
             await self.websocket.close(code=4500, reason="Internal server error")
+
+    def _close_on_expiry(self) -> None:
+        """R31/D35: the socket closes with 4401 when the connection_init token expires (either
+        kind: the principal's ``expires_at``, a time.time())."""
+        connection: WebSocketConnection = self._connection
+        expires_at = getattr(connection.principal, "expires_at", None)
+        if connection.authenticated and expires_at is not None and math.isfinite(expires_at) and self._expiry is None:
+            self._expiry = asyncio.create_task(self._close_at(float(expires_at)))
+
+    async def _close_at(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self.websocket.close(code=WS_UNAUTHORIZED, reason=_close_reason(TOKEN_EXPIRED))
+
+    async def shutdown(self) -> None:
+        if self._expiry is not None and self._expiry is not asyncio.current_task():
+            self._expiry.cancel()
+        await super().shutdown()
 
     async def run_operation(self, operation: Any) -> None:
         view: GraphQLWebSocket = self.view  # type: ignore[assignment]
