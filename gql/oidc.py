@@ -45,7 +45,8 @@ log = logging.getLogger("licensing.oidc")
 
 REFRESH_INTERVAL_SECONDS = 30.0  # at most one keys request per issuer in this long (R31); tests lower it
 LEEWAY_SECONDS = 60  # exp and nbf (R31)
-FETCH_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+FETCH_TIMEOUT = httpx.Timeout(3.0, connect=2.0)  # each step of one request
+FETCH_DEADLINE_SECONDS = 5.0  # discovery and keys together: a request may be waiting on them
 MAX_DOCUMENT_BYTES = 512 * 1024
 CACHED_ISSUERS = 1024
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -74,7 +75,15 @@ class ProviderKeys:
 async def fetch_provider_keys(issuer: str, *, allow_http_loopback: bool) -> ProviderKeys:
     """`<issuer>/.well-known/openid-configuration`, then its `jwks_uri` (also `licensing tenants
     check-oidc`). Short timeouts, no redirects; the document must name the same issuer."""
-    async with httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=False) as client:
+    try:
+        async with asyncio.timeout(FETCH_DEADLINE_SECONDS):
+            return await _fetch_provider_keys(issuer, allow_http_loopback=allow_http_loopback)
+    except TimeoutError as exc:
+        raise FetchError(f"no answer from {issuer} within {FETCH_DEADLINE_SECONDS} s") from exc
+
+
+async def _fetch_provider_keys(issuer: str, *, allow_http_loopback: bool) -> ProviderKeys:
+    async with httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=False, trust_env=False) as client:
         discovery = await _get_json(client, issuer.rstrip("/") + DISCOVERY_PATH)
         if discovery.get("issuer") != issuer:
             raise FetchError(f"the discovery document names the issuer {discovery.get('issuer')!r}, not {issuer!r}")
