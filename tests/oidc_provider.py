@@ -6,6 +6,7 @@ requests, can rotate keys, and can be stopped and started again on the same port
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -27,10 +28,13 @@ class SigningKey:
     alg: str  # RS256, PS256 or ES256
     private: Any
 
+    published_alg: str | None = None  # the `alg` member of its JWK, when it has one
+
     def public_jwk(self) -> dict[str, Any]:
         algorithm = ECAlgorithm if self.alg == "ES256" else RSAAlgorithm
         jwk: dict[str, Any] = json.loads(algorithm.to_jwk(self.private.public_key()))
-        return {**jwk, "kid": self.kid, "use": "sig"}
+        jwk = {**jwk, "kid": self.kid, "use": "sig"}
+        return {**jwk, "alg": self.published_alg} if self.published_alg else jwk
 
 
 def new_key(alg: str = "RS256", kid: str | None = None) -> SigningKey:
@@ -73,6 +77,7 @@ class OpenIdProvider:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.delay = 0.0  # seconds before each answer (a slow provider)
 
     @property
     def base_url(self) -> str:
@@ -88,6 +93,7 @@ class OpenIdProvider:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                time.sleep(provider.delay)
                 name, _, rest = self.path.lstrip("/").partition("/")
                 realm = provider.realms.get(name)
                 if realm is None:
@@ -104,11 +110,12 @@ class OpenIdProvider:
 
             def _send(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(ConnectionError):  # a client that gave up (the slow-provider test)
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
 
             def log_message(self, *args: Any) -> None:
                 pass

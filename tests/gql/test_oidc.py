@@ -308,6 +308,48 @@ async def test_r31_a_token_without_iss_or_with_a_malformed_header_is_401(rs: Tru
     refused(await rs.viewer("eyJ!!.e30.x"), "malformed")
 
 
+async def test_r31_a_token_without_kid_uses_the_only_key(oidc_api: Api, provider: OpenIdProvider) -> None:
+    t = await trusting(oidc_api, provider)
+    now = int(time.time())
+    payload = {"iss": t.realm.issuer, "aud": AUDIENCE, "sub": "no-kid", "exp": now + 600, "roles": ["GlobalReader"]}
+    token = jwt.encode(payload, t.key.private, algorithm="RS256")  # no kid header
+    assert viewer_of(await t.viewer(token))["roles"] == ["GLOBAL_READER"]
+    two = await trusting(oidc_api, provider)
+    two.realm.publish(new_key("RS256"))
+    payload["iss"] = two.realm.issuer
+    refused(await two.viewer(jwt.encode(payload, two.key.private, algorithm="RS256")), "bad signature")  # which one?
+
+
+async def test_r31_a_key_is_used_only_for_its_own_algorithm(oidc_api: Api, provider: OpenIdProvider) -> None:
+    t = await trusting(oidc_api, provider)
+    t.key.published_alg = "RS256"
+    ec_key = t.realm.publish(new_key("ES256"))
+    viewer_of(await t.viewer(t.token()))
+    as_ps256 = SigningKey(t.key.kid, "PS256", t.key.private)  # the JWK says RS256
+    refused(await t.viewer(t.token(as_ps256)), "bad signature")
+    rsa_under_ec_kid = SigningKey(ec_key.kid, "RS256", t.key.private)
+    refused(await t.viewer(t.token(rsa_under_ec_kid)), "bad signature")
+
+
+async def test_r31_a_hung_provider_does_not_hold_requests(
+    oidc_api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    slow = OpenIdProvider()
+    slow.start()
+    try:
+        t = await trusting(oidc_api, slow)
+        slow.delay = 3.0
+        monkeypatch.setattr(oidc, "FETCH_DEADLINE_SECONDS", 0.5)
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="licensing.oidc"):
+            refused(await t.viewer(t.token()), "bad signature")
+        assert time.monotonic() - started < 2.5
+        assert "within 0.5 s" in caplog.text
+    finally:
+        slow.delay = 0.0
+        slow.stop()
+
+
 def test_r31_the_refresh_interval_is_30_s() -> None:
     assert oidc.REFRESH_INTERVAL_SECONDS == 30.0 and oidc.LEEWAY_SECONDS == 60
 
