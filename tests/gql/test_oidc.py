@@ -120,6 +120,18 @@ async def test_r31_a_token_of_the_trusted_issuer_is_accepted(oidc_api: Api, prov
     assert t.realm.jwks_requests == 1
 
 
+async def test_d36_the_tenant_caller_and_trust_are_read_in_one_statement_per_request(oidc_api: Api, rs: Trusting) -> None:
+    """No issuer settings are cached between requests: each request reads them, with the caller,
+    in one statement of its own snapshot (the same count as an HS256 token)."""
+    database = oidc_api.app.state.runtime.db
+    counts = []
+    for token in (rs.token(), rs.token(), rs.tenant.token(Role.GLOBAL_READER)):
+        before = database.statement_count
+        viewer_of(await oidc_api.post("{ viewer { roles } }", token=token))
+        counts.append(database.statement_count - before)
+    assert counts == [1, 1, 1]
+
+
 async def test_r31_aud_may_be_a_list_containing_the_audience(rs: Trusting) -> None:
     viewer_of(await rs.viewer(rs.token(audience=["other-api", AUDIENCE], roles=["GlobalReader"])))
 
