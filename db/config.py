@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="LICENSING_MAX_BODY_BYTES", ge=1)
     header_timeout_seconds: float = Field(default=10.0, alias="LICENSING_HEADER_TIMEOUT_SECONDS", gt=0)
     body_timeout_seconds: float = Field(default=10.0, alias="LICENSING_BODY_TIMEOUT_SECONDS", gt=0)
+    # OpenID Connect issuers (R31): https only, unless this allows http:// to a loopback address (tests)
+    oidc_allow_http_loopback: bool = Field(default=False, alias="LICENSING_OIDC_ALLOW_HTTP_LOOPBACK")
     max_concurrent_requests: int = Field(default=128, alias="LICENSING_MAX_CONCURRENT_REQUESTS", ge=1)
     # Webhooks (R28, D29, D33): http:// and https:// to loopback and private addresses only when
     # true (a receiver on the same network); failures retried this long, then the webhook is disabled

@@ -79,6 +79,10 @@ class Tenant(Base):
     default_usage_location: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
     audit_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # the number of its last audit event
+    # the OpenID Connect issuer it trusts (R31): unique where set, with the audience its tokens carry
+    oidc_issuer: Mapped[str | None] = mapped_column(Text)
+    oidc_audience: Mapped[str | None] = mapped_column(Text)
+    oidc_roles_claim: Mapped[str] = mapped_column(Text, server_default="roles")
 
 
 class Subscription(Base):

@@ -19,6 +19,16 @@ class TenantRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OidcTrust:
+    """The OpenID Connect issuer a tenant trusts (R31): its tokens' `iss`, `aud` and where
+    their roles are (a dotted path)."""
+
+    issuer: str
+    audience: str
+    roles_claim: str = "roles"
+
+
+@dataclass(frozen=True, slots=True)
 class UserRecord:
     id: uuid.UUID
     user_principal_name: str

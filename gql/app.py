@@ -21,10 +21,11 @@ from db.config import Settings
 from db.repo import reads
 from db.secrets import jwt_secret
 from db.session import Database
-from gql.auth import AuthError, Claims, decode_token
+from gql.auth import UNTRUSTED_ISSUER, AuthError, Claims
 from gql.context import Context
 from gql.graphiql import graphiql_asset_routes
 from gql.http import ConcurrencyLimit, GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
+from gql.oidc import KeyCache, UnverifiedOidcToken, read_credentials, roles_from, verify
 from gql.schema import build_schema
 from services import lifecycle_job, webhook_delivery
 from services.context import Actor, Runtime, replace_rules_from_settings
@@ -42,23 +43,43 @@ def caller_id(claims: Claims) -> uuid.UUID | None:
     return None
 
 
-async def open_context(runtime: Runtime, claims: Claims, request: Any) -> Context:
+async def open_context(
+    runtime: Runtime, claims: Claims | UnverifiedOidcToken, request: Any, keys: KeyCache | None = None
+) -> Context:
     """The request's context: its read snapshot is opened by resolving the caller in it (the
     tenant must exist, else 401; `sub` names a user by UPN or id, or an admin principal, D5) —
-    one statement, no cache of tenants or users across requests (D36)."""
+    one statement, no cache of tenants or users across requests (D36). An OIDC token is
+    checked there against the settings of the tenant that trusts its issuer (R31)."""
     context = Context(runtime=runtime, actor=None, request=request)  # type: ignore[arg-type]
     try:
+        if isinstance(claims, UnverifiedOidcToken):
+            assert keys is not None
+            context.actor = await _oidc_actor(context, claims, keys)
+            return context
         found = await context.read_raw(lambda r: reads.caller(r, claims.tenant_id, claims.sub, caller_id(claims)))
+        if found is None:
+            raise AuthError("the token's tenant does not exist")
     except BaseException:
         with contextlib.suppress(Exception):  # closing a connection the server dropped fails too
             await context.close()
         raise
-    if found is None:
-        await context.close()
-        raise AuthError("the token's tenant does not exist")
     tenant, user = found
     context.actor = Actor(tenant=tenant, sub=claims.sub, roles=claims.roles, user=user)
     return context
+
+
+async def _oidc_actor(context: Context, token: UnverifiedOidcToken, keys: KeyCache) -> Actor:
+    """The tenant whose issuer is the token's `iss` (read now: nothing is fetched for an issuer
+    no tenant trusts), the token checked against its settings, and the caller: the user whose
+    UPN is preferred_username, upn or email, else an admin principal named by `sub` (D5)."""
+    found = await context.read_raw(lambda r: reads.oidc_caller(r, token.issuer, token.upn_candidates()))
+    if found is None:
+        log.info("OIDC token refused: no tenant trusts the issuer %r", token.issuer)
+        raise AuthError(UNTRUSTED_ISSUER)
+    tenant, trust, user = found
+    payload = await verify(keys, token, trust)
+    roles = roles_from(payload, trust.roles_claim)
+    return Actor(tenant=tenant, sub=user.user_principal_name if user else payload["sub"], roles=roles, user=user)
 
 
 def create_app(
@@ -68,21 +89,22 @@ def create_app(
     schema = build_schema(settings)
     state: dict[str, Runtime] = {}
     token_secret: dict[str, str] = {}  # set at start: the setting, or the secret kept in the database
+    keys = KeyCache(allow_http_loopback=settings.oidc_allow_http_loopback)  # OIDC issuers' keys (R31)
 
     def runtime() -> Runtime:
         return state["runtime"]
 
-    async def authenticate(request: Request) -> Claims:
-        return decode_token(token_secret["HS256"], request.headers.get("authorization"))
+    async def authenticate(request: Request) -> Claims | UnverifiedOidcToken:
+        return read_credentials(token_secret["HS256"], request.headers.get("authorization"))
 
-    async def authenticate_token(authorization: str | None) -> Claims:
+    async def authenticate_token(authorization: str | None) -> Claims | UnverifiedOidcToken:
         """The WebSocket's connection_init: a bad token or an unknown tenant closes it (4401)."""
-        claims = decode_token(token_secret["HS256"], authorization)
-        await (await open_context(runtime(), claims, None)).close()
+        claims = read_credentials(token_secret["HS256"], authorization)
+        await (await open_context(runtime(), claims, None, keys)).close()
         return claims
 
-    async def make_context(request: Any, claims: Claims) -> Context:
-        return await open_context(runtime(), claims, request)
+    async def make_context(request: Any, claims: Claims | UnverifiedOidcToken) -> Context:
+        return await open_context(runtime(), claims, request, keys)
 
     async def close_context(ctx: Context) -> None:
         await ctx.close()

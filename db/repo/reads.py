@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from db.availability import is_database_unavailable
-from db.records import GroupRecord, SubscriptionRecord, TenantRecord, UserRecord
+from db.records import GroupRecord, OidcTrust, SubscriptionRecord, TenantRecord, UserRecord
 
 _USER = "u.id, u.user_principal_name, u.display_name, u.mail, u.user_type, u.usage_location, u.account_enabled, " \
         "u.department, u.job_title, u.created_at, u.created_seq, u.given_name, u.surname, u.employee_id, u.external_id"
@@ -73,6 +73,36 @@ async def caller(
     if row is None:
         return None
     return TenantRecord(row[0], row[1], row[2], row[3]), (_user(row, 4) if row[4] is not None else None)
+
+
+OIDC_CALLER = f"""
+SELECT t.id, t.display_name, t.domain, t.default_usage_location, t.oidc_issuer, t.oidc_audience, t.oidc_roles_claim,
+       {_USER}
+FROM tenants t
+LEFT JOIN LATERAL (
+    SELECT u.* FROM unnest($2::text[]) WITH ORDINALITY AS n(upn, place)
+    JOIN users u ON u.tenant_id = t.id AND lower(u.user_principal_name) COLLATE "C" = n.upn
+    ORDER BY n.place
+    LIMIT 1
+) u ON true
+WHERE t.oidc_issuer = $1
+"""
+
+
+async def oidc_caller(
+    reader: Reader, issuer: str, upns: Sequence[str]
+) -> tuple[TenantRecord, OidcTrust, UserRecord | None] | None:
+    """The tenant that trusts `issuer` (R31), its trust settings, and the first of `upns` (in
+    order; case-insensitive) that is one of its users (D5), in one statement; None when no
+    tenant trusts the issuer."""
+    if "\x00" in issuer:
+        return None
+    names = [n.lower() for n in upns if "\x00" not in n]
+    row = await reader.fetchrow(OIDC_CALLER, issuer, names)
+    if row is None:
+        return None
+    tenant = TenantRecord(row[0], row[1], row[2], row[3])
+    return tenant, OidcTrust(row[4], row[5], row[6]), (_user(row, 7) if row[7] is not None else None)
 
 
 USERS_BY_IDS = f"SELECT {_USER} FROM users u WHERE u.tenant_id = $1 AND u.id = ANY($2::uuid[])"

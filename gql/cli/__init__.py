@@ -1,4 +1,4 @@
-"""The `licensing` command: serve, db upgrade, tenants create, token, seed, import, groups, webhooks."""
+"""The `licensing` command: serve, db upgrade, tenants create|update|check-oidc, token, seed, import, groups, webhooks."""
 
 from __future__ import annotations
 
@@ -14,12 +14,22 @@ from db import embedded, migrate
 from db.catalog_files import RulesFileError, parse_rules_file
 from db.clock import SystemClock
 from db.config import Settings
-from db.records import TenantRecord
+from db.records import OidcTrust, TenantRecord
 from db.seed import PHASES, SeedError, SeedSummary, seed_tenant
 from db.session import Database
+from gql import oidc
 from gql.app import create_app
 from gql.auth import CLAIM_ROLES, issue_token
-from gql.cli.common import CliError, check_jwt_secret, console, fail, run_with_db, settings, stored_jwt_secret
+from gql.cli.common import (
+    CliError,
+    check_jwt_secret,
+    cli_runtime,
+    console,
+    fail,
+    run_with_db,
+    settings,
+    stored_jwt_secret,
+)
 from gql.cli.groups import groups_app
 from gql.cli.imports import import_app
 from gql.cli.webhooks import webhooks_app
@@ -27,6 +37,7 @@ from gql.http.server import run_workers
 from services import tenant
 from services.context import Runtime
 from services.demo import DEMO_ADMIN_UPN, DEMO_TENANT, seed_demo
+from services.errors import Refused
 from services.roles import Role
 
 app = typer.Typer(help="Licensing service: Microsoft 365-style license management over GraphQL.", no_args_is_help=True)
@@ -106,6 +117,37 @@ async def _noop(_: Database) -> None:
     return None
 
 
+OidcIssuer = Annotated[
+    str | None,
+    typer.Option("--oidc-issuer", help="Trust this OpenID Connect issuer (the `iss` of its tokens, https://…), e.g. "
+                 "https://login.microsoftonline.com/<tenant id>/v2.0."),
+]
+OidcAudience = Annotated[
+    str | None, typer.Option("--oidc-audience", help="The `aud` its tokens must carry (Entra: the API's client id).")
+]
+OidcRolesClaim = Annotated[
+    str | None,
+    typer.Option("--oidc-roles-claim", help="Claim (dotted path) holding the roles: roles (default), realm_access.roles (Keycloak)."),
+]
+
+
+def _oidc_option(config: Settings, issuer: str | None, audience: str | None, roles_claim: str | None) -> OidcTrust | None:
+    if issuer is None:
+        if audience is not None or roles_claim is not None:
+            raise fail("--oidc-audience and --oidc-roles-claim go with --oidc-issuer.")
+        return None
+    try:
+        return tenant.oidc_trust(issuer, audience, roles_claim, allow_http_loopback=config.oidc_allow_http_loopback)
+    except Refused as exc:
+        raise fail(" ".join(p.message for p in exc.problems)) from exc
+
+
+def _trust_said(trust: OidcTrust | None) -> str:
+    if trust is None:
+        return "no OpenID Connect issuer (HS256 tokens only)"
+    return f"trusts {trust.issuer} (audience {trust.audience}, roles in {trust.roles_claim})"
+
+
 @tenants_app.command("create")
 def tenants_create(
     tenant_id: Annotated[str, typer.Argument(metavar="ID", help="The tenant id: the `tid` claim of its tokens (e.g. contoso).")],
@@ -114,18 +156,100 @@ def tenants_create(
     default_usage_location: Annotated[
         str | None, typer.Option("--default-usage-location", help="ISO 3166-1 alpha-2 code used for group licenses.")
     ] = None,
+    oidc_issuer: OidcIssuer = None,
+    oidc_audience: OidcAudience = None,
+    oidc_roles_claim: OidcRolesClaim = None,
 ) -> None:
-    """Create a tenant (organisation)."""
-    request = tenant.CreateTenant(tenant_id, name, domain, default_usage_location)
+    """Create a tenant (organisation), optionally trusting one OpenID Connect issuer (nothing is fetched)."""
+    config = settings()
+    trust = _oidc_option(config, oidc_issuer, oidc_audience, oidc_roles_claim)
+    request = tenant.CreateTenant(tenant_id, name, domain, default_usage_location, trust)
 
     async def work(db: Database) -> TenantRecord:
         return await tenant.create_tenant(db, request)
 
-    created = run_with_db(settings(), work)
+    created = run_with_db(config, work)
     console.print(
         f"[green]Created tenant[/] {created.id} ({created.display_name}, {created.domain}). "
-        f"Next: licensing token --tenant {created.id} --role GlobalAdministrator"
+        f"Next: licensing token --tenant {created.id} --role GlobalAdministrator",
+        soft_wrap=True,
     )
+    if trust is not None:
+        console.print(f"It {_trust_said(trust)}. Check the provider: licensing tenants check-oidc {created.id}", soft_wrap=True)
+
+
+@tenants_app.command("update")
+def tenants_update(
+    tenant_id: Annotated[str, typer.Argument(metavar="ID", help="The tenant id.")],
+    name: Annotated[str | None, typer.Option("--name", help="New display name.")] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="New primary domain.")] = None,
+    default_usage_location: Annotated[
+        str | None,
+        typer.Option("--default-usage-location", help="ISO 3166-1 alpha-2 code used for group licenses; 'none' clears it."),
+    ] = None,
+    oidc_issuer: OidcIssuer = None,
+    oidc_audience: OidcAudience = None,
+    oidc_roles_claim: OidcRolesClaim = None,
+    no_oidc: Annotated[bool, typer.Option("--no-oidc", help="Trust no OpenID Connect issuer any more.")] = False,
+) -> None:
+    """Change a tenant's name, domain, default usage location or trusted OpenID Connect issuer (nothing is fetched)."""
+    config = settings()
+    if no_oidc and oidc_issuer is not None:
+        raise fail("--no-oidc and --oidc-issuer exclude each other.")
+    trust = _oidc_option(config, oidc_issuer, oidc_audience, oidc_roles_claim)
+    location = tenant.KEEP if default_usage_location is None else (
+        None if default_usage_location.strip().lower() == "none" else default_usage_location
+    )
+    request = tenant.EditTenant(
+        display_name=tenant.KEEP if name is None else name,
+        domain=tenant.KEEP if domain is None else domain,
+        default_usage_location=location,
+        oidc=None if no_oidc else (trust if trust is not None else tenant.KEEP),
+    )
+
+    async def work(db: Database) -> tenant.TenantEdited:
+        rt, actor = await cli_runtime(db, config, tenant.tenant_id_arg(tenant_id))
+        return await tenant.edit_tenant(rt, actor, request)
+
+    edited = run_with_db(config, work)
+    t = edited.tenant
+    console.print(
+        f"[green]Updated tenant[/] {t.id} ({t.display_name}, {t.domain}, default usage location "
+        f"{t.default_usage_location or 'none'}); it {_trust_said(edited.oidc)}.",
+        soft_wrap=True,
+    )
+
+
+@tenants_app.command("check-oidc")
+def tenants_check_oidc(tenant_id: Annotated[str, typer.Argument(metavar="ID", help="The tenant id.")]) -> None:
+    """Fetch the trusted issuer's discovery document and keys, and report what was found."""
+    config = settings()
+
+    async def work(db: Database) -> tuple[TenantRecord, OidcTrust | None] | None:
+        return await tenant.tenant_oidc(db, tenant.tenant_id_arg(tenant_id))
+
+    found = run_with_db(config, work)
+    if found is None:
+        raise fail(f"no tenant {tenant_id!r}.")
+    record, trust = found
+    if trust is None:
+        raise fail(f"tenant {record.id} trusts no OpenID Connect issuer: set one with "
+                   f"licensing tenants update {record.id} --oidc-issuer URL --oidc-audience AUD")
+    console.print(f"Tenant {record.id} {_trust_said(trust)}.", soft_wrap=True)
+    try:
+        keys = asyncio.run(oidc.fetch_provider_keys(trust.issuer, allow_http_loopback=config.oidc_allow_http_loopback))
+    except oidc.FetchError as exc:
+        raise fail(f"the provider could not be checked: {exc}") from exc
+    console.print(f"Discovery: {trust.issuer.rstrip('/')}{oidc.DISCOVERY_PATH} names this issuer.", soft_wrap=True)
+    console.print(f"Keys: {keys.jwks_uri}", soft_wrap=True)
+    for kid, key in keys.keys.items():
+        console.print(f"  kid {kid or '(none)'}: {key.jwk.key_type} {key.alg or '(alg not given)'}", soft_wrap=True)
+    if keys.skipped:
+        console.print(f"  ({keys.skipped} key(s) skipped: not RSA or EC signing keys)")
+    if not keys.keys:
+        raise fail("the provider publishes no RSA or EC signing key: no token of it can be checked.")
+    console.print(f"[green]OK:[/] {len(keys.keys)} signing key(s); tokens need aud {trust.audience} and roles in {trust.roles_claim}.",
+                  soft_wrap=True)
 
 
 @app.command()

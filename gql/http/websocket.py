@@ -8,8 +8,12 @@ a subscription whose stream fails with an ``error`` message (R27, D29), not ``ne
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import math
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -34,6 +38,7 @@ from gql.http.negotiation import UNEXPECTED_ERROR
 logger = logging.getLogger(__name__)
 
 WS_UNAUTHORIZED = 4401
+TOKEN_EXPIRED = "the token has expired: reconnect with a new one"
 
 
 @dataclass
@@ -91,8 +96,10 @@ async def _until_stream_failure(operation: Any, results: AsyncIterator[Any]) -> 
 
 
 class _AuthenticatingTransportWSHandler(BaseGraphQLTransportWSHandler):
-    """graphql-transport-ws with authentication in ``connection_init`` (close 4401 on failure)
-    and one app context per operation."""
+    """graphql-transport-ws with authentication in ``connection_init`` (close 4401 on failure
+    and when the token expires) and one app context per operation."""
+
+    _expiry: asyncio.Task[None] | None = None
 
     # strawberry reads ``self.context`` when it runs an operation; inside an operation's task
     # that is the operation's own app context, elsewhere the connection object.
@@ -113,6 +120,7 @@ class _AuthenticatingTransportWSHandler(BaseGraphQLTransportWSHandler):
             # ``connection_params`` and calls the view's ``on_ws_connect``, which raises
             # _Unauthenticated on a bad token (strawberry itself would close with 4403).
             await super().handle_connection_init(message)
+            self._close_on_expiry()
         except _Unauthenticated as exc:
             await self.websocket.close(code=WS_UNAUTHORIZED, reason=_close_reason(exc.message))
         except Exception:
@@ -122,6 +130,24 @@ class _AuthenticatingTransportWSHandler(BaseGraphQLTransportWSHandler):
     async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
         async with aclosing(_until_stream_failure(operation, result_source)) as results:
             await super()._send_result_stream(operation, results)
+
+    def _close_on_expiry(self) -> None:
+        """R31/D35: the socket closes with 4401 when the connection_init token expires (either
+        kind: the principal's ``expires_at``, a time.time())."""
+        connection: WebSocketConnection = self._connection
+        expires_at = getattr(connection.principal, "expires_at", None)
+        if connection.authenticated and expires_at is not None and math.isfinite(expires_at) and self._expiry is None:
+            self._expiry = asyncio.create_task(self._close_at(float(expires_at)))
+
+    async def _close_at(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await self.websocket.close(code=WS_UNAUTHORIZED, reason=_close_reason(TOKEN_EXPIRED))
+
+    async def shutdown(self) -> None:
+        if self._expiry is not None and self._expiry is not asyncio.current_task():
+            self._expiry.cancel()
+        await super().shutdown()
 
     async def run_operation(self, operation: Any) -> None:
         view: GraphQLWebSocket = self.view  # type: ignore[assignment]
