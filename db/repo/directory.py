@@ -169,7 +169,7 @@ async def insert_user(conn: AsyncConnection, tenant_id: str, values: dict[str, A
 async def update_user(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID, values: dict[str, Any]) -> UserRecord:
     row = (
         await conn.execute(
-            update(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id).values(**values).returning(*USER_COLUMNS)
+            update(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id).values(updated_at=func.now(), **values).returning(*USER_COLUMNS)
         )
     ).one()
     return UserRecord.from_row(row)
@@ -238,7 +238,7 @@ async def insert_group(conn: AsyncConnection, tenant_id: str, values: dict[str, 
 async def update_group(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, values: dict[str, Any]) -> GroupRecord:
     row = (
         await conn.execute(
-            update(G).where(G.c.tenant_id == tenant_id, G.c.id == group_id).values(**values).returning(*GROUP_COLUMNS)
+            update(G).where(G.c.tenant_id == tenant_id, G.c.id == group_id).values(updated_at=func.now(), **values).returning(*GROUP_COLUMNS)
         )
     ).one()
     return GroupRecord.from_row(row)

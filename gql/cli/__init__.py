@@ -22,6 +22,7 @@ from gql.auth import CLAIM_ROLES, issue_token
 from gql.cli.common import CliError, check_jwt_secret, console, fail, run_with_db, settings, stored_jwt_secret
 from gql.cli.groups import groups_app
 from gql.cli.imports import import_app
+from gql.cli.scim import scim_app
 from gql.http.server import run_workers
 from services import tenant
 from services.context import Runtime
@@ -35,6 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(import_app, name="import")
 app.add_typer(groups_app, name="groups")
+app.add_typer(scim_app, name="scim")
 
 
 @app.command()
