@@ -159,6 +159,14 @@ async def upn_taken(conn: AsyncConnection, tenant_id: str, upn: str, *, except_i
     return (await conn.execute(query.limit(1))).first() is not None
 
 
+async def external_id_taken(conn: AsyncConnection, tenant_id: str, external_id: str, *, except_id: uuid.UUID | None = None) -> bool:
+    """D31: an external id is case-exact and unique per tenant."""
+    query = select(U.c.id).where(U.c.tenant_id == tenant_id, U.c.external_id == external_id)
+    if except_id is not None:
+        query = query.where(U.c.id != except_id)
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
 async def insert_user(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> UserRecord:
     row = (
         await conn.execute(insert(U).values(tenant_id=tenant_id, id=uuid.uuid4(), **values).returning(*USER_COLUMNS))
