@@ -72,3 +72,10 @@ async def new_token(tenant: Tenant, name: str = "entra", days: int | None = None
 @pytest.fixture
 async def scim(tenant: Tenant) -> Scim:
     return Scim(tenant, await new_token(tenant))
+
+
+@pytest.fixture
+async def scim_no_default(api: Any) -> Scim:
+    """A tenant without a default usage location: a user's own location decides (R8)."""
+    tenant = await api.new_tenant(default_usage_location=None)
+    return Scim(tenant, await new_token(tenant))
