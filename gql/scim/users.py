@@ -69,8 +69,9 @@ class Fields:
     employee_id: str | None
 
 
-def _pick(items: list[Any] | None) -> Any:
-    """The primary entry, else the `work` one, else the first (RFC 7643 §2.4)."""
+def _pick(items: list[Any] | None, field: str) -> Any:
+    """The primary entry, else the `work` one, else the first (RFC 7643 §2.4), of those with a value."""
+    items = [i for i in items or [] if getattr(i, field)]
     if not items:
         return None
     return next((i for i in items if i.primary), None) or next((i for i in items if str(i.type or "") == "work"), None) or items[0]
@@ -79,8 +80,8 @@ def _pick(items: list[Any] | None) -> Any:
 def fields_of(model: Any) -> Fields:
     if not model.user_name:
         raise ScimError(400, "invalidValue", "userName is required.")
-    email = _pick(model.emails)
-    address = _pick(model.addresses)
+    email = _pick(model.emails, "value")
+    address = _pick(model.addresses, "country")
     ext = model[EnterpriseUser]
     user_type = None
     if model.user_type is not None:
@@ -171,6 +172,10 @@ async def patch_user(call: Call, raw_id: str) -> Response:
     try:
         patch = PatchOp[ScimUserModel].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         model = to_model(call, found)
+        # Entra sets a missing address or email with a value-filter path (`addresses[type eq
+        # "work"].country`): the empty work entries give that filter something to select
+        model.emails = model.emails or [Email(type="work", primary=True)]
+        model.addresses = model.addresses or [Address(type="work")]
         patch.patch(model)
     except ValidationError as exc:
         raise validation_failed(exc) from exc
