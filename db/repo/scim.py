@@ -82,14 +82,17 @@ USER_ATTRIBUTES: dict[str, tuple[str, Any]] = {
     "username": ("ci", U.c.user_principal_name),
     "displayname": ("ci", U.c.display_name),
     "externalid": ("exact", U.c.external_id),
+    "name": ("ci", func.coalesce(U.c.given_name, U.c.surname)),
     "name.givenname": ("ci", U.c.given_name),
     "name.familyname": ("ci", U.c.surname),
+    "emails": ("ci", U.c.mail),  # `emails pr`
     "emails.value": ("ci", U.c.mail),
     "emails.type": ("ci", None),
     "emails.primary": ("bool", U.c.mail.is_not(None)),
     "active": ("bool", U.c.account_enabled),
     "title": ("ci", U.c.job_title),
     "usertype": ("ci", U.c.user_type),
+    "addresses": ("ci", U.c.usage_location),
     "addresses.country": ("ci", U.c.usage_location),
     "addresses.type": ("ci", None),
     "department": ("ci", U.c.department),
@@ -101,6 +104,7 @@ GROUP_ATTRIBUTES: dict[str, tuple[str, Any]] = {
     "id": ("exact", cast(G.c.id, Text)),
     "displayname": ("ci", G.c.display_name),
     "externalid": ("exact", G.c.external_id),
+    "members": ("members", None),  # `members pr`
     "members.value": ("members", None),
     "members.type": ("members", None),
     "meta.created": ("time", G.c.created_at),
@@ -120,8 +124,8 @@ def _text_compare(column: Any, op: str, value: Value, *, ignore_case: bool) -> C
     left, right = (func.lower(column), value.lower()) if ignore_case else (column, value)
     if op == "eq":
         return left == right  # type: ignore[no-any-return]
-    if op == "ne":
-        return left != right  # type: ignore[no-any-return]
+    if op == "ne":  # an absent attribute is not equal to the value
+        return or_(column.is_(None), left != right)
     if op in ("co", "sw", "ew"):
         pattern = _like(right)
         pattern = {"co": f"%{pattern}%", "sw": f"{pattern}%", "ew": f"%{pattern}"}[op]
@@ -136,7 +140,7 @@ def _compare(column: Any, kind: str, op: str, value: Value) -> ColumnElement[boo
     if kind == "bool":
         if not isinstance(value, bool) or op not in ("eq", "ne"):
             raise FilterError("a boolean attribute takes eq or ne with true or false")
-        return (column == value) if op == "eq" else (column != value)  # type: ignore[no-any-return]
+        return (column == value) if op == "eq" else or_(column.is_(None), column != value)
     if kind == "time":
         if not isinstance(value, datetime):
             raise FilterError("a dateTime attribute compares with a quoted xsd:dateTime such as \"2026-01-31T00:00:00Z\"")
@@ -171,8 +175,9 @@ def _members_compare(tenant_id: str, node: Compare) -> ColumnElement[bool]:
     for table, column, kind in ((GUM, GUM.c.user_id, "User"), (GGM, GGM.c.member_group_id, "Group")):
         query = select(1).select_from(table).where(table.c.tenant_id == tenant_id, table.c.group_id == G.c.id)
         if node.op != "pr":
-            target = cast(column, Text) if node.attr == "members.value" else literal(kind)
-            query = query.where(_compare(target, "exact" if node.attr == "members.value" else "ci", node.op, value))
+            by_value = node.attr in ("members", "members.value")
+            target = cast(column, Text) if by_value else literal(kind)
+            query = query.where(_compare(target, "exact" if by_value else "ci", node.op, value))
         branches.append(exists(query.correlate(G)))
     return or_(*branches)
 
