@@ -53,10 +53,12 @@ def _dump(call: Call, group: ScimGroup, members: list[ScimMember] | None) -> dic
     )
 
 
-async def _dump_all(call: Call, conn: Any, found: list[ScimGroup]) -> list[dict[str, Any]]:
-    if excludes(response_parameters(call.request), "members"):
-        return [_dump(call, g, None) for g in found]
+async def _dump_all(call: Call, conn: Any, found: list[ScimGroup], *, written: bool = False) -> list[dict[str, Any]]:
+    """The groups as SCIM; past MAX_MEMBERS_SHOWN members 400 tooMany, except in the answer to
+    a write that succeeded, which then leaves the members out."""
     large = next((g for g in found if g.member_count > MAX_MEMBERS_SHOWN), None)
+    if excludes(response_parameters(call.request), "members") or (large is not None and written):
+        return [_dump(call, g, None) for g in found]
     if large is not None:
         raise ScimError(
             400, "tooMany",
@@ -84,7 +86,7 @@ async def _respond(call: Call, key: uuid.UUID, status: int = 200) -> Response:
         found = await scim_reads.group(conn, call.tenant_id, key)
         if found is None:
             raise not_found("group", key)
-        body = (await _dump_all(call, conn, [found]))[0]
+        body = (await _dump_all(call, conn, [found], written=status == 201 or call.request.method != "GET"))[0]
     headers = {"Location": call.location("Groups", key)} if status == 201 else None
     return scim_response(body, status, headers)
 
@@ -242,6 +244,8 @@ async def patch_group(call: Call, raw_id: str) -> Response:
                     display_name = item
                 elif path_value == "externalid":
                     external_id = item
+                elif path_value in ("id", "schemas", "meta"):
+                    continue  # Okta repeats the id; read-only attributes are not changed
                 elif path_value == "members":
                     values = _member_values(item)
                     if verb == "add":
