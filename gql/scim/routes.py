@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -66,6 +66,9 @@ def scim_routes(runtime: Callable[[], Runtime], decode_jwt: Callable[[str | None
                 return error_response(exc)
             except Refused as exc:
                 return error_response(refused(exc))
+            except ClientDisconnect:
+                # Gone, or refused by a limit (RequestBodyLimit) that has answered already.
+                return Response(status_code=400)
 
         return handle
 
