@@ -305,5 +305,7 @@ async def change_members(
             await directory.add_members(change.conn, change.tenant_id, group.id, users, groups)
         else:
             await directory.remove_members(change.conn, change.tenant_id, group.id, users, groups)
+        if users or groups:
+            await directory.touch_group(change.conn, change.tenant_id, group.id)
         await write(change, reconciled.decided)
     return MembersChanged(group, users, groups, changes, reconciled)

@@ -252,6 +252,11 @@ async def update_group(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUI
     return GroupRecord.from_row(row)
 
 
+async def touch_group(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> None:
+    """Its members changed: SCIM's meta.lastModified moves."""
+    await conn.execute(update(G).where(G.c.tenant_id == tenant_id, G.c.id == group_id).values(updated_at=func.now()))
+
+
 async def delete_group(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> None:
     await conn.execute(delete(G).where(G.c.tenant_id == tenant_id, G.c.id == group_id))
 

@@ -38,9 +38,11 @@ async def test_post_creates_a_security_enabled_assigned_group_with_members(scim:
 
 async def test_entra_member_add_and_remove_forms(scim: Scim) -> None:
     a, b, c = [(await scim.create_user(f"m{i}@contoso.example"))["id"] for i in range(3)]
-    group = (await scim.create_group("Members"))["id"]
+    created = await scim.create_group("Members")
+    group = created["id"]
     await scim.patch(f"/Groups/{group}", {"op": "Add", "path": "members", "value": [{"value": a}, {"value": b}, {"value": c}]}, status=204)
     assert await member_ids(scim, group) == sorted([a, b, c])
+    assert (await scim.ok("GET", f"/Groups/{group}"))["meta"]["lastModified"] > created["meta"]["lastModified"]
     # Entra: Remove with path members and a value list
     await scim.patch(f"/Groups/{group}", {"op": "Remove", "path": "members", "value": [{"value": a}]}, status=204)
     assert await member_ids(scim, group) == sorted([b, c])
