@@ -88,7 +88,6 @@ USER_ATTRIBUTES: dict[str, tuple[str, Any]] = {
     "emails": ("ci", U.c.mail),  # `emails pr`
     "emails.value": ("ci", U.c.mail),
     "emails.type": ("ci", None),
-    "emails.primary": ("bool", U.c.mail.is_not(None)),
     "active": ("bool", U.c.account_enabled),
     "title": ("ci", U.c.job_title),
     "usertype": ("ci", U.c.user_type),

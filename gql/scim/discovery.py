@@ -44,7 +44,7 @@ USER_ATTRIBUTES = [
     _attr("userType", canonical=["Member", "Guest"]),
     _attr("active", "boolean", description="accountEnabled; false keeps the user's licenses."),
     _attr("emails", "complex", multi=True, description="The work email (mail).", sub=[
-        _attr("value"), _attr("type", canonical=["work"]), _attr("primary", "boolean"),
+        _attr("value"), _attr("type", canonical=["work"]),
     ]),
     _attr("addresses", "complex", multi=True, description="The work address: its country is the usage location.", sub=[
         _attr("type", canonical=["work"]),
@@ -57,7 +57,6 @@ GROUP_ATTRIBUTES = [
     _attr("members", "complex", multi=True, description="Users and groups; read-only for a dynamic group.", sub=[
         _attr("value", mutability="immutable"),
         _attr("$ref", "reference", mutability="immutable", references=["User", "Group"]),
-        _attr("display", mutability="readOnly"),
         _attr("type", mutability="immutable", canonical=["User", "Group"]),
     ]),
 ]

@@ -97,7 +97,7 @@ def _value(comp: Any, attr: str) -> Value:
     raw = comp.value
     if raw == "null":
         return None
-    if raw in ("true", "false") and attr not in TIME_ATTRIBUTES and attr in ("active", "emails.primary"):
+    if raw in ("true", "false") and attr not in TIME_ATTRIBUTES and attr == "active":
         return raw == "true"
     if attr in TIME_ATTRIBUTES:
         try:

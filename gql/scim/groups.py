@@ -39,7 +39,9 @@ MAX_MEMBERS_SHOWN = 10_000
 
 def _member(call: Call, m: ScimMember) -> GroupMember:
     kind = "Users" if m.type == "User" else "Groups"
-    return GroupMember(value=str(m.id), display=m.display, type=m.type, ref=call.location(kind, m.id))
+    # no `display`: RFC 7643's Group schema gives members value, $ref and type, and a client
+    # that PATCHes members reads back exactly what it sent
+    return GroupMember(value=str(m.id), type=m.type, ref=call.location(kind, m.id))
 
 
 def _dump(call: Call, group: ScimGroup, members: list[ScimMember] | None) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def _dump(call: Call, group: ScimGroup, members: list[ScimMember] | None) -> dic
         meta=Meta(resource_type="Group", created=group.created_at, last_modified=group.updated_at, location=call.location("Groups", group.id)),
     )
     return model.model_dump(  # type: ignore[no-any-return]
-        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=response_parameters(call.request)
+        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=response_parameters(call.params)
     )
 
 
@@ -57,7 +59,7 @@ async def _dump_all(call: Call, conn: Any, found: list[ScimGroup], *, written: b
     """The groups as SCIM; past MAX_MEMBERS_SHOWN members 400 tooMany, except in the answer to
     a write that succeeded, which then leaves the members out."""
     large = next((g for g in found if g.member_count > MAX_MEMBERS_SHOWN), None)
-    if excludes(response_parameters(call.request), "members") or (large is not None and written):
+    if excludes(response_parameters(call.params), "members") or (large is not None and written):
         return [_dump(call, g, None) for g in found]
     if large is not None:
         raise ScimError(
@@ -70,8 +72,8 @@ async def _dump_all(call: Call, conn: Any, found: list[ScimGroup], *, written: b
 
 
 async def list_groups(call: Call) -> Response:
-    start, count = paging(call.request)
-    node = parse_filter(call.request.query_params.get("filter"))
+    start, count = paging(call.params)
+    node = parse_filter(call.params.get("filter"))
     try:
         async with call.runtime.db.read() as conn:
             total, page = await scim_reads.groups_page(conn, call.tenant_id, node, offset=start - 1, limit=count)
@@ -294,7 +296,7 @@ async def patch_group(call: Call, raw_id: str) -> Response:
         await groups.remove_members(call.runtime, call.actor, ChangeMembers(gid, await _member_ids(call, remove)))
     if add:
         await groups.add_members(call.runtime, call.actor, ChangeMembers(gid, await _member_ids(call, add)))
-    if call.request.query_params.get("attributes") or call.request.query_params.get("excludedAttributes"):
+    if call.params.get("attributes") or call.params.get("excludedAttributes"):
         return await _respond(call, group.id)
     return Response(status_code=204)
 

@@ -4,6 +4,7 @@ ids, and list responses."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,12 @@ class Call:
     request: Request
     runtime: Runtime
     actor: Actor
+    search: Mapping[str, str] | None = None  # the parameters of a POST …/.search body
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        """The query parameters (filter, startIndex, count, attributes, excludedAttributes)."""
+        return self.search if self.search is not None else self.request.query_params
 
     @property
     def base(self) -> str:
@@ -56,9 +63,9 @@ def _names(raw: str | None) -> list[str] | None:
     return names or None
 
 
-def response_parameters(request: Request) -> ResponseParameters:
-    attributes = _names(request.query_params.get("attributes"))
-    excluded = _names(request.query_params.get("excludedAttributes"))
+def response_parameters(params: Mapping[str, str]) -> ResponseParameters:
+    attributes = _names(params.get("attributes"))
+    excluded = _names(params.get("excludedAttributes"))
     try:
         return ResponseParameters(attributes=attributes, excluded_attributes=excluded)
     except ValueError as exc:
@@ -74,8 +81,8 @@ def excludes(params: ResponseParameters, attribute: str) -> bool:
     return bool(wanted) and attribute.lower() not in wanted
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
+def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -84,11 +91,26 @@ def _int_param(request: Request, name: str, default: int) -> int:
         raise ScimError(400, "invalidValue", f"{name} must be an integer; got {raw[:40]!r}.") from exc
 
 
-def paging(request: Request) -> tuple[int, int]:
+def paging(params: Mapping[str, str]) -> tuple[int, int]:
     """(startIndex, count): startIndex below 1 counts as 1, count is 0–100 (RFC 7644 §3.4.2.4)."""
-    start = max(1, _int_param(request, "startIndex", 1))
-    count = min(MAX_RESULTS, max(0, _int_param(request, "count", MAX_RESULTS)))
+    start = max(1, _int_param(params, "startIndex", 1))
+    count = min(MAX_RESULTS, max(0, _int_param(params, "count", MAX_RESULTS)))
     return start, count
+
+
+def search_parameters(body: dict[str, Any]) -> dict[str, str]:
+    """A SearchRequest body (RFC 7644 §3.4.3) as the query parameters of a GET."""
+    params: dict[str, str] = {}
+    for key in ("filter", "startIndex", "count"):
+        if body.get(key) is not None:
+            params[key] = str(body[key])
+    for key in ("attributes", "excludedAttributes"):
+        value = body.get(key)
+        if value is not None:
+            params[key] = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    if body.get("sortBy") is not None:
+        raise ScimError(400, "invalidValue", "Sorting is not supported (ServiceProviderConfig sort.supported is false).")
+    return params
 
 
 def list_response(total: int, start: int, resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from db.repo import tenants
 from gql.auth import AuthError, Claims
 from gql.scim import discovery, groups, users
-from gql.scim.protocol import ScimError, error_response, refused, scim_response
-from gql.scim.resources import Call
+from gql.scim.protocol import ScimError, error_response, json_body, refused, scim_response
+from gql.scim.resources import Call, search_parameters
 from services.context import Actor, Runtime
 from services.errors import Refused
 from services.roles import MANAGE_DIRECTORY
@@ -87,6 +87,18 @@ def scim_routes(runtime: Callable[[], Runtime], decode_jwt: Callable[[str | None
 
         return handler
 
+    def searching(listing: Handler) -> Handler:
+        """POST …/.search: the SearchRequest body as a GET's parameters."""
+
+        async def handler(call: Call, **_: Any) -> Response:
+            body = await json_body(call.request)
+            return await listing(Call(call.request, call.runtime, call.actor, search_parameters(body)))
+
+        return handler
+
+    async def all_types(call: Call, **_: Any) -> Response:
+        raise ScimError(501, None, "Searching several resource types at once is not supported: POST /Users/.search or /Groups/.search.")
+
     async def unknown(request: Request) -> Response:
         return error_response(ScimError(404, None, f"{request.url.path} is not a SCIM endpoint of this service."))
 
@@ -94,6 +106,9 @@ def scim_routes(runtime: Callable[[], Runtime], decode_jwt: Callable[[str | None
     return [
         Mount("/scim/v2", routes=[
             Route("/Users", endpoint({"GET": users.list_users, "POST": users.create_user}), methods=everything),
+            Route("/Users/.search", endpoint({"POST": searching(users.list_users)}), methods=everything),
+            Route("/Groups/.search", endpoint({"POST": searching(groups.list_groups)}), methods=everything),
+            Route("/.search", endpoint({"POST": all_types}), methods=everything),
             Route("/Users/{raw_id}", endpoint({
                 "GET": users.get_user, "PUT": users.replace_user, "PATCH": users.patch_user, "DELETE": users.delete_user,
             }), methods=everything),

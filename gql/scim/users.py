@@ -36,7 +36,8 @@ def to_model(call: Call, found: ScimUser) -> Any:
         id=str(u.id), user_name=u.user_principal_name, display_name=u.display_name, external_id=u.external_id,
         name=Name(given_name=u.given_name, family_name=u.surname) if (u.given_name or u.surname) else None,
         title=u.job_title, user_type=u.user_type.capitalize(), active=u.account_enabled,
-        emails=[Email(value=u.mail, type="work", primary=True)] if u.mail else None,
+        # one mail, no `primary` flag: /Schemas publishes only what is stored and returned unchanged (D28)
+        emails=[Email(value=u.mail, type="work")] if u.mail else None,
         addresses=[Address(type="work", country=u.usage_location)] if u.usage_location else None,
         meta=Meta(resource_type="User", created=u.created_at, last_modified=found.updated_at, location=call.location("Users", u.id)),
     )
@@ -47,7 +48,7 @@ def to_model(call: Call, found: ScimUser) -> Any:
 
 def _dump(call: Call, found: ScimUser) -> dict[str, Any]:
     return to_model(call, found).model_dump(  # type: ignore[no-any-return]
-        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=response_parameters(call.request)
+        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=response_parameters(call.params)
     )
 
 
@@ -121,8 +122,8 @@ async def _read(call: Call, raw_id: str) -> ScimUser:
 
 
 async def list_users(call: Call) -> Response:
-    start, count = paging(call.request)
-    node = parse_filter(call.request.query_params.get("filter"))
+    start, count = paging(call.params)
+    node = parse_filter(call.params.get("filter"))
     try:
         async with call.runtime.db.read() as conn:
             total, page = await scim_reads.users_page(conn, call.tenant_id, node, offset=start - 1, limit=count)
@@ -174,7 +175,7 @@ async def patch_user(call: Call, raw_id: str) -> Response:
         model = to_model(call, found)
         # Entra sets a missing address or email with a value-filter path (`addresses[type eq
         # "work"].country`): the empty work entries give that filter something to select
-        model.emails = model.emails or [Email(type="work", primary=True)]
+        model.emails = model.emails or [Email(type="work")]
         model.addresses = model.addresses or [Address(type="work")]
         patch.patch(model)
     except ValidationError as exc:

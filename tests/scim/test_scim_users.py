@@ -15,7 +15,7 @@ FULL = {
     "externalId": "Ext-Grace",
     "displayName": "Grace Hopper",
     "name": {"givenName": "Grace", "familyName": "Hopper"},
-    "emails": [{"value": "grace@contoso.example", "type": "work", "primary": True}],
+    "emails": [{"value": "grace@contoso.example", "type": "work"}],
     "addresses": [{"type": "work", "country": "US"}],
     "active": True,
     "title": "Rear Admiral",
