@@ -172,3 +172,17 @@ async def test_delete_then_gone(scim: Scim) -> None:
     await scim.ok("DELETE", f"/Users/{user['id']}", status=204)
     await scim.error("DELETE", f"/Users/{user['id']}", status=404)
     await scim.error("GET", f"/Users/{user['id']}", status=404)
+
+
+async def test_post_search_takes_the_parameters_in_the_body(scim: Scim) -> None:
+    await scim.create_user("s1@contoso.example")
+    await scim.create_user("s2@contoso.example")
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": 'userName sw "s"',
+            "attributes": ["userName"], "startIndex": 2, "count": 1}
+    found = await scim.ok("POST", "/Users/.search", body)
+    assert (found["totalResults"], found["startIndex"]) == (2, 2)
+    assert [set(r) for r in found["Resources"]] == [{"schemas", "id", "userName"}]
+    assert found["Resources"][0]["userName"] == "s2@contoso.example"
+    await scim.error("POST", "/Users/.search", {"sortBy": "userName"}, 400, "invalidValue")
+    await scim.error("POST", "/.search", {}, 501)
+    await scim.error("GET", "/Users/.search", None, 405)
