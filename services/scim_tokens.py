@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from db.clock import Clock
-from db.records import TenantRecord
 from db.repo import scim_tokens, tenants
 from db.repo.scim_tokens import ScimTokenRecord
 from db.session import Database
@@ -83,11 +82,13 @@ async def authenticate(db: Database, clock: Clock, authorization: str | None) ->
     if scheme.lower() != "bearer" or not secret:
         raise ScimAuthError("Authorization: Bearer <SCIM token> is required; create one with `licensing scim tokens create`.")
     now = clock.now()
-    async with db.read() as conn:
-        record = await scim_tokens.token_by_hash(conn, token_hash(secret)) if secret.startswith(PREFIX) else None
-        tenant: TenantRecord | None = await tenants.get_tenant(conn, record.tenant_id) if record else None
-    if record is None or tenant is None:
+    found = None
+    if secret.startswith(PREFIX):
+        async with db.read() as conn:
+            found = await scim_tokens.token_by_hash(conn, token_hash(secret))
+    if found is None:
         raise ScimAuthError("The bearer token is not a SCIM token of this service.")
+    record, tenant = found
     if record.revoked_at is not None:
         raise ScimAuthError("This SCIM token was revoked; create a new one with `licensing scim tokens create`.")
     if record.expires_at is not None and record.expires_at <= now:

@@ -144,7 +144,7 @@ async def create_user(call: Call) -> Response:
         surname=f.surname, employee_id=f.employee_id, external_id=f.external_id, user_type=f.user_type or "MEMBER",
         from_identity_provider=True,
     ))
-    found = await _read(call, str(created.user.id))
+    found = ScimUser(created.user, created.user.created_at)  # a new user was last modified when created
     return scim_response(_dump(call, found), 201, {"Location": call.location("Users", created.user.id)})
 
 
