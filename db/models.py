@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     Sequence,
     Text,
     text,
@@ -123,6 +124,7 @@ class User(Base):
     employee_id: Mapped[str | None] = mapped_column(Text)
     external_id: Mapped[str | None] = mapped_column(Text)  # SCIM (R29); unique per tenant where set
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))  # SCIM lastModified
     created_seq: Mapped[int] = mapped_column(BigInteger, order_seq, server_default=order_seq.next_value())
 
 
@@ -134,7 +136,9 @@ class Group(Base):
     description: Mapped[str | None] = mapped_column(Text)
     security_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     membership_rule: Mapped[str | None] = mapped_column(Text)  # dynamic group (R22); null: assigned
+    external_id: Mapped[str | None] = mapped_column(Text)  # SCIM (R29); unique per tenant where set (0009)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))  # SCIM lastModified
 
 
 class GroupUserMember(Base):
@@ -220,6 +224,20 @@ class AuditEvent(Base):
     details: Mapped[dict[str, object]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
 
+
+
+class ScimToken(Base):
+    """A SCIM client's bearer token (D34): only the SHA-256 of its secret is stored (0009)."""
+
+    __tablename__ = "scim_tokens"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # ------------------------------------------------------------------------------- the deployment

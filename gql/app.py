@@ -27,6 +27,8 @@ from gql.graphiql import graphiql_asset_routes
 from gql.http import ConcurrencyLimit, GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
 from gql.oidc import KeyCache, UnverifiedOidcToken, read_credentials, roles_from, verify
 from gql.schema import build_schema
+from gql.scim.protocol import limit_refusal
+from gql.scim.routes import scim_routes
 from services import lifecycle_job, webhook_delivery
 from services.context import Actor, Runtime, replace_rules_from_settings
 from services.ids import BadId, from_global_id
@@ -167,16 +169,22 @@ def create_app(
                 max_age=600,
             )
         )
-    # Inside CORS, so a browser can read a refusal. The limits hold for every endpoint; a /scim
-    # endpoint would choose its own error body in the hook.
+    # Inside CORS, so a browser can read a refusal. The limits hold for every endpoint; /scim
+    # answers with a SCIM error body.
+
+    def limits_refusal(scope: Any, refusal: Any) -> Response:
+        if str(scope.get("path", "")).startswith("/scim"):
+            return limit_refusal(scope, refusal)
+        return refusal_response(scope, refusal)
+
     middleware += [
         Middleware(
             ConcurrencyLimit, max_requests=settings.max_concurrent_requests, exempt_paths=frozenset({"/healthz"}),
-            error_response=refusal_response,
+            error_response=limits_refusal,
         ),
         Middleware(
             RequestBodyLimit, max_bytes=settings.max_body_bytes, read_timeout=settings.body_timeout_seconds,
-            error_response=refusal_response,
+            error_response=limits_refusal,
         ),
     ]
     application = Starlette(
@@ -186,6 +194,7 @@ def create_app(
             *graphiql_asset_routes(settings.graphiql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *scim_routes(runtime, lambda authorization: decode_token(token_secret["HS256"], authorization)),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -43,6 +43,9 @@ class CreateUser:
     given_name: str | None = None
     surname: str | None = None
     employee_id: str | None = None
+    external_id: str | None = None  # set by SCIM only (D31)
+    user_type: str = "MEMBER"  # SCIM's userType: MEMBER or GUEST
+    from_identity_provider: bool = False  # SCIM: D28's userName, never refused for licensing (D27)
     dry_run: bool = False
 
 
@@ -51,6 +54,27 @@ class UserChanged:
     user: UserRecord
     changes: ChangeSummary
     stored: bool = True  # False for the user of a dry-run createUser (never stored)
+
+
+EXTERNAL_ID_TAKEN = "That external id is taken by another user."
+
+
+def _external_id_taken(external_id: str) -> Any:
+    return refuse(
+        ErrorCode.ALREADY_EXISTS, f"Another user already has the external id {external_id!r}.", field="input.externalId",
+    )
+
+
+def _upn(value: str, from_identity_provider: bool) -> str:
+    if from_identity_provider:
+        return v.identity_provider_user_name(value, "input.userPrincipalName")
+    return v.user_principal_name(value, "input.userPrincipalName")
+
+
+def _user_type(value: str) -> str:
+    if value not in ("MEMBER", "GUEST"):
+        raise v.invalid("input.userType", f"`input.userType` is Member or Guest; got {value[:40]!r}.")
+    return value
 
 
 def _upn_taken(upn: str) -> Any:
@@ -63,7 +87,8 @@ def _upn_taken(upn: str) -> Any:
 
 async def user_values(conn: AsyncConnection, tenant_id: str, request: CreateUser) -> dict[str, Any]:
     """Validated columns of a new member (D8); ALREADY_EXISTS when the UPN is taken."""
-    upn = v.user_principal_name(request.user_principal_name, "input.userPrincipalName")
+    upn = _upn(request.user_principal_name, request.from_identity_provider)
+    external_id = v.external_id(request.external_id, "input.externalId")
     values = {
         "user_principal_name": upn,
         "display_name": v.required_text(request.display_name, "input.displayName"),
@@ -75,10 +100,13 @@ async def user_values(conn: AsyncConnection, tenant_id: str, request: CreateUser
         "surname": v.surname(request.surname, "input.surname"),
         "employee_id": v.employee_id(request.employee_id, "input.employeeId"),
         "account_enabled": True if request.account_enabled is None else request.account_enabled,
-        "user_type": "MEMBER",
+        "user_type": _user_type(request.user_type),
+        "external_id": external_id,
     }
     if await directory.upn_taken(conn, tenant_id, upn):
         raise _upn_taken(upn)
+    if external_id is not None and await directory.external_id_taken(conn, tenant_id, external_id):
+        raise _external_id_taken(external_id)
     return values
 
 
@@ -94,7 +122,7 @@ async def create_user(rt: Runtime, actor: Actor, request: CreateUser) -> UserCha
             user = directory.unsaved_user(values, change.now)
         else:
             user = await directory.insert_user(change.conn, change.tenant_id, values)
-        followed = await users_changed(change, created=[user])
+        followed = await users_changed(change, created=[user], refuse_new_errors=not request.from_identity_provider)
         changes = followed.changes
         if adds:
             changes = (await _license_new_user(change, user, adds)).merged(changes)
@@ -139,6 +167,10 @@ class UpdateUser:
     surname: Any = KEEP
     employee_id: Any = KEEP
     mail: Any = KEEP
+    user_principal_name: Any = KEEP  # SCIM's userName (renames over GraphQL are not offered)
+    external_id: Any = KEEP  # set by SCIM only (D31)
+    user_type: Any = KEEP  # SCIM's userType: MEMBER or GUEST
+    from_identity_provider: bool = False  # SCIM: D28's userName; licensing errors recorded, never refused (D27)
     dry_run: bool = False
 
     def changing(self) -> set[str]:
@@ -146,7 +178,7 @@ class UpdateUser:
         return {
             name for name in (
                 "display_name", "department", "job_title", "account_enabled", "usage_location",
-                "given_name", "surname", "employee_id", "mail",
+                "given_name", "surname", "employee_id", "mail", "user_principal_name", "external_id", "user_type",
             )
             if getattr(self, name) is not KEEP
         }
@@ -154,7 +186,7 @@ class UpdateUser:
 
 async def update_user(rt: Runtime, actor: Actor, request: UpdateUser) -> UserChanged:
     """Change a user's attributes; a new usage location re-evaluates their licenses (R8, D1)."""
-    async with begin(rt, actor, dry_run=request.dry_run, license_lock=True) as change:
+    async with begin(rt, actor, dry_run=request.dry_run, license_lock=True, already_exists=UPN_TAKEN) as change:
         conn, tid = change.conn, change.tenant_id
         uid = uuid_arg(request.user_id, "User", "input.userId")
         existing = (await directory.users_by_ids(conn, tid, [uid])) if uid else {}
@@ -184,13 +216,26 @@ async def update_user(rt: Runtime, actor: Actor, request: UpdateUser) -> UserCha
             values["employee_id"] = v.employee_id(request.employee_id, "input.employeeId")
         if request.mail is not KEEP:
             values["mail"] = v.mail_address(request.mail, "input.mail")
+        if request.user_type is not KEEP:
+            values["user_type"] = _user_type(request.user_type)
+        if request.user_principal_name is not KEEP:
+            upn = _upn(request.user_principal_name, request.from_identity_provider)
+            if await directory.upn_taken(conn, tid, upn, except_id=uid):
+                raise _upn_taken(upn)
+            values["user_principal_name"] = upn
+        if request.external_id is not KEEP:
+            external_id = v.external_id(request.external_id, "input.externalId")
+            if external_id is not None and await directory.external_id_taken(conn, tid, external_id, except_id=uid):
+                raise _external_id_taken(external_id)
+            values["external_id"] = external_id
+        values = {k: value for k, value in values.items() if getattr(before, k) != value} if request.from_identity_provider else values
         if not values:
             return UserChanged(before, ChangeSummary(change.dry_run))
         if change.dry_run:
             user = replace(before, **values)
         else:
             user = await directory.update_user(conn, tid, uid, values)
-        followed = await users_changed(change, updated=[(before, user)])
+        followed = await users_changed(change, updated=[(before, user)], refuse_new_errors=not request.from_identity_provider)
         changes = followed.changes
         await change.audit(
             "USER_UPDATED", f"Updated user {user.user_principal_name}: {', '.join(sorted(values))}" + followed.audit_text(),

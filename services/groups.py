@@ -83,16 +83,21 @@ class CreateGroup:
     security_enabled: bool | None = None
     member_ids: Sequence[str] = ()
     membership_rule: str | None = None  # a dynamic group (R22)
+    external_id: str | None = None  # set by SCIM only: the identity provider's id (unique per tenant)
+
+
+EXTERNAL_ID_TAKEN = "Another group already has that external id."
 
 
 async def create_group(rt: Runtime, actor: Actor, request: CreateGroup) -> GroupRecord:
     dynamic = request.membership_rule is not None
-    async with begin(rt, actor, license_lock=dynamic) as change:
+    async with begin(rt, actor, license_lock=dynamic, already_exists=EXTERNAL_ID_TAKEN) as change:
         conn, tid = change.conn, change.tenant_id
         values = {
             "display_name": v.required_text(request.display_name, "input.displayName"),
             "description": v.optional_text(request.description, "input.description"),
             "security_enabled": True if request.security_enabled is None else request.security_enabled,
+            "external_id": v.external_id(request.external_id, "input.externalId"),
         }
         if dynamic:
             assert request.membership_rule is not None
@@ -134,6 +139,7 @@ class UpdateGroup:
     display_name: Any = KEEP
     description: Any = KEEP
     membership_rule: Any = KEEP
+    external_id: Any = KEEP  # set by SCIM only
     dry_run: bool = False
 
 
@@ -148,10 +154,12 @@ async def update_group(rt: Runtime, actor: Actor, request: UpdateGroup) -> Group
     """R22, R24: rename, describe, give a rule (members replaced by the matching users), change
     it (who no longer matches leaves, who still matches keeps their place) or remove it (an
     assigned group keeping its members). A dry run shows the joins, leaves and seat changes."""
-    async with begin(rt, actor, dry_run=request.dry_run, license_lock=True) as change:
+    async with begin(rt, actor, dry_run=request.dry_run, license_lock=True, already_exists=EXTERNAL_ID_TAKEN) as change:
         conn, tid = change.conn, change.tenant_id
         group = await load_group(conn, tid, request.group_id, "input.groupId")
         values: dict[str, Any] = {}
+        if request.external_id is not KEEP:
+            values["external_id"] = v.external_id(request.external_id, "input.externalId")
         if request.display_name is not KEEP:
             if request.display_name is None:
                 raise v.invalid("input.displayName", "`input.displayName` cannot be null; omit it to keep the name.")
@@ -192,7 +200,7 @@ async def update_group(rt: Runtime, actor: Actor, request: UpdateGroup) -> Group
 
 
 def _replaced(group: GroupRecord, values: dict[str, Any]) -> GroupRecord:
-    return replace(group, **values)
+    return replace(group, **{k: value for k, value in values.items() if k != "external_id"})
 
 
 # ------------------------------------------------------------------------------ deleteGroup
@@ -297,5 +305,7 @@ async def change_members(
             await directory.add_members(change.conn, change.tenant_id, group.id, users, groups)
         else:
             await directory.remove_members(change.conn, change.tenant_id, group.id, users, groups)
+        if users or groups:
+            await directory.touch_group(change.conn, change.tenant_id, group.id)
         await write(change, reconciled.decided)
     return MembersChanged(group, users, groups, changes, reconciled)

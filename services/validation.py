@@ -20,6 +20,7 @@ MAX_TEXT = 1024
 MAX_GIVEN_NAME = 64  # D31 (Entra's limits)
 MAX_SURNAME = 64
 MAX_EMPLOYEE_ID = 16
+MAX_EXTERNAL_ID = 256
 MAX_QUANTITY = 1_000_000
 _MAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _UPN_LOCAL = re.compile(r"^[A-Za-z0-9._%+\-'#!$&*=?^`{|}~]+$")
@@ -72,6 +73,16 @@ def surname(value: str | None, field: str) -> str | None:
 
 def employee_id(value: str | None, field: str) -> str | None:
     return optional_text(value, field, max_length=MAX_EMPLOYEE_ID)
+
+
+def external_id(value: str | None, field: str) -> str | None:
+    """D31: the identity provider's id, case-exact, at most 256 characters, empty → None."""
+    return optional_text(value, field, max_length=MAX_EXTERNAL_ID)
+
+
+def identity_provider_user_name(value: str, field: str) -> str:
+    """D28: a SCIM `userName` is the UPN as given, 1–113 characters, no "@" needed (RFC 7643)."""
+    return required_text(value, field, max_length=MAX_UPN)
 
 
 def user_principal_name(value: str, field: str) -> str:

@@ -159,6 +159,14 @@ async def upn_taken(conn: AsyncConnection, tenant_id: str, upn: str, *, except_i
     return (await conn.execute(query.limit(1))).first() is not None
 
 
+async def external_id_taken(conn: AsyncConnection, tenant_id: str, external_id: str, *, except_id: uuid.UUID | None = None) -> bool:
+    """D31: an external id is case-exact and unique per tenant."""
+    query = select(U.c.id).where(U.c.tenant_id == tenant_id, U.c.external_id == external_id)
+    if except_id is not None:
+        query = query.where(U.c.id != except_id)
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
 async def insert_user(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> UserRecord:
     row = (
         await conn.execute(insert(U).values(tenant_id=tenant_id, id=uuid.uuid4(), **values).returning(*USER_COLUMNS))
@@ -169,7 +177,7 @@ async def insert_user(conn: AsyncConnection, tenant_id: str, values: dict[str, A
 async def update_user(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID, values: dict[str, Any]) -> UserRecord:
     row = (
         await conn.execute(
-            update(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id).values(**values).returning(*USER_COLUMNS)
+            update(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id).values(updated_at=func.now(), **values).returning(*USER_COLUMNS)
         )
     ).one()
     return UserRecord.from_row(row)
@@ -238,10 +246,15 @@ async def insert_group(conn: AsyncConnection, tenant_id: str, values: dict[str, 
 async def update_group(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, values: dict[str, Any]) -> GroupRecord:
     row = (
         await conn.execute(
-            update(G).where(G.c.tenant_id == tenant_id, G.c.id == group_id).values(**values).returning(*GROUP_COLUMNS)
+            update(G).where(G.c.tenant_id == tenant_id, G.c.id == group_id).values(updated_at=func.now(), **values).returning(*GROUP_COLUMNS)
         )
     ).one()
     return GroupRecord.from_row(row)
+
+
+async def touch_group(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> None:
+    """Its members changed: SCIM's meta.lastModified moves."""
+    await conn.execute(update(G).where(G.c.tenant_id == tenant_id, G.c.id == group_id).values(updated_at=func.now()))
 
 
 async def delete_group(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> None:

@@ -32,6 +32,7 @@ from gql.cli.common import (
 )
 from gql.cli.groups import groups_app
 from gql.cli.imports import import_app
+from gql.cli.scim import scim_app
 from gql.cli.webhooks import webhooks_app
 from gql.http.server import run_workers
 from services import tenant
@@ -48,6 +49,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(import_app, name="import")
 app.add_typer(groups_app, name="groups")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(scim_app, name="scim")
 
 
 @app.command()

@@ -6,7 +6,7 @@
 - Issuer and audience are set together or not at all.
 
 Revision ID: 0010_tenant_oidc
-Revises: 0008_webhook_delivery
+Revises: 0009_scim_tokens
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010_tenant_oidc"
-down_revision = "0008_webhook_delivery"
+down_revision = "0009_scim_tokens"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,134 @@
+"""The /scim/v2 routes: authentication (a SCIM token, or an admin's JWT with the Global or User
+Administrator role, D30), dispatch by method, and SCIM errors for everything that goes wrong
+(401, 403, 404 for unknown paths, 405 for writes to discovery endpoints)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from db.repo import tenants
+from gql.auth import AuthError, Claims
+from gql.scim import discovery, groups, users
+from gql.scim.protocol import ScimError, error_response, json_body, refused, scim_response
+from gql.scim.resources import Call, search_parameters
+from services.context import Actor, Runtime
+from services.errors import Refused
+from services.roles import MANAGE_DIRECTORY
+from services.scim_tokens import PREFIX, ScimAuthError, authenticate
+
+log = logging.getLogger("licensing.scim")
+Handler = Callable[..., Awaitable[Response]]
+BEARER = {"WWW-Authenticate": 'Bearer realm="scim"'}
+
+
+def scim_routes(runtime: Callable[[], Runtime], decode_jwt: Callable[[str | None], Claims]) -> list[BaseRoute]:
+    """The routes of /scim/v2; `decode_jwt` checks an admin's GraphQL token (D30)."""
+
+    async def actor_of(request: Request) -> Actor:
+        authorization = request.headers.get("authorization")
+        rt = runtime()
+        token = (authorization or "").partition(" ")[2].strip()
+        if not token.startswith(PREFIX) and token.count(".") == 2:
+            try:
+                claims = decode_jwt(authorization)
+            except AuthError as exc:
+                raise ScimError(401, None, str(exc), BEARER) from exc
+            async with rt.db.read() as conn:
+                tenant = await tenants.get_tenant(conn, claims.tenant_id)
+            if tenant is None:
+                raise ScimError(401, None, "The token's tenant does not exist.", BEARER)
+            if not claims.roles & MANAGE_DIRECTORY:
+                raise ScimError(403, None, "SCIM needs the Global Administrator or User Administrator role (or a SCIM token).")
+            return Actor(tenant, f"scim:{claims.sub}", frozenset(claims.roles))
+        try:
+            return await authenticate(rt.db, rt.clock, authorization)
+        except ScimAuthError as exc:
+            raise ScimError(401, None, str(exc), BEARER) from exc
+
+    def endpoint(methods: dict[str, Handler], *, discovery_endpoint: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            try:
+                actor = await actor_of(request)
+                handler = methods.get(request.method)
+                if handler is None:
+                    allowed = ", ".join(sorted(methods))
+                    what = "is read-only" if discovery_endpoint else f"takes {allowed}"
+                    raise ScimError(405, None, f"{request.url.path} {what}.", {"Allow": allowed})
+                call = Call(request, runtime(), actor)
+                return await handler(call, **request.path_params)
+            except ScimError as exc:
+                return error_response(exc)
+            except Refused as exc:
+                return error_response(refused(exc))
+            except ClientDisconnect:
+                # Gone, or refused by a limit (RequestBodyLimit) that has answered already.
+                return Response(status_code=400)
+
+        return handle
+
+    def static(body: Callable[[str], Any]) -> Handler:
+        async def handler(call: Call, **_: Any) -> Response:
+            return scim_response(body(call.base))
+
+        return handler
+
+    def one_of(items: Callable[[str], list[dict[str, Any]]], kind: str) -> Handler:
+        async def handler(call: Call, key: str) -> Response:
+            found = next((i for i in items(call.base) if i["id"] == key), None)
+            if found is None:
+                raise ScimError(404, None, f"No {kind} {key!r}.")
+            return scim_response(found)
+
+        return handler
+
+    def searching(listing: Handler) -> Handler:
+        """POST …/.search: the SearchRequest body as a GET's parameters."""
+
+        async def handler(call: Call, **_: Any) -> Response:
+            body = await json_body(call.request)
+            return await listing(Call(call.request, call.runtime, call.actor, search_parameters(body)))
+
+        return handler
+
+    async def all_types(call: Call, **_: Any) -> Response:
+        raise ScimError(501, None, "Searching several resource types at once is not supported: POST /Users/.search or /Groups/.search.")
+
+    async def unknown(request: Request) -> Response:
+        return error_response(ScimError(404, None, f"{request.url.path} is not a SCIM endpoint of this service."))
+
+    everything = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return [
+        Mount("/scim/v2", routes=[
+            Route("/Users", endpoint({"GET": users.list_users, "POST": users.create_user}), methods=everything),
+            Route("/Users/.search", endpoint({"POST": searching(users.list_users)}), methods=everything),
+            Route("/Groups/.search", endpoint({"POST": searching(groups.list_groups)}), methods=everything),
+            Route("/.search", endpoint({"POST": all_types}), methods=everything),
+            Route("/Users/{raw_id}", endpoint({
+                "GET": users.get_user, "PUT": users.replace_user, "PATCH": users.patch_user, "DELETE": users.delete_user,
+            }), methods=everything),
+            Route("/Groups", endpoint({"GET": groups.list_groups, "POST": groups.create_group}), methods=everything),
+            Route("/Groups/{raw_id}", endpoint({
+                "GET": groups.get_group, "PUT": groups.replace_group, "PATCH": groups.patch_group, "DELETE": groups.delete_group,
+            }), methods=everything),
+            Route("/ServiceProviderConfig", endpoint(
+                {"GET": static(discovery.service_provider_config)}, discovery_endpoint=True), methods=everything),
+            Route("/ResourceTypes", endpoint(
+                {"GET": static(lambda base: discovery.listed(discovery.resource_types(base)))}, discovery_endpoint=True),
+                methods=everything),
+            Route("/ResourceTypes/{key}", endpoint(
+                {"GET": one_of(discovery.resource_types, "resource type")}, discovery_endpoint=True), methods=everything),
+            Route("/Schemas", endpoint(
+                {"GET": static(lambda base: discovery.listed(discovery.schemas(base)))}, discovery_endpoint=True),
+                methods=everything),
+            Route("/Schemas/{key:path}", endpoint(
+                {"GET": one_of(discovery.schemas, "schema")}, discovery_endpoint=True), methods=everything),
+            Route("/{rest:path}", unknown, methods=everything),
+        ]),
+        Route("/scim/v2", unknown, methods=everything),
+    ]

@@ -1,0 +1,191 @@
+"""/scim/v2/Users (R29): the mapping of a SCIM User to a stored user, and its handlers.
+
+userName = UPN, displayName (default userName), name.givenName/familyName, emails (the
+primary or `work` one) = mail, active = accountEnabled, title = jobTitle, userType,
+externalId, addresses[type eq "work"].country = usageLocation, enterprise department and
+employeeNumber = employeeId. Every write is the GraphQL mutation's use case with
+`from_identity_provider=True` (D27, D28); PATCH applies the operations to the current
+representation with scim2-models and stores the result the same way as a PUT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from scim2_models import Address, Context, Email, EnterpriseUser, Meta, Name, PatchOp, SCIMException, User
+from starlette.responses import Response
+
+from db.repo import scim as scim_reads
+from db.repo.scim import FilterError, ScimUser
+from gql.scim.filters import parse_filter
+from gql.scim.protocol import ScimError, json_body, scim_response, validation_failed
+from gql.scim.resources import Call, list_response, not_found, paging, resource_id, response_parameters
+from services import directory
+from services.directory import KEEP, CreateUser, DeleteUser, UpdateUser
+from services.ids import to_global_id
+
+ScimUserModel = User[EnterpriseUser]
+USER_TYPES = {"member": "MEMBER", "guest": "GUEST"}
+
+
+def to_model(call: Call, found: ScimUser) -> Any:
+    u = found.user
+    model = ScimUserModel(
+        id=str(u.id), user_name=u.user_principal_name, display_name=u.display_name, external_id=u.external_id,
+        name=Name(given_name=u.given_name, family_name=u.surname) if (u.given_name or u.surname) else None,
+        title=u.job_title, user_type=u.user_type.capitalize(), active=u.account_enabled,
+        # one mail, no `primary` flag: /Schemas publishes only what is stored and returned unchanged (D28)
+        emails=[Email(value=u.mail, type="work")] if u.mail else None,
+        addresses=[Address(type="work", country=u.usage_location)] if u.usage_location else None,
+        meta=Meta(resource_type="User", created=u.created_at, last_modified=found.updated_at, location=call.location("Users", u.id)),
+    )
+    if u.department or u.employee_id:
+        model[EnterpriseUser] = EnterpriseUser(department=u.department, employee_number=u.employee_id)
+    return model
+
+
+def _dump(call: Call, found: ScimUser) -> dict[str, Any]:
+    return to_model(call, found).model_dump(  # type: ignore[no-any-return]
+        scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=response_parameters(call.params)
+    )
+
+
+@dataclass(frozen=True)
+class Fields:
+    """What a SCIM User says of the stored columns."""
+
+    user_name: str
+    display_name: str
+    given_name: str | None
+    surname: str | None
+    mail: str | None
+    active: bool | None
+    job_title: str | None
+    user_type: str | None
+    external_id: str | None
+    usage_location: str | None
+    department: str | None
+    employee_id: str | None
+
+
+def _pick(items: list[Any] | None, field: str) -> Any:
+    """The primary entry, else the `work` one, else the first (RFC 7643 §2.4), of those with a value."""
+    items = [i for i in items or [] if getattr(i, field)]
+    if not items:
+        return None
+    return next((i for i in items if i.primary), None) or next((i for i in items if str(i.type or "") == "work"), None) or items[0]
+
+
+def fields_of(model: Any) -> Fields:
+    if not model.user_name:
+        raise ScimError(400, "invalidValue", "userName is required.")
+    email = _pick(model.emails, "value")
+    address = _pick(model.addresses, "country")
+    ext = model[EnterpriseUser]
+    user_type = None
+    if model.user_type is not None:
+        user_type = USER_TYPES.get(str(model.user_type).lower())
+        if user_type is None:
+            raise ScimError(400, "invalidValue", f"userType is Member or Guest; got {str(model.user_type)[:40]!r}.")
+    return Fields(
+        user_name=model.user_name,
+        display_name=model.display_name if model.display_name and model.display_name.strip() else model.user_name,
+        given_name=model.name.given_name if model.name else None,
+        surname=model.name.family_name if model.name else None,
+        mail=email.value if email is not None else None,
+        active=model.active,
+        job_title=model.title,
+        user_type=user_type,
+        external_id=model.external_id,
+        usage_location=address.country if address is not None else None,
+        department=ext.department if ext is not None else None,
+        employee_id=ext.employee_number if ext is not None else None,
+    )
+
+
+def _parse(body: dict[str, Any], context: Context) -> Any:
+    try:
+        return ScimUserModel.model_validate(body, scim_ctx=context)
+    except ValidationError as exc:
+        raise validation_failed(exc) from exc
+
+
+async def _read(call: Call, raw_id: str) -> ScimUser:
+    key = resource_id(raw_id, "user")
+    async with call.runtime.db.read() as conn:
+        found = await scim_reads.user(conn, call.tenant_id, key)
+    if found is None:
+        raise not_found("user", key)
+    return found
+
+
+async def list_users(call: Call) -> Response:
+    start, count = paging(call.params)
+    node = parse_filter(call.params.get("filter"))
+    try:
+        async with call.runtime.db.read() as conn:
+            total, page = await scim_reads.users_page(conn, call.tenant_id, node, offset=start - 1, limit=count)
+    except FilterError as exc:
+        raise ScimError(400, "invalidFilter", str(exc)) from exc
+    return scim_response(list_response(total, start, [_dump(call, u) for u in page]))
+
+
+async def get_user(call: Call, raw_id: str) -> Response:
+    return scim_response(_dump(call, await _read(call, raw_id)))
+
+
+async def create_user(call: Call) -> Response:
+    f = fields_of(_parse(await json_body(call.request), Context.RESOURCE_CREATION_REQUEST))
+    created = await directory.create_user(call.runtime, call.actor, CreateUser(
+        user_principal_name=f.user_name, display_name=f.display_name, mail=f.mail, usage_location=f.usage_location,
+        department=f.department, job_title=f.job_title, account_enabled=f.active, given_name=f.given_name,
+        surname=f.surname, employee_id=f.employee_id, external_id=f.external_id, user_type=f.user_type or "MEMBER",
+        from_identity_provider=True,
+    ))
+    found = ScimUser(created.user, created.user.created_at)  # a new user was last modified when created
+    return scim_response(_dump(call, found), 201, {"Location": call.location("Users", created.user.id)})
+
+
+async def _store(call: Call, found: ScimUser, f: Fields) -> Response:
+    """Store every field a full representation gives (absent ones cleared, D27), as one updateUser."""
+    await directory.update_user(call.runtime, call.actor, UpdateUser(
+        user_id=to_global_id("User", found.user.id), user_principal_name=f.user_name, display_name=f.display_name,
+        given_name=f.given_name, surname=f.surname, mail=f.mail,
+        account_enabled=KEEP if f.active is None else f.active, job_title=f.job_title,
+        user_type=KEEP if f.user_type is None else f.user_type, external_id=f.external_id,
+        usage_location=f.usage_location, department=f.department, employee_id=f.employee_id,
+        from_identity_provider=True,
+    ))
+    return scim_response(_dump(call, await _read(call, str(found.user.id))))
+
+
+async def replace_user(call: Call, raw_id: str) -> Response:
+    found = await _read(call, raw_id)
+    model = _parse(await json_body(call.request), Context.RESOURCE_REPLACEMENT_REQUEST)
+    return await _store(call, found, fields_of(model))
+
+
+async def patch_user(call: Call, raw_id: str) -> Response:
+    found = await _read(call, raw_id)
+    body = await json_body(call.request)
+    try:
+        patch = PatchOp[ScimUserModel].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        model = to_model(call, found)
+        # Entra sets a missing address or email with a value-filter path (`addresses[type eq
+        # "work"].country`): the empty work entries give that filter something to select
+        model.emails = model.emails or [Email(type="work")]
+        model.addresses = model.addresses or [Address(type="work")]
+        patch.patch(model)
+    except ValidationError as exc:
+        raise validation_failed(exc) from exc
+    except (SCIMException, ValueError) as exc:  # scim2-models raises SCIMException with its scimType
+        raise ScimError(400, getattr(exc, "scim_type", None) or "invalidValue", str(exc)) from exc
+    return await _store(call, found, fields_of(model))
+
+
+async def delete_user(call: Call, raw_id: str) -> Response:
+    found = await _read(call, raw_id)
+    await directory.delete_user(call.runtime, call.actor, DeleteUser(to_global_id("User", found.user.id)))
+    return Response(status_code=204)

@@ -1,0 +1,126 @@
+"""/scim/v2/Groups (R29, D34): members by PATCH in every client's form, limits, deletion rules."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.ids import from_global_id, to_global_id
+from tests.gql.test_assign_licenses import product
+from tests.gql.test_group_licenses import license_group
+from tests.scim.conftest import GROUP_SCHEMA, Scim
+
+GROUP = "query($id: ID!) { group(id: $id) { displayName securityEnabled membershipRule members(first: 50) { totalCount } } }"
+
+
+def gid(kind: str, scim_id: str) -> str:
+    return to_global_id(kind, uuid.UUID(scim_id))
+
+
+async def member_ids(scim: Scim, group_id: str) -> list[str]:
+    return sorted(m["value"] for m in (await scim.ok("GET", f"/Groups/{group_id}")).get("members", []))
+
+
+async def test_post_creates_a_security_enabled_assigned_group_with_members(scim: Scim) -> None:
+    ann = await scim.create_user("ann@contoso.example")
+    inner = await scim.create_group("Inner")
+    group = await scim.create_group("Outer", [ann["id"], inner["id"]], externalId="okta-00g1")
+    assert group["externalId"] == "okta-00g1" and group["meta"]["resourceType"] == "Group"
+    assert sorted((m["value"], m["type"]) for m in group["members"]) == sorted([(ann["id"], "User"), (inner["id"], "Group")])
+    assert all(m["$ref"].endswith(m["value"]) for m in group["members"])
+    stored = (await scim.tenant.ok(GROUP, {"id": gid("Group", group["id"])}))["group"]
+    assert stored == {"displayName": "Outer", "securityEnabled": True, "membershipRule": None, "members": {"totalCount": 2}}
+    await scim.error("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Twin", "externalId": "okta-00g1"}, 409, "uniqueness")
+    await scim.error("POST", "/Groups", {"schemas": [GROUP_SCHEMA]}, 400, "invalidValue")
+    await scim.error("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "X", "members": [{"value": str(uuid.uuid4())}]}, 400, "invalidValue")
+
+
+async def test_entra_member_add_and_remove_forms(scim: Scim) -> None:
+    a, b, c = [(await scim.create_user(f"m{i}@contoso.example"))["id"] for i in range(3)]
+    created = await scim.create_group("Members")
+    group = created["id"]
+    await scim.patch(f"/Groups/{group}", {"op": "Add", "path": "members", "value": [{"value": a}, {"value": b}, {"value": c}]}, status=204)
+    assert await member_ids(scim, group) == sorted([a, b, c])
+    assert (await scim.ok("GET", f"/Groups/{group}"))["meta"]["lastModified"] > created["meta"]["lastModified"]
+    # Entra: Remove with path members and a value list
+    await scim.patch(f"/Groups/{group}", {"op": "Remove", "path": "members", "value": [{"value": a}]}, status=204)
+    assert await member_ids(scim, group) == sorted([b, c])
+    # RFC 7644 value-filter form
+    await scim.patch(f"/Groups/{group}", {"op": "remove", "path": f'members[value eq "{b}"]'}, status=204)
+    assert await member_ids(scim, group) == [c]
+    # adding a member twice and removing a non-member are no-ops
+    await scim.patch(f"/Groups/{group}", {"op": "add", "path": "members", "value": [{"value": c}]},
+                     {"op": "remove", "path": "members", "value": [{"value": a}]}, status=204)
+    assert await member_ids(scim, group) == [c]
+
+
+async def test_okta_patch_without_path_and_replace_members(scim: Scim) -> None:
+    a, b = [(await scim.create_user(f"o{i}@contoso.example"))["id"] for i in range(2)]
+    group = (await scim.create_group("Okta", [a]))["id"]
+    await scim.patch(f"/Groups/{group}", {"op": "replace", "value": {"id": group, "displayName": "Okta renamed"}}, status=204)
+    await scim.patch(f"/Groups/{group}", {"op": "replace", "path": "members", "value": [{"value": b}]}, status=204)
+    got = await scim.ok("GET", f"/Groups/{group}")
+    assert got["displayName"] == "Okta renamed" and [m["value"] for m in got["members"]] == [b]
+    await scim.patch(f"/Groups/{group}", {"op": "remove", "path": "members"}, status=204)
+    assert await member_ids(scim, group) == []
+    await scim.patch(f"/Groups/{group}", {"op": "replace", "path": "externalId", "value": "ext-okta"}, status=204)
+    assert (await scim.ok("GET", f"/Groups/{group}"))["externalId"] == "ext-okta"
+    await scim.error("PATCH", f"/Groups/{group}", {"Operations": [{"op": "remove", "path": "displayName"}]}, 400, "mutability")
+    await scim.error("PATCH", f"/Groups/{group}", {"Operations": [{"op": "add", "path": "owner", "value": "x"}]}, 400, "invalidPath")
+    await scim.error("PATCH", f"/Groups/{group}", {"Operations": [{"op": "move", "path": "members"}]}, 400, "invalidSyntax")
+
+
+async def test_put_replaces_name_and_members(scim: Scim) -> None:
+    a, b = [(await scim.create_user(f"p{i}@contoso.example"))["id"] for i in range(2)]
+    group = (await scim.create_group("Put", [a]))["id"]
+    body = {"schemas": [GROUP_SCHEMA], "displayName": "Put 2", "members": [{"value": b}]}
+    out = await scim.ok("PUT", f"/Groups/{group}", body)
+    assert out["displayName"] == "Put 2" and [m["value"] for m in out["members"]] == [b]
+
+
+async def test_dynamic_group_members_are_read_only(scim: Scim) -> None:
+    created = await scim.tenant.mutate(
+        "createGroup", "mutation($i: CreateGroupInput!) { createGroup(input: $i) { group { id } errors { code message } } }",
+        {"i": {"displayName": "Dynamic", "membershipRule": 'user.department -eq "Sales"'}},
+    )
+    dynamic = str(from_global_id(created["group"]["id"]).uuid())
+    user = (await scim.create_user("dyn@contoso.example"))["id"]
+    await scim.error("PATCH", f"/Groups/{dynamic}", {"Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]},
+                     400, "mutability")
+    await scim.patch(f"/Groups/{dynamic}", {"op": "replace", "path": "displayName", "value": "Dynamic 2"}, status=204)
+
+
+async def test_deleting_a_licensed_group_is_409_and_an_unlicensed_one_204(scim: Scim) -> None:
+    await scim.tenant.buy("EMS", 1)
+    ems = (await product(scim.tenant, "EMS"))["id"]
+    licensed = (await scim.create_group("Licensed"))["id"]
+    await license_group(scim.tenant, gid("Group", licensed), [{"productId": ems}])
+    error = await scim.error("DELETE", f"/Groups/{licensed}", None, 409)
+    assert "remove its licenses first" in error["detail"]
+    plain = (await scim.create_group("Plain"))["id"]
+    await scim.ok("DELETE", f"/Groups/{plain}", status=204)
+    await scim.error("GET", f"/Groups/{plain}", None, 404)
+
+
+async def test_too_many_members_to_show_unless_excluded(scim: Scim, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gql.scim.groups.MAX_MEMBERS_SHOWN", 2)
+    ids = [(await scim.create_user(f"t{i}@contoso.example"))["id"] for i in range(3)]
+    created = await scim.create_group("Big", ids)  # the write succeeded: its answer leaves the members out
+    assert "members" not in created
+    group = created["id"]
+    await scim.error("GET", f"/Groups/{group}", None, 400, "tooMany")
+    await scim.error("GET", "/Groups", None, 400, "tooMany")
+    slim = await scim.ok("GET", f"/Groups/{group}", excludedAttributes="members")
+    assert "members" not in slim and slim["displayName"] == "Big"
+    assert (await scim.ok("GET", "/Groups", excludedAttributes="members"))["totalResults"] == 1
+
+
+async def test_patch_over_the_member_limit_is_too_many(scim: Scim, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = scim.tenant.api.app.state.runtime.settings
+    monkeypatch.setattr(settings, "max_members_per_call", 2)
+    ids = [(await scim.create_user(f"l{i}@contoso.example"))["id"] for i in range(3)]
+    group = (await scim.create_group("Limited"))["id"]
+    await scim.error("PATCH", f"/Groups/{group}", {"Operations": [{"op": "add", "path": "members", "value": [{"value": i} for i in ids]}]},
+                     400, "tooMany")
+    assert await member_ids(scim, group) == []

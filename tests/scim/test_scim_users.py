@@ -1,0 +1,188 @@
+"""/scim/v2/Users: the R29 mapping, each client habit as its own case, D28/D31 edges, errors."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.ids import to_global_id
+from tests.scim.conftest import ENTERPRISE, USER_SCHEMA, Scim
+
+FULL = {
+    "schemas": [USER_SCHEMA, ENTERPRISE],
+    "userName": "grace@contoso.example",
+    "externalId": "Ext-Grace",
+    "displayName": "Grace Hopper",
+    "name": {"givenName": "Grace", "familyName": "Hopper"},
+    "emails": [{"value": "grace@contoso.example", "type": "work"}],
+    "addresses": [{"type": "work", "country": "US"}],
+    "active": True,
+    "title": "Rear Admiral",
+    "userType": "Member",
+    ENTERPRISE: {"department": "Navy", "employeeNumber": "E-1906"},
+}
+USER_FIELDS = "query($id: ID!) { user(id: $id) { userPrincipalName displayName givenName surname mail accountEnabled jobTitle userType externalId usageLocation department employeeId } }"
+
+
+async def test_r29_every_published_attribute_round_trips(scim: Scim) -> None:
+    created = await scim.ok("POST", "/Users", FULL, 201)
+    for key in ("userName", "externalId", "displayName", "name", "emails", "addresses", "active", "title", "userType", ENTERPRISE):
+        assert created[key] == FULL[key], key
+    assert created["meta"]["resourceType"] == "User"
+    assert created["meta"]["location"].endswith(f"/scim/v2/Users/{created['id']}")
+    assert created["meta"]["created"] and created["meta"]["lastModified"]
+    fetched = await scim.ok("GET", f"/Users/{created['id']}")
+    assert fetched == created
+    stored = (await scim.tenant.ok(USER_FIELDS, {"id": to_global_id("User", uuid.UUID(created["id"]))}))["user"]
+    assert stored == {
+        "userPrincipalName": "grace@contoso.example", "displayName": "Grace Hopper", "givenName": "Grace", "surname": "Hopper",
+        "mail": "grace@contoso.example", "accountEnabled": True, "jobTitle": "Rear Admiral", "userType": "MEMBER",
+        "externalId": "Ext-Grace", "usageLocation": "US", "department": "Navy", "employeeId": "E-1906",
+    }
+
+
+async def test_entra_capitalised_ops_and_string_booleans(scim: Scim) -> None:
+    user = await scim.create_user("h1@contoso.example")
+    out = await scim.patch(f"/Users/{user['id']}", {"op": "Replace", "path": "active", "value": "False"})
+    assert out["active"] is False
+    out = await scim.patch(f"/Users/{user['id']}", {"op": "Add", "path": "displayName", "value": "H One"})
+    assert out["displayName"] == "H One"
+    out = await scim.patch(f"/Users/{user['id']}", {"op": "Replace", "value": {"active": "True", "title": "Lead"}})
+    assert (out["active"], out["title"]) == (True, "Lead")
+
+
+async def test_entra_filter_username_before_create(scim: Scim) -> None:
+    await scim.create_user("Finder@Contoso.example")
+    for name in ("finder@contoso.example", "FINDER@CONTOSO.EXAMPLE"):
+        found = await scim.ok("GET", "/Users", filter=f'userName eq "{name}"')
+        assert [u["userName"] for u in found["Resources"]] == ["Finder@Contoso.example"]  # stored as given (D28)
+
+
+async def test_entra_value_filter_paths_in_patch(scim: Scim) -> None:
+    user = await scim.create_user("p1@contoso.example", emails=[{"value": "p1@contoso.example", "type": "work", "primary": True}])
+    out = await scim.patch(
+        f"/Users/{user['id']}",
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "p1.new@contoso.example"},
+        {"op": "Replace", "path": 'addresses[type eq "work"].country', "value": "se"},
+        {"op": "Replace", "path": "name.givenName", "value": "Pia"},
+        {"op": "Add", "path": f"{ENTERPRISE}:employeeNumber", "value": "42"},
+    )
+    assert out["emails"][0]["value"] == "p1.new@contoso.example"
+    assert out["addresses"] == [{"type": "work", "country": "SE"}]
+    assert out["name"]["givenName"] == "Pia" and out[ENTERPRISE]["employeeNumber"] == "42"
+    out = await scim.patch(f"/Users/{user['id']}", {"op": "remove", "path": "name.givenName"})
+    assert "name" not in out
+
+
+async def test_external_id_round_trips_case_exact_and_is_unique(scim: Scim) -> None:
+    user = await scim.create_user("x1@contoso.example", externalId="AbC-1")
+    assert user["externalId"] == "AbC-1"
+    other = await scim.create_user("x2@contoso.example", externalId="abc-1")  # case-exact: a different id
+    assert other["externalId"] == "abc-1"
+    await scim.error("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "x3@contoso.example", "externalId": "AbC-1"}, 409, "uniqueness")
+    await scim.error("PATCH", f"/Users/{other['id']}", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                     "Operations": [{"op": "replace", "path": "externalId", "value": "AbC-1"}]}, 409, "uniqueness")
+    found = await scim.ok("GET", "/Users", filter='externalId eq "AbC-1"')
+    assert [u["id"] for u in found["Resources"]] == [user["id"]]
+
+
+async def test_d28_user_name_without_at_sign_defaults_display_name_and_is_unique_ignoring_case(scim: Scim) -> None:
+    user = await scim.create_user("bjensen")
+    assert (user["userName"], user["displayName"]) == ("bjensen", "bjensen")
+    await scim.error("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "BJensen"}, 409, "uniqueness")
+    await scim.error("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "x" * 114}, 400, "invalidValue")
+    other = await scim.create_user("other")
+    await scim.error("PUT", f"/Users/{other['id']}", {"schemas": [USER_SCHEMA], "userName": "BJENSEN"}, 409, "uniqueness")
+
+
+@pytest.mark.parametrize(("body", "what"), [
+    ({"name": {"givenName": "g" * 65}}, "givenName"),
+    ({"externalId": "e" * 257}, "externalId"),
+    ({ENTERPRISE: {"employeeNumber": "1" * 17}, "schemas": [USER_SCHEMA, ENTERPRISE]}, "employeeId"),
+    ({"addresses": [{"type": "work", "country": "XX"}]}, "usageLocation"),
+    ({"displayName": "nul\x00"}, "displayName"),
+    ({"userType": "Robot"}, "userType"),
+])
+async def test_d31_limits_and_d8_rules_hold_over_scim(scim: Scim, body: dict[str, object], what: str) -> None:
+    error = await scim.error("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "limits@contoso.example", **body}, 400, "invalidValue")
+    assert what in error["detail"], error
+
+
+async def test_put_replaces_the_representation(scim: Scim) -> None:
+    user = await scim.ok("POST", "/Users", FULL, 201)
+    body = {"schemas": [USER_SCHEMA], "userName": "grace.h@contoso.example", "displayName": "G. Hopper", "active": False}
+    out = await scim.ok("PUT", f"/Users/{user['id']}", body)
+    assert (out["userName"], out["displayName"], out["active"]) == ("grace.h@contoso.example", "G. Hopper", False)
+    for gone in ("name", "emails", "addresses", "title", ENTERPRISE):
+        assert gone not in out, gone
+    assert "externalId" not in out  # a PUT that leaves an attribute out clears it
+
+
+async def test_patch_errors(scim: Scim) -> None:
+    user = await scim.create_user("pe@contoso.example")
+    path = f"/Users/{user['id']}"
+    patch_op = ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]
+    await scim.error("PATCH", path, {"schemas": patch_op, "Operations": [{"op": "jump", "path": "title"}]}, 400, "invalidValue")
+    response = await scim.request("PATCH", path, {"schemas": patch_op, "Operations": [{"op": "remove", "path": "userName"}]})
+    assert response.status_code == 400, response.text
+    await scim.error("PATCH", path, {"schemas": patch_op, "Operations": "nope"}, 400, "invalidValue")
+    await scim.error("PATCH", path, None, 400, "invalidSyntax")
+    await scim.error("PATCH", "/Users/not-a-guid", {"schemas": patch_op, "Operations": []}, 404)
+
+
+async def test_entra_adds_a_missing_address_and_email_by_value_filter_path(scim: Scim) -> None:
+    user = await scim.create_user("bare@contoso.example")
+    assert "addresses" not in user and "emails" not in user
+    out = await scim.patch(
+        f"/Users/{user['id']}",
+        {"op": "Add", "path": 'addresses[type eq "work"].country', "value": "fi"},
+        {"op": "Add", "path": 'emails[type eq "work"].value', "value": "bare@contoso.example"},
+    )
+    assert out["addresses"] == [{"type": "work", "country": "FI"}]
+    assert out["emails"][0]["value"] == "bare@contoso.example"
+
+
+async def test_attributes_and_excluded_attributes(scim: Scim) -> None:
+    user = await scim.ok("POST", "/Users", FULL, 201)
+    only = await scim.ok("GET", f"/Users/{user['id']}", attributes="userName,emails.value")
+    assert set(only) == {"schemas", "id", "userName", "emails"} and only["emails"] == [{"value": "grace@contoso.example"}]
+    without = await scim.ok("GET", f"/Users/{user['id']}", excludedAttributes="emails,name")
+    assert "emails" not in without and "name" not in without and without["userName"] == "grace@contoso.example"
+    listed = await scim.ok("GET", "/Users", attributes="userName")
+    assert all(set(r) == {"schemas", "id", "userName"} for r in listed["Resources"])
+
+
+async def test_paging_with_start_index_and_count(scim: Scim) -> None:
+    ids = [(await scim.create_user(f"page{i}@contoso.example"))["id"] for i in range(5)]
+    first = await scim.ok("GET", "/Users", startIndex=1, count=2)
+    assert (first["totalResults"], first["startIndex"], first["itemsPerPage"]) == (5, 1, 2)
+    second = await scim.ok("GET", "/Users", startIndex=3, count=2)
+    last = await scim.ok("GET", "/Users", startIndex=5, count=2)
+    assert [r["id"] for r in first["Resources"] + second["Resources"] + last["Resources"]] == ids
+    none = await scim.ok("GET", "/Users", count=0)
+    assert (none["totalResults"], none["Resources"]) == (5, [])
+    capped = await scim.ok("GET", "/Users", count=1000)
+    assert capped["itemsPerPage"] == 5  # count is capped at 100
+    await scim.error("GET", "/Users", None, 400, "invalidValue", count="many")
+
+
+async def test_delete_then_gone(scim: Scim) -> None:
+    user = await scim.create_user("gone@contoso.example")
+    await scim.ok("DELETE", f"/Users/{user['id']}", status=204)
+    await scim.error("DELETE", f"/Users/{user['id']}", status=404)
+    await scim.error("GET", f"/Users/{user['id']}", status=404)
+
+
+async def test_post_search_takes_the_parameters_in_the_body(scim: Scim) -> None:
+    await scim.create_user("s1@contoso.example")
+    await scim.create_user("s2@contoso.example")
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": 'userName sw "s"',
+            "attributes": ["userName"], "startIndex": 2, "count": 1}
+    found = await scim.ok("POST", "/Users/.search", body)
+    assert (found["totalResults"], found["startIndex"]) == (2, 2)
+    assert [set(r) for r in found["Resources"]] == [{"schemas", "id", "userName"}]
+    assert found["Resources"][0]["userName"] == "s2@contoso.example"
+    await scim.error("POST", "/Users/.search", {"sortBy": "userName"}, 400, "invalidValue")
+    await scim.error("POST", "/.search", {}, 501)
+    await scim.error("GET", "/Users/.search", None, 405)
