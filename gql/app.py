@@ -21,7 +21,7 @@ from db.config import Settings
 from db.repo import reads
 from db.secrets import jwt_secret
 from db.session import Database
-from gql.auth import UNTRUSTED_ISSUER, AuthError, Claims
+from gql.auth import UNTRUSTED_ISSUER, AuthError, Claims, decode_token
 from gql.context import Context
 from gql.graphiql import graphiql_asset_routes
 from gql.http import ConcurrencyLimit, GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
