@@ -155,48 +155,53 @@ async def update_group(rt: Runtime, actor: Actor, request: UpdateGroup) -> Group
     it (who no longer matches leaves, who still matches keeps their place) or remove it (an
     assigned group keeping its members). A dry run shows the joins, leaves and seat changes."""
     async with begin(rt, actor, dry_run=request.dry_run, license_lock=True, already_exists=EXTERNAL_ID_TAKEN) as change:
-        conn, tid = change.conn, change.tenant_id
-        group = await load_group(conn, tid, request.group_id, "input.groupId")
-        values: dict[str, Any] = {}
-        if request.external_id is not KEEP:
-            values["external_id"] = v.external_id(request.external_id, "input.externalId")
-        if request.display_name is not KEEP:
-            if request.display_name is None:
-                raise v.invalid("input.displayName", "`input.displayName` cannot be null; omit it to keep the name.")
-            values["display_name"] = v.required_text(request.display_name, "input.displayName")
-        if request.description is not KEEP:
-            values["description"] = v.optional_text(request.description, "input.description")
-        moves: RuleMoves | None = None
-        changes = ChangeSummary(change.dry_run)
-        if request.membership_rule is not KEEP:
-            text = request.membership_rule
-            if text is None:
-                values["membership_rule"] = None  # R22: members and their places stay
-                moves = RuleMoves(changes=changes)
-            else:
-                rule = parse_rule(text)
-                if not group.dynamic:
-                    await check_cap(rt, conn, tid)
-                values["membership_rule"] = rule.source
-                moves = await apply_rule(change, group, rule)
-                changes = moves.changes or changes
-        updated = group
-        if values:
-            if change.dry_run:
-                updated = _replaced(group, values)
-            else:
-                updated = await directory.update_group(conn, tid, group.id, values)
-            joined_left = (
-                f"; {sum(len(u) for u in moves.joined.values())} joined, {sum(len(u) for u in moves.left.values())} left"
-                if moves is not None else ""
-            )
-            await change.audit(
-                "GROUP_UPDATED", f"Updated group {updated.display_name}: {', '.join(sorted(values))}{joined_left}",
-                target_id=to_global_id("Group", group.id), fields=sorted(values),
-                **({"rule": values["membership_rule"]} if "membership_rule" in values else {}),
-                **({"dynamic_groups": moves.counts(), "affected": changes.affected_user_count} if moves is not None else {}),
-            )
-        return GroupUpdated(updated, changes, moves)
+        group = await load_group(change.conn, change.tenant_id, request.group_id, "input.groupId")
+        return await _update(change, group, request)
+
+
+async def _update(change: Change, group: GroupRecord, request: UpdateGroup) -> GroupUpdated:
+    """updateGroup's work inside a change's transaction."""
+    rt, conn, tid = change.runtime, change.conn, change.tenant_id
+    values: dict[str, Any] = {}
+    if request.external_id is not KEEP:
+        values["external_id"] = v.external_id(request.external_id, "input.externalId")
+    if request.display_name is not KEEP:
+        if request.display_name is None:
+            raise v.invalid("input.displayName", "`input.displayName` cannot be null; omit it to keep the name.")
+        values["display_name"] = v.required_text(request.display_name, "input.displayName")
+    if request.description is not KEEP:
+        values["description"] = v.optional_text(request.description, "input.description")
+    moves: RuleMoves | None = None
+    changes = ChangeSummary(change.dry_run)
+    if request.membership_rule is not KEEP:
+        text = request.membership_rule
+        if text is None:
+            values["membership_rule"] = None  # R22: members and their places stay
+            moves = RuleMoves(changes=changes)
+        else:
+            rule = parse_rule(text)
+            if not group.dynamic:
+                await check_cap(rt, conn, tid)
+            values["membership_rule"] = rule.source
+            moves = await apply_rule(change, group, rule)
+            changes = moves.changes or changes
+    updated = group
+    if values:
+        if change.dry_run:
+            updated = _replaced(group, values)
+        else:
+            updated = await directory.update_group(conn, tid, group.id, values)
+        joined_left = (
+            f"; {sum(len(u) for u in moves.joined.values())} joined, {sum(len(u) for u in moves.left.values())} left"
+            if moves is not None else ""
+        )
+        await change.audit(
+            "GROUP_UPDATED", f"Updated group {updated.display_name}: {', '.join(sorted(values))}{joined_left}",
+            target_id=to_global_id("Group", group.id), fields=sorted(values),
+            **({"rule": values["membership_rule"]} if "membership_rule" in values else {}),
+            **({"dynamic_groups": moves.counts(), "affected": changes.affected_user_count} if moves is not None else {}),
+        )
+    return GroupUpdated(updated, changes, moves)
 
 
 def _replaced(group: GroupRecord, values: dict[str, Any]) -> GroupRecord:
@@ -263,27 +268,64 @@ async def remove_members(rt: Runtime, actor: Actor, request: ChangeMembers) -> M
 
 async def _members(rt: Runtime, actor: Actor, request: ChangeMembers, *, add: bool) -> MembersChanged:
     async with begin(rt, actor, dry_run=request.dry_run, license_lock=True) as change:
-        conn, tid = change.conn, change.tenant_id
-        group = await load_group(conn, tid, request.group_id, "input.groupId")
-        if group.dynamic:
-            raise refuse_manual(group)
-        users, groups = await parse_members(conn, tid, list(request.member_ids), "input.memberIds", rt.settings.max_members_per_call)
-        if group.id in groups:
-            index = next(i for i, raw in enumerate(request.member_ids) if from_global_id(raw).key == str(group.id))
-            raise v.invalid(f"input.memberIds.{index}", "A group cannot be a member of itself.")
-        current_users, current_groups = await directory.current_members(conn, tid, group.id, users, groups)
-        changed_users = [u for u in users if (u in current_users) != add]
-        changed_groups = [g for g in groups if (g in current_groups) != add]
-        result = await change_members(change, group, changed_users, changed_groups, add=add)
-        action, verb = ("GROUP_MEMBERS_ADDED", "Added") if add else ("GROUP_MEMBERS_REMOVED", "Removed")
-        if changed_users or changed_groups:
-            await change.audit(
-                action,
-                f"{verb} {len(changed_users)} user(s) and {len(changed_groups)} group(s) {'to' if add else 'from'} {group.display_name}",
-                target_id=to_global_id("Group", group.id), users=len(changed_users), groups=len(changed_groups),
-                affected=result.changes.affected_user_count,
-            )
-        return result
+        group = await load_group(change.conn, change.tenant_id, request.group_id, "input.groupId")
+        return await _change_members_of(change, group, request.member_ids, add=add)
+
+
+async def _change_members_of(change: Change, group: GroupRecord, member_ids: Sequence[str], *, add: bool) -> MembersChanged:
+    """addGroupMembers / removeGroupMembers inside a change's transaction."""
+    rt, conn, tid = change.runtime, change.conn, change.tenant_id
+    if group.dynamic:
+        raise refuse_manual(group)
+    users, groups = await parse_members(conn, tid, list(member_ids), "input.memberIds", rt.settings.max_members_per_call)
+    if group.id in groups:
+        index = next(i for i, raw in enumerate(member_ids) if from_global_id(raw).key == str(group.id))
+        raise v.invalid(f"input.memberIds.{index}", "A group cannot be a member of itself.")
+    current_users, current_groups = await directory.current_members(conn, tid, group.id, users, groups)
+    changed_users = [u for u in users if (u in current_users) != add]
+    changed_groups = [g for g in groups if (g in current_groups) != add]
+    result = await change_members(change, group, changed_users, changed_groups, add=add)
+    action, verb = ("GROUP_MEMBERS_ADDED", "Added") if add else ("GROUP_MEMBERS_REMOVED", "Removed")
+    if changed_users or changed_groups:
+        await change.audit(
+            action,
+            f"{verb} {len(changed_users)} user(s) and {len(changed_groups)} group(s) {'to' if add else 'from'} {group.display_name}",
+            target_id=to_global_id("Group", group.id), users=len(changed_users), groups=len(changed_groups),
+            affected=result.changes.affected_user_count,
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class ChangeGroup:
+    """Several changes of one group at once (SCIM's PUT and PATCH): attributes, then the members
+    replaced (`members`, None: kept), removed and added — all or nothing (R30)."""
+
+    group_id: str
+    update: UpdateGroup | None = None
+    members: Sequence[str] | None = None
+    remove: Sequence[str] = ()
+    add: Sequence[str] = ()
+
+
+async def change_group(rt: Runtime, actor: Actor, request: ChangeGroup) -> GroupRecord:
+    """One transaction for every part of the request, each audited as its own mutation would be."""
+    async with begin(rt, actor, license_lock=True, already_exists=EXTERNAL_ID_TAKEN) as change:
+        group = await load_group(change.conn, change.tenant_id, request.group_id, "input.groupId")
+        if request.update is not None:
+            group = (await _update(change, group, request.update)).group
+        remove, add = list(request.remove), list(request.add)
+        if request.members is not None:
+            users, member_groups = await directory.direct_member_keys(change.conn, change.tenant_id, group.id)
+            current = [to_global_id("User", u) for u in users] + [to_global_id("Group", g) for g in member_groups]
+            wanted = set(request.members)
+            remove += [m for m in current if m not in wanted]
+            add += [m for m in request.members if m not in set(current)]
+        if remove:
+            await _change_members_of(change, group, list(dict.fromkeys(remove)), add=False)
+        if add:
+            await _change_members_of(change, group, list(dict.fromkeys(add)), add=True)
+        return group
 
 
 async def change_members(

@@ -524,3 +524,14 @@ async def caller(
         return None
     tenant = TenantRecord(row.t_id, row.t_name, row.t_domain, row.t_location)
     return tenant, UserRecord.from_row(row) if row.id is not None else None
+
+
+async def direct_member_keys(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """The group's direct user members and group members, by id."""
+    users = await conn.execute(
+        select(GUM.c.user_id).where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id).order_by(GUM.c.user_id)
+    )
+    groups = await conn.execute(
+        select(GGM.c.member_group_id).where(GGM.c.tenant_id == tenant_id, GGM.c.group_id == group_id).order_by(GGM.c.member_group_id)
+    )
+    return list(users.scalars()), list(groups.scalars())

@@ -30,7 +30,7 @@ from gql.scim.resources import (
     response_parameters,
 )
 from services import groups
-from services.groups import KEEP, ChangeMembers, CreateGroup, DeleteGroup, UpdateGroup
+from services.groups import KEEP, ChangeGroup, CreateGroup, DeleteGroup, UpdateGroup
 from services.ids import to_global_id
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -163,24 +163,8 @@ async def create_group(call: Call) -> Response:
     return await _respond(call, group.id, 201)
 
 
-async def _current_member_ids(call: Call, key: uuid.UUID) -> set[str]:
-    async with call.runtime.db.read() as conn:
-        members = (await scim_reads.members_of(conn, call.tenant_id, [key]))[key]
-    return {to_global_id(m.type, m.id) for m in members}
-
-
-async def _set_members(call: Call, group: ScimGroup, wanted: list[str]) -> None:
-    current = await _current_member_ids(call, group.id)
-    gid = to_global_id("Group", group.id)
-    removed = [m for m in current if m not in set(wanted)]
-    added = [m for m in wanted if m not in current]
-    if removed:
-        await groups.remove_members(call.runtime, call.actor, ChangeMembers(gid, removed))
-    if added:
-        await groups.add_members(call.runtime, call.actor, ChangeMembers(gid, added))
-
-
-async def _rename(call: Call, group: ScimGroup, display_name: Any, external_id: Any) -> None:
+def _rename(group: ScimGroup, display_name: Any, external_id: Any) -> UpdateGroup | None:
+    """The attribute part of a PUT or PATCH (None: nothing to change)."""
     if display_name is not KEEP and not display_name:
         raise ScimError(400, "invalidValue", "displayName cannot be removed.")
     if display_name == group.display_name:
@@ -188,9 +172,8 @@ async def _rename(call: Call, group: ScimGroup, display_name: Any, external_id: 
     if external_id == group.external_id:
         external_id = KEEP
     if display_name is not KEEP or external_id is not KEEP:
-        await groups.update_group(call.runtime, call.actor, UpdateGroup(
-            to_global_id("Group", group.id), display_name=display_name, external_id=external_id,
-        ))
+        return UpdateGroup(to_global_id("Group", group.id), display_name=display_name, external_id=external_id)
+    return None
 
 
 async def replace_group(call: Call, raw_id: str) -> Response:
@@ -200,9 +183,12 @@ async def replace_group(call: Call, raw_id: str) -> Response:
     if name is KEEP:
         raise ScimError(400, "invalidValue", "displayName is required.")
     external_id = _text(body, "externalId")
-    await _rename(call, group, name, None if external_id is KEEP else external_id)
+    update = _rename(group, name, None if external_id is KEEP else external_id)
+    members: list[str] | None = None
     if "members" in body or not group.dynamic:
-        await _set_members(call, group, await _member_ids(call, _member_values(body.get("members") or [])) if body.get("members") else [])
+        members = await _member_ids(call, _member_values(body.get("members") or [])) if body.get("members") else []
+    # R30: the attributes and the members in one transaction
+    await groups.change_group(call.runtime, call.actor, ChangeGroup(to_global_id("Group", group.id), update, members))
     return await _respond(call, group.id)
 
 
@@ -288,14 +274,13 @@ async def patch_group(call: Call, raw_id: str) -> Response:
     if len(add) + len(remove) + len(replace_members or []) > call.runtime.settings.max_members_per_call:
         limit = call.runtime.settings.max_members_per_call
         raise ScimError(400, "tooMany", f"More than {limit:,} member values in one PATCH: split the change.")
-    await _rename(call, group, display_name, external_id)
-    gid = to_global_id("Group", group.id)
-    if replace_members is not None:
-        await _set_members(call, group, await _member_ids(call, replace_members) if replace_members else [])
-    if remove:  # ids that are not members are no-ops of the use case
-        await groups.remove_members(call.runtime, call.actor, ChangeMembers(gid, await _member_ids(call, remove)))
-    if add:
-        await groups.add_members(call.runtime, call.actor, ChangeMembers(gid, await _member_ids(call, add)))
+    # R30: every operation of the PATCH in one transaction (ids that are not members are no-ops)
+    await groups.change_group(call.runtime, call.actor, ChangeGroup(
+        to_global_id("Group", group.id), _rename(group, display_name, external_id),
+        members=(await _member_ids(call, replace_members) if replace_members else []) if replace_members is not None else None,
+        remove=await _member_ids(call, remove) if remove else [],
+        add=await _member_ids(call, add) if add else [],
+    ))
     if call.params.get("attributes") or call.params.get("excludedAttributes"):
         return await _respond(call, group.id)
     return Response(status_code=204)

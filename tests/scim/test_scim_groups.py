@@ -124,3 +124,24 @@ async def test_patch_over_the_member_limit_is_too_many(scim: Scim, monkeypatch: 
     await scim.error("PATCH", f"/Groups/{group}", {"Operations": [{"op": "add", "path": "members", "value": [{"value": i} for i in ids]}]},
                      400, "tooMany")
     assert await member_ids(scim, group) == []
+
+
+async def test_r30_a_patch_is_one_transaction(scim: Scim) -> None:
+    """A PATCH renaming a group and adding members, one of which cannot be added (the group
+    itself), changes nothing at all: not the name, not the other members."""
+    ann = (await scim.create_user("ann@contoso.example"))["id"]
+    group = (await scim.create_group("Before"))["id"]
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "Replace", "path": "displayName", "value": "After"},
+        {"op": "Add", "path": "members", "value": [{"value": ann}, {"value": group}]},
+    ]}
+    response = await scim.request("PATCH", f"/Groups/{group}", body)
+    assert response.status_code == 400, response.text
+    stored = await scim.ok("GET", f"/Groups/{group}")
+    assert stored["displayName"] == "Before" and stored.get("members", []) == []
+    audit = await scim.tenant.ok("{ auditLog(first: 5) { edges { node { action } } } }")
+    assert "GROUP_UPDATED" not in [e["node"]["action"] for e in audit["auditLog"]["edges"]]
+    # and a PUT replacing name and members commits both together
+    await scim.ok("PUT", f"/Groups/{group}", {"schemas": [GROUP_SCHEMA], "displayName": "After", "members": [{"value": ann}]})
+    stored = await scim.ok("GET", f"/Groups/{group}")
+    assert stored["displayName"] == "After" and [m["value"] for m in stored["members"]] == [ann]
