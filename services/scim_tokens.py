@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from db.clock import Clock
-from db.repo import scim_tokens, tenants
+from db.repo import audit, scim_tokens, tenants
 from db.repo.scim_tokens import ScimTokenRecord
 from db.session import Database
-from services.context import Actor
+from services.context import CLI_ACTOR, Actor
 from services.errors import ErrorCode, refuse
 from services.roles import Role
 from services.validation import required_text
@@ -49,6 +49,11 @@ async def create_token(db: Database, clock: Clock, tenant_id: str, name: str | N
         label = required_text(name, "--name") if name is not None else f"scim-{now:%Y%m%d%H%M%S}"
         expires = now + timedelta(days=days) if days is not None else None
         record = await scim_tokens.insert_token(conn, tenant_id, label, token_hash(secret), expires)
+        await audit.append(
+            conn, tenant_id, actor=CLI_ACTOR, action="SCIM_TOKEN_CREATED", target_id=str(record.id),
+            summary=f"Created SCIM token {label}" + (f", valid {days} day(s)" if days is not None else ""),
+            details={"name": label, "days": days}, occurred_at=now,
+        )
     return CreatedToken(record, secret)
 
 
@@ -66,8 +71,12 @@ async def revoke_token(db: Database, clock: Clock, tenant_id: str, token_id: str
         raise refuse(ErrorCode.INVALID_INPUT, f"{token_id!r} is not a token id; `licensing scim tokens list` shows them.") from exc
     async with db.write() as conn:
         record = await scim_tokens.revoke(conn, tenant_id, key, clock.now())
-    if record is None:
-        raise refuse(ErrorCode.NOT_FOUND, f"tenant {tenant_id!r} has no SCIM token {token_id}.")
+        if record is None:
+            raise refuse(ErrorCode.NOT_FOUND, f"tenant {tenant_id!r} has no SCIM token {token_id}.")
+        await audit.append(
+            conn, tenant_id, actor=CLI_ACTOR, action="SCIM_TOKEN_REVOKED", target_id=str(record.id),
+            summary=f"Revoked SCIM token {record.name}", details={"name": record.name}, occurred_at=clock.now(),
+        )
     return record
 
 

@@ -62,6 +62,11 @@ async def test_list_and_revoke_one_by_one(cli: CliRunner, api: Any) -> None:
     listed = await run(cli, "scim", "tokens", "list", "--tenant", tenant.id)
     lines = [line for line in listed.output.splitlines() if line.strip()]
     assert "revoked" in lines[0] and "active" in lines[1]
+    audit = await tenant.ok("{ auditLog(first: 10) { edges { node { actor action summary } } } }")
+    assert [(e["node"]["actor"], e["node"]["action"]) for e in audit["auditLog"]["edges"]] == [
+        ("cli", "SCIM_TOKEN_REVOKED"), ("cli", "SCIM_TOKEN_CREATED"), ("cli", "SCIM_TOKEN_CREATED"),
+    ]
+    assert audit["auditLog"]["edges"][0]["node"]["summary"] == "Revoked SCIM token first"
 
 
 async def test_bad_input_is_refused_without_a_traceback(cli: CliRunner, api: Any) -> None:
