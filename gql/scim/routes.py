@@ -12,8 +12,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from db.availability import is_database_unavailable
 from db.repo import tenants
 from gql.auth import AuthError, Claims
+from gql.errors import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE
 from gql.scim import discovery, groups, users
 from gql.scim.protocol import ScimError, error_response, json_body, refused, scim_response
 from gql.scim.resources import Call, search_parameters
@@ -69,6 +71,11 @@ def scim_routes(runtime: Callable[[], Runtime], decode_jwt: Callable[[str | None
             except ClientDisconnect:
                 # Gone, or refused by a limit (RequestBodyLimit) that has answered already.
                 return Response(status_code=400)
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                log.warning("database unavailable for SCIM %s %s: %s", request.method, request.url.path, exc)
+                return error_response(ScimError(503, None, DATABASE_UNAVAILABLE_MESSAGE, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}))
 
         return handle
 

@@ -179,3 +179,24 @@ async def test_a_connection_lost_during_execution_is_503(
             # the pool replaced the lost connection
             response = await _post(client, USERS, tenant.token(Role.GLOBAL_READER))
             assert response.status_code == 200, response.text
+
+
+async def test_scim_answers_503_while_the_database_is_down(
+    app_via_proxy: httpx.AsyncClient, proxy: TcpProxy, tenant: Tenant
+) -> None:
+    """D34: SCIM says the database is unavailable (503, Retry-After, a SCIM error body), then recovers."""
+    client, token = app_via_proxy, tenant.token(Role.GLOBAL_ADMINISTRATOR)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/scim+json"}
+    assert (await client.get("/scim/v2/Users", headers=headers)).status_code == 200
+    await proxy.cut()
+    response = await client.get("/scim/v2/Users", headers=headers)
+    assert response.status_code == 503, response.text
+    assert int(response.headers["retry-after"]) > 0
+    body = response.json()
+    assert body["status"] == "503" and "urn:ietf:params:scim:api:messages:2.0:Error" in body["schemas"]
+    assert "database is unavailable" in body["detail"]
+    await proxy.restore()
+    deadline = time.monotonic() + 10
+    while (response := await client.get("/scim/v2/Users", headers=headers)).status_code != 200:
+        assert response.status_code == 503 and time.monotonic() < deadline, response.text
+        await asyncio.sleep(0.2)
