@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,7 +21,7 @@ from db.repo.licensing import load_facts
 from services import validation as v
 from services.change import Change, begin
 from services.context import Actor, Runtime
-from services.errors import ErrorCode, not_found, refuse
+from services.errors import ErrorCode, Problem, Refused, not_found, refuse
 from services.ids import to_global_id, uuid_arg
 from services.license_changes import NewPath, Proposal, decide_direct
 from services.licenses import LicenseRequest, license_inputs
@@ -28,6 +29,10 @@ from services.summaries import ChangeSummary
 from services.user_changes import users_changed
 
 UPN_TAKEN = "That user principal name is taken."
+
+
+class ChangedMeanwhile(Refused):
+    """The user was changed after the caller read it (`UpdateUser.unchanged_since`)."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,9 @@ class UpdateUser:
     external_id: Any = KEEP  # set by SCIM only (D31)
     user_type: Any = KEEP  # SCIM's userType: MEMBER or GUEST
     from_identity_provider: bool = False  # SCIM: D28's userName; licensing errors recorded, never refused (D27)
+    # the user's `updated_at` as the caller read it: refused (ChangedMeanwhile) if it moved since
+    # — a read-modify-write (SCIM's PATCH and PUT) then never overwrites a concurrent change
+    unchanged_since: datetime | None = None
     dry_run: bool = False
 
     def changing(self) -> set[str]:
@@ -193,6 +201,8 @@ async def update_user(rt: Runtime, actor: Actor, request: UpdateUser) -> UserCha
         if uid is None or uid not in existing:
             raise not_found("input.userId", "user")
         before = existing[uid]
+        if request.unchanged_since is not None and await directory.lock_user_version(conn, tid, uid) != request.unchanged_since:
+            raise ChangedMeanwhile([Problem(ErrorCode.OTHER, "The user changed meanwhile; read it again and retry.", "input.userId")])
         values: dict[str, Any] = {}
         if request.display_name is not KEEP:
             if request.display_name is None:

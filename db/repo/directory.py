@@ -183,6 +183,12 @@ async def update_user(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID,
     return UserRecord.from_row(row)
 
 
+async def lock_user_version(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID) -> Any:
+    """The user's `updated_at`, its row locked for the rest of the transaction."""
+    query = select(U.c.updated_at).where(U.c.tenant_id == tenant_id, U.c.id == user_id).with_for_update()
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
 async def delete_user(conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID) -> None:
     await conn.execute(delete(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id))
 

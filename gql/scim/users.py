@@ -10,6 +10,7 @@ representation with scim2-models and stores the result the same way as a PUT.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +24,13 @@ from gql.scim.filters import parse_filter
 from gql.scim.protocol import ScimError, json_body, scim_response, validation_failed
 from gql.scim.resources import Call, list_response, not_found, paging, resource_id, response_parameters
 from services import directory
-from services.directory import KEEP, CreateUser, DeleteUser, UpdateUser
+from services.directory import KEEP, ChangedMeanwhile, CreateUser, DeleteUser, UpdateUser
 from services.ids import to_global_id
 
 ScimUserModel = User[EnterpriseUser]
 USER_TYPES = {"member": "MEMBER", "guest": "GUEST"}
+
+MAX_ATTEMPTS = 5  # a read-modify-write redone when the user changed in between
 
 
 def to_model(call: Call, found: ScimUser) -> Any:
@@ -156,20 +159,38 @@ async def _store(call: Call, found: ScimUser, f: Fields) -> Response:
         account_enabled=KEEP if f.active is None else f.active, job_title=f.job_title,
         user_type=KEEP if f.user_type is None else f.user_type, external_id=f.external_id,
         usage_location=f.usage_location, department=f.department, employee_id=f.employee_id,
-        from_identity_provider=True,
+        from_identity_provider=True, unchanged_since=found.updated_at,
     ))
     return scim_response(_dump(call, await _read(call, str(found.user.id))))
 
 
-async def replace_user(call: Call, raw_id: str) -> Response:
+async def _read_modify_write(call: Call, raw_id: str, modify: Callable[[ScimUser], Fields]) -> Response:
+    """Read the user, compute the new representation, store it unless the user changed in
+    between — then read again and redo it (no lost update without ETags)."""
+    for _attempt in range(MAX_ATTEMPTS - 1):
+        found = await _read(call, raw_id)
+        try:
+            return await _store(call, found, modify(found))
+        except ChangedMeanwhile:
+            continue
     found = await _read(call, raw_id)
+    return await _store(call, found, modify(found))
+
+
+async def replace_user(call: Call, raw_id: str) -> Response:
+    await _read(call, raw_id)  # 404 before the body is judged
     model = _parse(await json_body(call.request), Context.RESOURCE_REPLACEMENT_REQUEST)
-    return await _store(call, found, fields_of(model))
+    return await _read_modify_write(call, raw_id, lambda _found: fields_of(model))
 
 
 async def patch_user(call: Call, raw_id: str) -> Response:
-    found = await _read(call, raw_id)
+    await _read(call, raw_id)  # 404 before the body is judged
     body = await json_body(call.request)
+    return await _read_modify_write(call, raw_id, lambda found: _patched(call, found, body))
+
+
+def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
+    """The user as the PATCH leaves it (scim2-models applies the operations)."""
     try:
         patch = PatchOp[ScimUserModel].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         model = to_model(call, found)
@@ -182,7 +203,7 @@ async def patch_user(call: Call, raw_id: str) -> Response:
         raise validation_failed(exc) from exc
     except (SCIMException, ValueError) as exc:  # scim2-models raises SCIMException with its scimType
         raise ScimError(400, getattr(exc, "scim_type", None) or "invalidValue", str(exc)) from exc
-    return await _store(call, found, fields_of(model))
+    return fields_of(model)
 
 
 async def delete_user(call: Call, raw_id: str) -> Response:

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+import gql.scim.users as scim_users
 from services.ids import to_global_id
 from tests.scim.conftest import ENTERPRISE, USER_SCHEMA, Scim
 
@@ -186,3 +187,32 @@ async def test_post_search_takes_the_parameters_in_the_body(scim: Scim) -> None:
     await scim.error("POST", "/Users/.search", {"sortBy": "userName"}, 400, "invalidValue")
     await scim.error("POST", "/.search", {}, 501)
     await scim.error("GET", "/Users/.search", None, 405)
+
+
+
+async def test_a_patch_never_overwrites_a_change_made_after_it_read_the_user(
+    scim: Scim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ETags: a PATCH stores only if the user is still as it read it (UpdateUser.unchanged_since,
+    checked under the row's lock), else it reads again and redoes the PATCH — no lost update."""
+    user = await scim.create_user("race@contoso.example", title="Before")
+    real_read = scim_users._read
+    reads = {"n": 0}
+
+    async def read_then_someone_else_writes(call: object, raw_id: str) -> object:
+        found = await real_read(call, raw_id)  # type: ignore[arg-type]
+        reads["n"] += 1
+        if reads["n"] == 2:  # the PATCH's first read of the user: another admin changes it now
+            changed = await scim.tenant.ok(
+                "mutation($i: UpdateUserInput!) { updateUser(input: $i) { errors { code } } }",
+                {"i": {"userId": to_global_id("User", uuid.UUID(raw_id)), "jobTitle": "Changed meanwhile"}},
+            )
+            assert changed["updateUser"]["errors"] == []
+        return found
+
+    monkeypatch.setattr(scim_users, "_read", read_then_someone_else_writes)
+    await scim.patch(f"/Users/{user['id']}", {"op": "Replace", "path": "displayName", "value": "New name"})
+    monkeypatch.setattr(scim_users, "_read", real_read)
+    stored = await scim.ok("GET", f"/Users/{user['id']}")
+    assert stored["displayName"] == "New name" and stored["title"] == "Changed meanwhile"
+    assert reads["n"] >= 3  # read, found changed, read again
