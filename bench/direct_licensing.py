@@ -170,11 +170,21 @@ async def assign_floor(conn: asyncpg.Connection, users: list[uuid.UUID], product
             "UPDATE product_pools SET consumed = consumed + $3 WHERE tenant_id = $1 AND product_id = ANY($2::uuid[])",
             TENANT, products, len(users),
         )
-        await conn.execute(
-            "INSERT INTO audit_events (tenant_id, occurred_at, actor, action, summary) VALUES ($1, now(), 'bench', 'floor', 'floor')",
-            TENANT,
-        )
+        await conn.execute(AUDIT_FLOOR, TENANT)
+        await conn.execute(EVENTS_FLOOR, TENANT, users, products)
     return (time.perf_counter() - started) * 1000
+
+
+# the audit event and the license events (one per user and product, R25) the service appends too
+AUDIT_FLOOR = """
+WITH n AS (UPDATE tenants SET audit_seq = audit_seq + 1 WHERE id = $1 RETURNING audit_seq)
+INSERT INTO audit_events (tenant_id, id, occurred_at, actor, action, summary) SELECT $1, n.audit_seq, now(), 'bench', 'floor', 'floor' FROM n"""
+EVENTS_FLOOR = """
+WITH k AS (SELECT u, p, row_number() OVER () AS rn FROM unnest($2::uuid[]) u CROSS JOIN unnest($3::uuid[]) p),
+b AS (UPDATE tenants SET event_seq = event_seq + (SELECT count(*) FROM k) WHERE id = $1
+      RETURNING event_seq - (SELECT count(*) FROM k) AS first)
+INSERT INTO license_events (tenant_id, seq, occurred_at, kind, user_id, user_principal_name, product_id, holds_seat, paths, actor)
+SELECT $1, b.first + k.rn, now(), 'ADDED', k.u, 'floor@bench.example', k.p, true, '[]', 'bench' FROM k CROSS JOIN b"""
 
 
 async def remove_floor(conn: asyncpg.Connection, users: list[uuid.UUID], products: list[uuid.UUID]) -> float:
@@ -193,10 +203,8 @@ async def remove_floor(conn: asyncpg.Connection, users: list[uuid.UUID], product
             "UPDATE product_pools SET consumed = consumed - $3 WHERE tenant_id = $1 AND product_id = ANY($2::uuid[])",
             TENANT, products, len(users),
         )
-        await conn.execute(
-            "INSERT INTO audit_events (tenant_id, occurred_at, actor, action, summary) VALUES ($1, now(), 'bench', 'floor', 'floor')",
-            TENANT,
-        )
+        await conn.execute(AUDIT_FLOOR, TENANT)
+        await conn.execute(EVENTS_FLOOR, TENANT, users, products)
     return (time.perf_counter() - started) * 1000
 
 
