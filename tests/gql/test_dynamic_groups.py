@@ -194,11 +194,12 @@ async def test_r24_preview(tenant: Tenant) -> None:
         await tenant.create_user(name, department=dept)
     data = (await tenant.ok(PREVIEW, {"r": 'user.department -eq "sales"', "n": 1}))["membershipRulePreview"]
     assert data == {"valid": True, "error": None, "matchingCount": 2, "sample": [{"displayName": "Ann"}]}
-    bad = (await tenant.ok(PREVIEW, {"r": 'user.department -eq "Sales" -and user.jobTitle -eq "x" -or user.mail -eq null'}))
+    mixed = 'user.department -eq "Sales" -and user.jobTitle -eq "x" -or user.mail -eq null'
+    bad = (await tenant.ok(PREVIEW, {"r": mixed}))
     preview = bad["membershipRulePreview"]
     assert preview["valid"] is False and preview["matchingCount"] == 0 and preview["sample"] == []
     assert "parenthes" in preview["error"]["message"]
-    assert preview["error"]["position"] > 0
+    assert preview["error"]["position"] == mixed.index("-or")  # D29: the first combinator that differs
     # every reading role may preview; no role is FORBIDDEN (D30)
     reader = tenant.token(Role.GLOBAL_READER)
     assert (await tenant.ok(PREVIEW, {"r": "user.accountEnabled -eq true"}, token=reader))["membershipRulePreview"]["matchingCount"] == 3

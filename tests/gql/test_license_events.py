@@ -17,6 +17,7 @@ from db.repo import events
 from db.session import Database
 from db.urls import sync_url
 from gql.auth import Role
+from gql.types.events import parse_after
 from services.ids import from_global_id
 from tests.gql.test_assign_licenses import assign, plan_id, product
 from tests.gql.test_group_licenses import license_group, members
@@ -64,6 +65,8 @@ async def test_r25_a_direct_assignment_appends_one_event_per_user_and_product(te
     # cursors strictly increase and each is the cursor of its edge
     data = await tenant.ok(FEED, {"f": None, "n": 100, "a": None})
     assert [e["cursor"] for e in data["licenseEvents"]["edges"]] == [e["node"]["cursor"] for e in data["licenseEvents"]["edges"]]
+    seqs = [parse_after(e["cursor"]) for e in data["licenseEvents"]["edges"]]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     # a no-op appends nothing; a plan change is CHANGED; removal is REMOVED
     assert (await assign(tenant, [ann], [{"productId": ems}]))["errors"] == []
     assert len(await feed(tenant)) == 4
@@ -187,7 +190,7 @@ async def test_r25_cursors_follow_commit_order_across_overlapping_transactions(a
         async with db.read() as reader:
             assert await events.last_seq(reader, tenant.id) == 0  # nothing committed yet
     second_seq = await asyncio.wait_for(second, 10)
-    assert second_seq > first_seq
+    assert second_seq == first_seq + 1
     async with db.read() as reader:
         assert await events.last_seq(reader, tenant.id) == second_seq
 

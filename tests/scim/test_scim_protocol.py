@@ -38,7 +38,7 @@ async def test_a_token_sees_only_its_tenant(scim: Scim) -> None:
 
 async def test_the_scim_token_grants_scim_only(scim: Scim) -> None:
     response = await scim.tenant.api.post("query { users(first: 1) { totalCount } }", token=scim.token)
-    assert response.status_code == 401 or "errors" in response.json()
+    assert response.status_code == 401, response.text
 
 
 @pytest.mark.parametrize(("role", "status"), [
