@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import DBAPIError
@@ -73,6 +74,17 @@ def slow_rule(rt: Runtime, exc: DBAPIError) -> Refused | None:
         f"Evaluating the membership rule took longer than {rt.settings.rule_timeout_ms / 1000:g} s; "
         "simplify its regular expressions (-match) or narrow it, then try again. Nothing was changed.",
     )
+
+
+@asynccontextmanager
+async def under_rule_timeout(rt: Runtime, conn: AsyncConnection) -> AsyncIterator[None]:
+    """Statements inside evaluate rules: LICENSING_RULE_TIMEOUT_MS applies, and passing it is
+    the admin's refusal (`slow_rule`), not a database error."""
+    try:
+        async with rows.rule_timeout(conn, rt.settings.rule_timeout_ms):
+            yield
+    except DBAPIError as exc:
+        raise slow_rule(rt, exc) or exc from exc
 
 
 def attributes(user: UserRecord) -> dict[str, str | bool | None]:
@@ -201,14 +213,11 @@ async def follow_rules(
     matches = {(g, u.id) for u in users for g, rule in plain.items() if rule.matches(attributes(u))}
     ids = [u.id for u in users]
     order = {u.id: u.created_seq for u in users}
-    try:
-        async with rows.rule_timeout(conn, change.runtime.settings.rule_timeout_ms):
-            if with_regex and users:
-                matches |= await rows.matches_of_values(conn, [_columns(u) for u in users], with_regex)
-            if stored_ids:
-                matches |= await rows.matches_of_users(conn, tid, stored_ids, rules)
-    except DBAPIError as exc:
-        raise slow_rule(change.runtime, exc) or exc from exc
+    async with under_rule_timeout(change.runtime, conn):
+        if with_regex and users:
+            matches |= await rows.matches_of_values(conn, [_columns(u) for u in users], with_regex)
+        if stored_ids:
+            matches |= await rows.matches_of_users(conn, tid, stored_ids, rules)
     if stored_ids:
         ids += list(stored_ids)
         order.update(await rows.created_order(conn, tid, stored_ids))
@@ -227,11 +236,8 @@ async def apply_rule(change: Change, group: GroupRecord, rule: Rule) -> RuleMove
             f"{group.display_name} has groups as members; a dynamic group has users only. "
             "Remove its member groups first, then give it a rule.",
         )
-    try:
-        async with rows.rule_timeout(change.conn, rt.settings.rule_timeout_ms):
-            joined, left = await rows.membership_moves(change.conn, change.tenant_id, group.id, rule)
-    except DBAPIError as exc:
-        raise slow_rule(rt, exc) or exc from exc
+    async with under_rule_timeout(rt, change.conn):
+        joined, left = await rows.membership_moves(change.conn, change.tenant_id, group.id, rule)
     order = {u: i for i, u in enumerate(joined)}
     return await move(change, [(group.id, u) for u in joined], [(group.id, u) for u in left], order)
 
@@ -239,12 +245,8 @@ async def apply_rule(change: Change, group: GroupRecord, rule: Rule) -> RuleMove
 async def fill_new_group(change: Change, group: GroupRecord, rule: Rule) -> int:
     """A group just created with a rule: every matching user becomes a member, in creation order,
     in one statement. It holds no licenses and is in no group yet, so no license moves."""
-    rt = change.runtime
-    try:
-        async with rows.rule_timeout(change.conn, rt.settings.rule_timeout_ms):
-            return await rows.add_rule_members(change.conn, change.tenant_id, group.id, rule)
-    except DBAPIError as exc:
-        raise slow_rule(rt, exc) or exc from exc
+    async with under_rule_timeout(change.runtime, change.conn):
+        return await rows.add_rule_members(change.conn, change.tenant_id, group.id, rule)
 
 
 def refuse_manual(group: GroupRecord) -> Refused:
@@ -281,17 +283,11 @@ class RuleCheck:
 
 async def matching_count(rt: Runtime, conn: AsyncConnection, tenant_id: str, rule: Rule) -> int:
     """How many of the tenant's users match (R24), under the rule timeout."""
-    try:
-        async with rows.rule_timeout(conn, rt.settings.rule_timeout_ms):
-            return await rows.matching_count(conn, tenant_id, rule)
-    except DBAPIError as exc:
-        raise slow_rule(rt, exc) or exc from exc
+    async with under_rule_timeout(rt, conn):
+        return await rows.matching_count(conn, tenant_id, rule)
 
 
 async def matching_sample(rt: Runtime, conn: AsyncConnection, tenant_id: str, rule: Rule, first: int) -> list[uuid.UUID]:
     """The first `first` matching users in creation order (R24), under the rule timeout."""
-    try:
-        async with rows.rule_timeout(conn, rt.settings.rule_timeout_ms):
-            return await rows.matching_ids(conn, tenant_id, rule, limit=first)
-    except DBAPIError as exc:
-        raise slow_rule(rt, exc) or exc from exc
+    async with under_rule_timeout(rt, conn):
+        return await rows.matching_ids(conn, tenant_id, rule, limit=first)

@@ -318,9 +318,9 @@ async def change_group(rt: Runtime, actor: Actor, request: ChangeGroup) -> Group
         if request.members is not None:
             users, member_groups = await directory.direct_member_keys(change.conn, change.tenant_id, group.id)
             current = [to_global_id("User", u) for u in users] + [to_global_id("Group", g) for g in member_groups]
-            wanted = set(request.members)
+            wanted, present = set(request.members), set(current)
             remove += [m for m in current if m not in wanted]
-            add += [m for m in request.members if m not in set(current)]
+            add += [m for m in request.members if m not in present]
         if remove:
             await _change_members_of(change, group, list(dict.fromkeys(remove)), add=False)
         if add:

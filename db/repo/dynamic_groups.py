@@ -13,10 +13,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
-from sqlalchemy import Boolean, Text, column, func, literal, select, text, values
+from sqlalchemy import Boolean, ColumnElement, Text, column, func, literal, select, text, values
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import FromClause
 
 from db.models import Group, GroupUserMember, User
 from db.repo.membership_rule_sql import predicate
@@ -116,12 +117,6 @@ async def memberships(
     return {(r.group_id, r.user_id) for r in rows}
 
 
-async def set_rule(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, rule: str | None) -> None:
-    await conn.execute(
-        G.update().where(G.c.tenant_id == tenant_id, G.c.id == group_id).values(membership_rule=rule)
-    )
-
-
 async def has_group_members(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> bool:
     row = await conn.execute(
         text("SELECT 1 FROM group_group_members WHERE tenant_id = :t AND group_id = :g LIMIT 1"),
@@ -136,15 +131,20 @@ RULES_PER_STATEMENT = 50  # rule columns per SELECT (each a few bind parameters)
 async def matches_of_users(
     conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID], rules: dict[uuid.UUID, Rule]
 ) -> set[tuple[uuid.UUID, uuid.UUID]]:
-    """(group, user) for each of these stored users and each rule they match: one scan of the
-    users per RULES_PER_STATEMENT rules, every rule a column."""
+    """(group, user) for each of these stored users and each rule they match."""
+    return await _matches(conn, U, rules, U.c.tenant_id == tenant_id, U.c.id == any_uuid(user_ids))
+
+
+async def _matches(
+    conn: AsyncConnection, users: FromClause, rules: dict[uuid.UUID, Rule], *where: ColumnElement[bool]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """(group, user) for each user of `users` (filtered by `where`) and each rule it matches:
+    one scan per RULES_PER_STATEMENT rules, every rule a column."""
     found: set[tuple[uuid.UUID, uuid.UUID]] = set()
     items = list(rules.items())
     for start in range(0, len(items), RULES_PER_STATEMENT):
         chunk = items[start : start + RULES_PER_STATEMENT]
-        query = select(U.c.id, *(predicate(rule, U).label(f"r{i}") for i, (_, rule) in enumerate(chunk))).where(
-            U.c.tenant_id == tenant_id, U.c.id == any_uuid(user_ids)
-        )
+        query = select(users.c.id, *(predicate(rule, users).label(f"r{i}") for i, (_, rule) in enumerate(chunk))).where(*where)
         for row in await conn.execute(query):
             for i, (group_id, _) in enumerate(chunk):
                 if row[i + 1]:
@@ -184,13 +184,4 @@ async def matches_of_values(
     rows = values(*(column(n, types.get(n, Text())) for n in names), name="users").data(
         [tuple(user.get(n) for n in names) for user in users]
     )
-    found: set[tuple[uuid.UUID, uuid.UUID]] = set()
-    items = list(rules.items())
-    for start in range(0, len(items), RULES_PER_STATEMENT):
-        chunk = items[start : start + RULES_PER_STATEMENT]
-        query = select(rows.c.id, *(predicate(rule, rows).label(f"r{i}") for i, (_, rule) in enumerate(chunk)))
-        for row in await conn.execute(query):
-            for i, (group_id, _) in enumerate(chunk):
-                if row[i + 1]:
-                    found.add((group_id, row[0]))
-    return found
+    return await _matches(conn, rows, rules)

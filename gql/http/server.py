@@ -112,7 +112,7 @@ def run_workers(make_app: Callable[[], Any], host: str, port: int, settings: Set
     serves. The app keeps no state between requests that workers could disagree on. SIGINT or
     SIGTERM to the parent stops every worker; a worker that dies is reported, the others go on."""
     if workers <= 1:
-        build_server(make_app(), host, port, settings).run()
+        run_server(make_app(), host, port, settings)
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -33,7 +33,6 @@ from services import groups
 from services.groups import KEEP, ChangeGroup, CreateGroup, DeleteGroup, UpdateGroup
 from services.ids import to_global_id
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 MAX_MEMBERS_SHOWN = 10_000
 
 

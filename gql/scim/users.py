@@ -167,14 +167,14 @@ async def _store(call: Call, found: ScimUser, f: Fields) -> Response:
 async def _read_modify_write(call: Call, raw_id: str, modify: Callable[[ScimUser], Fields]) -> Response:
     """Read the user, compute the new representation, store it unless the user changed in
     between — then read again and redo it (no lost update without ETags)."""
-    for _attempt in range(MAX_ATTEMPTS - 1):
+    for attempt in range(MAX_ATTEMPTS):
         found = await _read(call, raw_id)
         try:
             return await _store(call, found, modify(found))
         except ChangedMeanwhile:
-            continue
-    found = await _read(call, raw_id)
-    return await _store(call, found, modify(found))
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def replace_user(call: Call, raw_id: str) -> Response:

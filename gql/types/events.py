@@ -15,7 +15,7 @@ import engine
 from db.repo import audit, events
 from db.repo.events import EventFilter, EventPath, EventRecord
 from db.repo.paging import BadCursor, Page, decode_cursor, encode_cursor
-from gql.errors import ErrorCode, LicenseError, PublicError, page_size
+from gql.errors import ErrorCode, LicenseError, PublicError, page_size, public_error
 from gql.types import registry
 from gql.types.audit import AuditEvent
 from gql.types.catalog import ServicePlan
@@ -71,7 +71,7 @@ def event_filter(info: Info, f: LicenseEventFilter | None, *, user_id: uuid.UUID
         product = uuid_arg(f.product_id, "Product", "filter.productId") if f and f.product_id else None
         group = uuid_arg(f.group_id, "Group", "filter.groupId") if f and f.group_id else None
     except Refused as exc:
-        raise PublicError(exc.problems[0].message, ErrorCode.INVALID_INPUT.value) from exc
+        raise public_error(exc) from exc  # malformed ids: INVALID_INPUT
     if product is not None and product not in catalog.products:
         product = uuid.UUID(int=0)  # names no product: no events
     if user_id is not None:
