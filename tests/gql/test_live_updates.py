@@ -10,7 +10,6 @@ through the test's in-process app: another process as far as PostgreSQL is conce
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -32,20 +31,14 @@ from services.lifecycle_job import run_once
 from tests.gql.live_support import EVENTS, SEATS, error_codes, live_socket
 from tests.gql.test_assign_licenses import assign, product
 from tests.gql.test_license_events import feed
-from tests.support import Tenant
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import Tenant, free_port
 
 
 @pytest.fixture(scope="module")
 def server(database_url: str, settings: Any, clock: Any) -> Iterator[tuple[int, Any]]:
     """(port, app) of a server in a background thread, on the tests' clock."""
     server_settings = Settings(LICENSING_JWT_SECRET=settings.jwt_secret, LICENSING_LIFECYCLE_INTERVAL_SECONDS=3600)
-    port = _free_port()
+    port = free_port()
     app = create_app(server_settings, database_url, clock=clock, run_lifecycle_job=False)
     uvicorn_server = build_server(app, "127.0.0.1", port, server_settings, log_level="warning")
     thread = threading.Thread(target=uvicorn_server.run, name=f"uvicorn-{port}", daemon=True)

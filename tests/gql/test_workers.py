@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,13 @@ import httpx
 import psutil
 
 from gql.auth import Role, issue_token
+from tests.support import free_port
 
 SECRET = "workers-test-secret-0123456789-0123456789-0123456789"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_two_workers_serve_one_port_and_stop_together(database_url: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "LICENSING_JWT_SECRET": SECRET,
            "LICENSING_LIFECYCLE_INTERVAL_SECONDS": "3600"}
     licensing = str(Path(sys.executable).with_name("licensing"))
