@@ -12,7 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 import engine
-from db.repo import audit, events
+from db.repo import events
 from db.repo.events import EventFilter, EventPath, EventRecord
 from db.repo.paging import BadCursor, Page, decode_cursor, encode_cursor
 from gql.errors import ErrorCode, LicenseError, PublicError, page_size, public_error
@@ -157,7 +157,7 @@ class LicenseEvent(Node):
         number = self.record.audit_id
         if number is None or not ctx.actor.can_read_tenant:
             return None
-        found = await ctx.read(lambda c: audit.event_by_id(c, ctx.tenant_id, number))
+        found = await ctx.loaders.audit_event_by_id.load(number)
         return AuditEvent.of(found) if found else None
 
 
