@@ -205,6 +205,14 @@ async def test_r24_preview(tenant: Tenant) -> None:
     assert (await tenant.ok(PREVIEW, {"r": "user.accountEnabled -eq true"}, token=reader))["membershipRulePreview"]["matchingCount"] == 3
     body = await tenant.gql(PREVIEW, {"r": "user.accountEnabled -eq true"}, token=tenant.token())
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # D9: `first` out of range is a top-level BAD_USER_INPUT, as everywhere else
+    for n in (101, -1):
+        body = await tenant.gql(PREVIEW, {"r": "user.accountEnabled -eq true", "n": n})
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+    moved = "mutation($i: UpdateGroupInput!) { updateGroup(input: $i) { membershipChanges { joined(first: 1001) { id } } } }"
+    body = await tenant.gql(moved, {"i": {"groupId": await dynamic_group(tenant, "Any", "user.accountEnabled -eq true"),
+                                          "membershipRule": "user.accountEnabled -eq false", "dryRun": True}})
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
 
 
 async def test_d30_who_may_create_and_update_dynamic_groups(tenant: Tenant) -> None:
