@@ -40,7 +40,6 @@ from services.group_changes import Overlay, reconcile
 from services.ids import to_global_id
 from services.license_changes import write
 from services.summaries import ChangeSummary
-from services.validation import no_nul
 
 QUERY_CANCELED = "57014"
 RULE_FIELD = "input.membershipRule"
@@ -52,13 +51,11 @@ RULE_FIELD = "input.membershipRule"
 def parse_rule(text: str, field: str = RULE_FIELD) -> Rule:
     """A rule as the admin wrote it (not trimmed, D32), parsed; INVALID_INPUT naming the 0-based
     position and what was expected there (R23)."""
-    no_nul(text, field)
-    if len(text) > MAX_RULE_LENGTH:
-        raise invalid(field, f"The membership rule is {len(text):,} characters long; at most {MAX_RULE_LENGTH:,} are allowed.")
-    try:
-        return parse_cached(text)
-    except RuleError as exc:
-        raise invalid(field, rule_error_message(exc)) from exc
+    check = RuleCheck.of(text)  # too long or a NUL: an error with its position too, as in the preview
+    if check.rule is None:
+        assert check.error is not None
+        raise invalid(field, rule_error_message(check.error))
+    return check.rule
 
 
 def rule_error_message(exc: RuleError) -> str:

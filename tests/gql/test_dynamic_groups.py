@@ -118,6 +118,13 @@ async def test_r22_refusals_change_nothing(tenant: Tenant) -> None:
     [error] = bad["errors"]
     assert error["code"] == "INVALID_INPUT" and error["field"] == "input.membershipRule"
     assert "position 16" in error["message"]
+    # too long, or a NUL: the message names the position too (R23), as the preview does
+    for rule, position in (('user.department -eq "' + "x" * 3100 + '"', 3072), ('user.department -eq "a\x00"', 22)):
+        payload = (await tenant.ok(CREATE, {"i": {"displayName": "Z", "membershipRule": rule}}))["createGroup"]
+        [error] = payload["errors"]
+        assert error["code"] == "INVALID_INPUT" and error["field"] == "input.membershipRule"
+        assert f"position {position}" in error["message"], error
+        assert payload["group"] is None
     groups = await tenant.ok("{ groups { totalCount } }")
     assert groups["groups"]["totalCount"] == 0
     sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
