@@ -145,12 +145,11 @@ class RuleMoves:
 
 async def move(
     change: Change, joins: Iterable[tuple[uuid.UUID, uuid.UUID]], leaves: Iterable[tuple[uuid.UUID, uuid.UUID]],
-    order: Mapping[uuid.UUID, int] | None = None, *, unsaved: frozenset[uuid.UUID] = frozenset(),
+    order: Mapping[uuid.UUID, int] | None = None,
 ) -> RuleMoves:
     """Reconcile, then (real run) store, these rule-driven membership changes: (group, user)
     pairs. Joins are stored in user creation order (`order`: user → created_seq), so ties
-    between users who start to match at once go by creation order (D24). `unsaved`: users of a
-    dry-run createUser, never stored: their joins are shown, their licenses not decided."""
+    between users who start to match at once go by creation order (D24)."""
     joined: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     left: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for g, u in joins:
@@ -165,7 +164,7 @@ async def move(
         for users in moves.joined.values():
             users.sort(key=lambda u: order.get(u, 0))
     overlay = Overlay(
-        add_user_edges=[(g, u) for g, users in moves.joined.items() for u in users if u not in unsaved],
+        add_user_edges=[(g, u) for g, users in moves.joined.items() for u in users],
         remove_user_edges=[(g, u) for g, users in moves.left.items() for u in users],
     )
     users = {u for _, u in overlay.add_user_edges} | {u for _, u in overlay.remove_user_edges}
@@ -219,8 +218,7 @@ async def follow_rules(
         ids += list(stored_ids)
         order.update(await rows.created_order(conn, tid, stored_ids))
     current = await rows.memberships(conn, tid, ids, rules)
-    unsaved = frozenset(u.id for u in created) if change.dry_run else frozenset()
-    return await move(change, sorted(matches - current, key=str), sorted(current - matches, key=str), order, unsaved=unsaved)
+    return await move(change, sorted(matches - current, key=str), sorted(current - matches, key=str), order)
 
 
 async def apply_rule(change: Change, group: GroupRecord, rule: Rule) -> RuleMoves:

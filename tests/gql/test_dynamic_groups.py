@@ -98,6 +98,33 @@ async def test_r22_licenses_follow_rule_driven_membership(tenant: Tenant) -> Non
     assert pool["consumedUnits"] == 1
 
 
+async def test_r19_a_dry_run_create_user_shows_the_licenses_its_dynamic_groups_give(tenant: Tenant) -> None:
+    """The dry run decides the rule-driven licenses as the real run does, and stores nothing."""
+    await tenant.buy("EMS", 5)
+    ems = (await product(tenant, "EMS"))["id"]
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
+    assert (await license_group(tenant, sales, [{"productId": ems}]))["errors"] == []
+    create = """mutation($i: CreateUserInput!) { createUser(input: $i) { errors { code }
+      changes { dryRun affectedUserCount products { product { skuPartNumber } consumedBefore consumedAfter }
+                outcomes(first: 10) { user { displayName } product { skuPartNumber } state } } } }"""
+    values = {"userPrincipalName": f"hal@{tenant.domain}", "displayName": "Hal", "department": "Sales", "usageLocation": "NO"}
+    dry = (await tenant.ok(create, {"i": {**values, "dryRun": True}}))["createUser"]
+    assert dry["errors"] == [] and dry["changes"]["dryRun"] is True
+    assert (await tenant.ok("{ users { totalCount } }"))["users"]["totalCount"] == 0
+    assert await members_of(tenant, sales) == []
+    assert (await product(tenant, "EMS"))["consumedUnits"] == 0
+    real = (await tenant.ok(create, {"i": values}))["createUser"]
+    assert real["errors"] == []
+    assert dry["changes"]["affectedUserCount"] == real["changes"]["affectedUserCount"] == 1
+    assert dry["changes"]["products"] == real["changes"]["products"] == [
+        {"product": {"skuPartNumber": "EMS"}, "consumedBefore": 0, "consumedAfter": 1}
+    ]
+    assert dry["changes"]["outcomes"] == real["changes"]["outcomes"] == [
+        {"user": {"displayName": "Hal"}, "product": {"skuPartNumber": "EMS"}, "state": "ACTIVE"}
+    ]
+    assert await members_of(tenant, sales) == ["Hal"]
+
+
 async def test_r22_a_dynamic_group_nested_in_a_licensed_assigned_group(tenant: Tenant) -> None:
     await tenant.buy("EMS", 5)
     ems = (await product(tenant, "EMS"))["id"]
