@@ -38,7 +38,7 @@ from services.context import Runtime
 from services.errors import ErrorCode, Refused, invalid, refuse
 from services.group_changes import Overlay, reconcile
 from services.ids import to_global_id
-from services.license_changes import write
+from services.license_changes import store, write
 from services.summaries import ChangeSummary
 
 QUERY_CANCELED = "57014"
@@ -145,11 +145,13 @@ class RuleMoves:
 
 async def move(
     change: Change, joins: Iterable[tuple[uuid.UUID, uuid.UUID]], leaves: Iterable[tuple[uuid.UUID, uuid.UUID]],
-    order: Mapping[uuid.UUID, int] | None = None,
+    order: Mapping[uuid.UUID, int] | None = None, *, store_in_dry_run: bool = False,
 ) -> RuleMoves:
     """Reconcile, then (real run) store, these rule-driven membership changes: (group, user)
     pairs. Joins are stored in user creation order (`order`: user → created_seq), so ties
-    between users who start to match at once go by creation order (D24)."""
+    between users who start to match at once go by creation order (D24). `store_in_dry_run`:
+    a dry run stores them too, in its own transaction (always rolled back), for a next step of
+    the same change to see."""
     joined: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     left: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for g, u in joins:
@@ -174,21 +176,25 @@ async def move(
     groups = set(moves.joined) | set(moves.left)
     reconciled = await reconcile(change, overlay, users=sorted(users), below=sorted(groups))
     moves.changes = reconciled.decided.summary(change)
-    if not change.dry_run:
+    if not change.dry_run or store_in_dry_run:
         for g, members in moves.joined.items():
             await directory.add_members(change.conn, change.tenant_id, g, members, [])
         for g, members in moves.left.items():
             await directory.remove_members(change.conn, change.tenant_id, g, members, [])
-        await write(change, reconciled.decided)
+        if change.dry_run:
+            await store(change, reconciled.decided)
+        else:
+            await write(change, reconciled.decided)
     return moves
 
 
 async def follow_rules(
     change: Change, *, created: Sequence[UserRecord] = (), updated: Sequence[tuple[UserRecord, UserRecord]] = (),
-    stored_ids: Sequence[uuid.UUID] = (),
+    stored_ids: Sequence[uuid.UUID] = (), store_in_dry_run: bool = False,
 ) -> RuleMoves:
     """R22: users just created or updated (records as they are now; `stored_ids`: a stored batch,
-    evaluated in SQL) join the dynamic groups whose rule they match and leave the others."""
+    evaluated in SQL) join the dynamic groups whose rule they match and leave the others
+    (`store_in_dry_run`: see `move`)."""
     conn, tid = change.conn, change.tenant_id
     moved = [after for before, after in updated if attributes(before) != attributes(after)]
     users = [*created, *moved]
@@ -218,7 +224,9 @@ async def follow_rules(
         ids += list(stored_ids)
         order.update(await rows.created_order(conn, tid, stored_ids))
     current = await rows.memberships(conn, tid, ids, rules)
-    return await move(change, sorted(matches - current, key=str), sorted(current - matches, key=str), order)
+    return await move(
+        change, sorted(matches - current, key=str), sorted(current - matches, key=str), order, store_in_dry_run=store_in_dry_run
+    )
 
 
 async def apply_rule(change: Change, group: GroupRecord, rule: Rule) -> RuleMoves:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gql.auth import Role
-from tests.gql.test_assign_licenses import product
+from tests.gql.test_assign_licenses import assign, product
 from tests.gql.test_group_licenses import license_group, states
 from tests.support import Tenant
 
@@ -96,6 +96,31 @@ async def test_r22_licenses_follow_rule_driven_membership(tenant: Tenant) -> Non
     assert await members_of(tenant, finance) == ["Ann"]
     pool = await product(tenant, "EMS")
     assert pool["consumedUnits"] == 1
+
+
+async def test_d24_clearing_the_location_that_put_a_user_in_a_licensed_dynamic_group_is_not_refused(api: Any) -> None:
+    """D1 refuses a user change only for errors on paths the user keeps: a path the same change
+    ends, by taking the user out of a dynamic group, refuses nothing (dry run and real run).
+    No tenant default: a cleared location leaves the user with none."""
+    tenant = await api.new_tenant(default_usage_location=None)
+    await tenant.buy("EMS", 5)
+    ems = (await product(tenant, "EMS"))["id"]
+    cat = await tenant.create_user("Cat", location="NO")
+    norway = await dynamic_group(tenant, "Norway", 'user.usageLocation -eq "NO"')
+    assert (await license_group(tenant, norway, [{"productId": ems}]))["errors"] == []
+    assert await states(tenant, cat) == [("EMS", norway, "ACTIVE", None)]
+    for dry in (True, False):
+        moved = (await tenant.ok(UPDATE_USER, {"i": {"userId": cat, "usageLocation": None, "dryRun": dry}}))["updateUser"]
+        assert moved["errors"] == [], moved
+        assert moved["changes"]["affectedUserCount"] == 1
+    assert await states(tenant, cat) == []
+    assert await members_of(tenant, norway) == []
+    assert (await product(tenant, "EMS"))["consumedUnits"] == 0
+    # a path the user keeps still refuses: a direct EMS, then the location cleared again
+    dan = await tenant.create_user("Dan", location="SE")
+    assert (await assign(tenant, [dan], [{"productId": ems}]))["errors"] == []
+    kept = (await tenant.ok(UPDATE_USER, {"i": {"userId": dan, "usageLocation": None}}))["updateUser"]
+    assert [e["code"] for e in kept["errors"]] == ["USAGE_LOCATION_REQUIRED"]
 
 
 async def test_r19_a_dry_run_create_user_shows_the_licenses_its_dynamic_groups_give(tenant: Tenant) -> None:
