@@ -121,6 +121,7 @@ class RuleMoves:
     joined: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     left: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     changes: ChangeSummary | None = None
+    names: dict[uuid.UUID, str] = field(default_factory=dict)  # the groups' display names, for the audit
 
     @property
     def any(self) -> bool:
@@ -135,12 +136,18 @@ class RuleMoves:
         }
 
     def summary_text(self) -> str:
-        """'; dynamic groups: 2 joined, 1 left' (empty when nobody moved)."""
+        """'; dynamic groups: 2 joined, 1 left (Sales: 2 joined; Finance: 1 left)' — the totals,
+        then per group (D32); empty when nobody moved."""
         if not self.any:
             return ""
         joined = sum(len(v) for v in self.joined.values())
         left = sum(len(v) for v in self.left.values())
-        return f"; dynamic groups: {joined} joined, {left} left"
+        per_group = []
+        for g in sorted(set(self.joined) | set(self.left), key=lambda g: (self.names.get(g, "").lower(), str(g))):
+            moved = [f"{len(self.joined[g])} joined"] if self.joined.get(g) else []
+            moved += [f"{len(self.left[g])} left"] if self.left.get(g) else []
+            per_group.append(f"{self.names.get(g, to_global_id('Group', g))}: {', '.join(moved)}")
+        return f"; dynamic groups: {joined} joined, {left} left ({'; '.join(per_group)})"
 
 
 async def move(
@@ -162,6 +169,8 @@ async def move(
     if not moves.any:
         moves.changes = ChangeSummary(change.dry_run)
         return moves
+    found = await directory.groups_by_ids(change.conn, change.tenant_id, sorted(set(joined) | set(left)))
+    moves.names = {g: record.display_name for g, record in found.items()}
     if order is not None:
         for users in moves.joined.values():
             users.sort(key=lambda u: order.get(u, 0))

@@ -76,7 +76,7 @@ async def test_r22_a_rule_makes_the_members_and_they_follow_user_changes(tenant:
     assert await members_of(tenant, sales) == ["Cid", "Dee"]
     audit = [e["node"] for e in (await tenant.ok(AUDIT))["auditLog"]["edges"]]
     updated = next(e for e in audit if e["action"] == "USER_UPDATED")
-    assert "dynamic groups: 0 joined, 1 left" in updated["summary"]
+    assert updated["summary"].endswith("; dynamic groups: 0 joined, 1 left (Sales people: 1 left)"), updated
 
 
 async def test_r22_licenses_follow_rule_driven_membership(tenant: Tenant) -> None:
