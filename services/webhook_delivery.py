@@ -38,7 +38,7 @@ from db.repo.events import EVENTS_CHANNEL, EventRecord
 from db.repo.paging import encode_cursor
 from db.repo.webhooks import WebhookRecord
 from services.context import SYSTEM_ACTOR, Runtime
-from services.ids import to_global_id
+from services.ids import numbered_id, to_global_id
 from services.webhook_urls import Target, UrlRefused, checked_target, display_url
 
 log = logging.getLogger("licensing.webhooks")
@@ -62,13 +62,13 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), MAX_RETRY_SECONDS))
 
 
-def event_json(rt: Runtime, e: EventRecord) -> dict[str, Any]:
+def event_json(rt: Runtime, tenant_id: str, e: EventRecord) -> dict[str, Any]:
     """One event in the shape of `LicenseEvent`, ids as GraphQL gives them (D33)."""
     product = rt.catalog.products[e.product_id]
     active = [frozenset(p.disabled_plan_ids) for p in e.paths if p.state == "ACTIVE"]
     enabled = engine.enabled_for_user(product.plan_ids, active)
     return {
-        "id": to_global_id("LicenseEvent", e.seq),
+        "id": numbered_id("LicenseEvent", tenant_id, e.seq),
         "cursor": event_cursor(e.seq),
         "occurredAt": e.occurred_at.isoformat(),
         "kind": e.kind,
@@ -89,12 +89,12 @@ def event_json(rt: Runtime, e: EventRecord) -> dict[str, Any]:
             for p in e.paths
         ],
         "actor": e.actor,
-        "auditEventId": to_global_id("AuditEvent", e.audit_id) if e.audit_id is not None else None,
+        "auditEventId": numbered_id("AuditEvent", tenant_id, e.audit_id) if e.audit_id is not None else None,
     }
 
 
-def batch_body(rt: Runtime, events: Sequence[EventRecord]) -> bytes:
-    return orjson.dumps({"events": [event_json(rt, e) for e in events]})
+def batch_body(rt: Runtime, tenant_id: str, events: Sequence[EventRecord]) -> bytes:
+    return orjson.dumps({"events": [event_json(rt, tenant_id, e) for e in events]})
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ async def deliver_next(rt: Runtime, tenant_id: str, webhook_id: uuid.UUID, clien
             await rows.update(conn, tenant_id, webhook_id, last_delivered_seq=through, pending_message_id=None,
                               pending_through_seq=None)
             return None
-        status, reason = await _attempt(webhook, target, message_id, batch_body(rt, events), client)
+        status, reason = await _attempt(webhook, target, message_id, batch_body(rt, tenant_id, events), client)
         now = rt.clock.now()
         done = Attempt(tenant_id, webhook_id, shown, message_id, len(events), event_cursor(through), reason is None, status, reason)
         if reason is None:
