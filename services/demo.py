@@ -11,6 +11,7 @@ from engine.subscription_lifecycle import first_term
 from services.change import Change, begin
 from services.context import Actor, Runtime
 from services.directory import guest_upn
+from services.ids import to_global_id
 from services.license_changes import NewPath, Proposal, decide, write
 
 DEMO_TENANT = "contoso"
@@ -45,6 +46,13 @@ async def seed_demo(rt: Runtime) -> bool:
             return False
         await tenants.create_tenant(change.conn, tenant.id, tenant.display_name, tenant.domain, tenant.default_usage_location)
         await _fill(change)
+        # R21, D33: the CLI's change has its audit event, which its license events point at
+        await change.audit(
+            "DEMO_CREATED",
+            f"Created the demo tenant {tenant.display_name}: {len(DEMO_PEOPLE)} people, {len(DEMO_GUESTS)} guests, "
+            f"{len(DEMO_SUBSCRIPTIONS)} subscriptions and their licenses",
+            target_id=to_global_id("Tenant", tenant.id),
+        )
     return True
 
 
