@@ -52,6 +52,8 @@ def is_database_unavailable(error: BaseException | None) -> bool:
             return True
         if isinstance(cause, OSError) and not isinstance(cause, _NOT_NETWORK):
             return True  # refused, reset, unreachable, timed out while connecting
+        if isinstance(cause, FileNotFoundError) and cause.filename is None:
+            return True  # connecting to a Unix socket that is gone (a stopped local server); open() names its file
         if type(cause).__name__ == "InterfaceError" and "connection is closed" in str(cause):
             return True  # asyncpg, on a connection the server closed
     return False
