@@ -34,10 +34,11 @@ def _camel(name: str) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-# Fields whose payload carries `changes`: each may change licenses or seats (D21).
+# Fields that may change licenses or seats (D21): those whose payload carries `changes`, and
+# inviteGuest, whose guest joins the dynamic groups its rule-matching (user.userType) gives.
 LICENSE_CHANGING_FIELDS = frozenset(
     _camel(name) for name, (_resolver, payload, _permissions) in FIELDS.items() if "changes" in payload.__annotations__
-)
+) | {"inviteGuest"}
 
 
 def _mutation_type() -> type:

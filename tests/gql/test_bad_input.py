@@ -513,6 +513,13 @@ async def test_d21_two_license_changing_fields_in_one_operation_are_refused_befo
     fragment more on Mutation { updateSubscriptionQuantity(input: {subscriptionId: $s, quantity: 9}) { errors { code } } }
     """
     await world.top_level(mixed, {"s": world.sub}, "BAD_USER_INPUT")
+    # inviteGuest changes licenses too: its guest joins the dynamic groups of guests
+    guests = """
+    mutation($p: ID!) {
+      inviteGuest(input: {email: "g@partner.example", displayName: "G"}) { errors { code } }
+      purchaseSubscription(input: {productId: $p, quantity: 2}) { subscription { id } errors { code } }
+    }"""
+    await world.top_level(guests, {"p": world.spb}, "BAD_USER_INPUT")
 
 
 async def test_d21_one_license_changing_field_beside_a_directory_field_is_allowed(world: World) -> None:
