@@ -178,11 +178,21 @@ async def batch(
 ) -> list[EventRecord]:
     """The webhook's next events after its last delivered cursor, in cursor order (up to
     `through` when re-reading the batch in flight)."""
-    params: dict[str, Any] = {"t": webhook.tenant_id, "after": webhook.last_delivered_seq, "n": limit}
+    return await events_after(conn, webhook.tenant_id, webhook.last_delivered_seq, webhook.kinds, through=through,
+                              limit=limit)
+
+
+async def events_after(
+    conn: AsyncConnection, tenant_id: str, after: int, kinds: Sequence[str], *, through: int | None = None, limit: int
+) -> list[EventRecord]:
+    """Up to `limit` of the tenant's events after `after` (of `kinds`, or all), in cursor order:
+    one range scan of the primary key (tenant_id, seq). Every event below the newest one read
+    has committed (numbers follow commit order), so a read reaching seq N sees all up to N."""
+    params: dict[str, Any] = {"t": tenant_id, "after": after, "n": limit}
     where = "tenant_id = :t AND seq > :after"
-    if webhook.kinds:
+    if kinds:
         where += " AND kind = ANY(:kinds)"
-        params["kinds"] = list(webhook.kinds)
+        params["kinds"] = list(kinds)
     if through is not None:
         where += " AND seq <= :through"
         params["through"] = through

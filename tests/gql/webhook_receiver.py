@@ -40,16 +40,24 @@ def signature_ok(secret: str, r: Received) -> bool:
 
 
 class Receiver:
-    """Answers each POST with the next planned status (then `default`), recording it."""
+    """Answers each POST with the next planned status (then `default`), recording it;
+    `keep_alive`: HTTP/1.1, connections kept open between requests (counted in `connections`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.received: list[Received] = []
+        self.connections = 0
         self.plan: list[int] = []
         self.default = 204
         self.got_one = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                receiver.connections += 1
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
