@@ -17,13 +17,13 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import orjson
 from sqlalchemy.engine import make_url
 
 from bench.common import GraphQL, bench_database, console, ensure_seeded, load_average, running_server
@@ -55,7 +55,7 @@ class Counter:
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                events = json.loads(body)["events"]
+                events = orjson.loads(body)["events"]  # ~565 kB a batch: a fast parser, as a busy receiver would use
                 with counter.lock:
                     counter.events += len(events)
                     counter.requests += 1

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -212,8 +212,12 @@ class Clients:
             await client.aclose()
 
 
-async def _send(webhook: WebhookRecord, target: Target, message_id: str, body: bytes, clients: Clients) -> int:
-    """POST the signed batch to the checked address; the HTTP status."""
+async def _send(
+    webhook: WebhookRecord, target: Target, message_id: str, body: bytes, clients: Clients,
+    while_waiting: Callable[[], None] | None = None,
+) -> int:
+    """POST the signed batch to the checked address; the HTTP status. `while_waiting` runs once
+    the request is sent, while the receiver reads it (httpcore's `trace` extension)."""
     timestamp = datetime.now(UTC)
     signature = StandardWebhook(webhook.secret).sign(message_id, timestamp, body.decode())
     headers = {
@@ -230,6 +234,14 @@ async def _send(webhook: WebhookRecord, target: Target, message_id: str, body: b
     extensions: dict[str, Any] = {}
     if target.scheme == "https" and target.host != str(target.address):  # a name, not an IP literal
         extensions["sni_hostname"] = target.host  # the certificate is checked against the name, too
+    if while_waiting is not None:
+        pending = [while_waiting]
+
+        async def trace(event: str, _info: dict[str, Any]) -> None:
+            if event == "http11.send_request_body.complete" and pending:
+                pending.pop()()
+
+        extensions["trace"] = trace
     client = clients.client(target)
     addresses = clients.addresses(target)
     async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
@@ -249,13 +261,14 @@ async def _send(webhook: WebhookRecord, target: Target, message_id: str, body: b
 
 
 async def _attempt(
-    webhook: WebhookRecord, target: Target | UrlRefused, message_id: str, body: bytes, clients: Clients
+    webhook: WebhookRecord, target: Target | UrlRefused, message_id: str, body: bytes, clients: Clients,
+    while_waiting: Callable[[], None] | None = None,
 ) -> tuple[int | None, str | None]:
     """(status, None) on a 2xx answer, else (status or None, why it failed, for an admin)."""
     if isinstance(target, UrlRefused):
         return None, f"Not sent: {target}"
     try:
-        status = await _send(webhook, target, message_id, body, clients)
+        status = await _send(webhook, target, message_id, body, clients, while_waiting)
     except (TimeoutError, httpx.TimeoutException):
         return None, f"No answer within {REQUEST_TIMEOUT_SECONDS:.0f} s."
     except httpx.ConnectError as exc:
@@ -277,6 +290,7 @@ class _ReadAhead:
     after: int
     kinds: tuple[str, ...]
     events: list[EventRecord] = field(default_factory=list)
+    built: tuple[int, int, bytes] | None = None  # (first seq, last seq, body) of a batch built ahead
 
     def holds(self, webhook: WebhookRecord) -> bool:
         return self.after == webhook.last_delivered_seq and self.kinds == webhook.kinds
@@ -293,6 +307,24 @@ class _ReadAhead:
             last = self.events[-1].seq if self.events else self.after
             self.events += await rows.events_after(conn, tenant_id, last, self.kinds, limit=READ_AHEAD_EVENTS)
         return self.events[:MAX_EVENTS_PER_REQUEST]
+
+    def body(self, rt: Runtime, events: list[EventRecord]) -> bytes:
+        """The body of `events` (a batch of these events): built ahead, or now."""
+        built, self.built = self.built, None
+        if built is not None and (built[0], built[1]) == (events[0].seq, events[-1].seq):
+            return built[2]
+        return batch_body(rt, events)
+
+    def build_next(self, rt: Runtime, through: int) -> None:
+        """Build the body of the batch after `through` when its events are all held — the batch
+        `next_batch` fixes after `through` is delivered — while the request of `through` is on
+        its way; a body not used is dropped."""
+        upcoming = [e for e in self.events[: 2 * MAX_EVENTS_PER_REQUEST] if e.seq > through][:MAX_EVENTS_PER_REQUEST]
+        if len(upcoming) == MAX_EVENTS_PER_REQUEST:
+            try:
+                self.built = (upcoming[0].seq, upcoming[-1].seq, batch_body(rt, upcoming))
+            except Exception:  # noqa: BLE001 - built again (and failing there) when its turn comes
+                self.built = None
 
     def delivered(self, through: int) -> None:
         n = 0
@@ -381,7 +413,10 @@ async def _deliver_next(rt: Runtime, d: _Delivery, clients: Clients) -> Attempt 
                               pending_through_seq=None)
             d.more = True
             return None
-        status, reason = await _attempt(webhook, target, message_id, batch_body(rt, events), clients)
+        ahead = d.ahead
+        body = ahead.body(rt, events) if ahead else batch_body(rt, events)
+        build_next = (lambda: ahead.build_next(rt, through)) if ahead else None
+        status, reason = await _attempt(webhook, target, message_id, body, clients, build_next)
         now = rt.clock.now()
         done = Attempt(d.tenant_id, d.webhook_id, shown, message_id, len(events), event_cursor(through), reason is None,
                        status, reason)

@@ -441,6 +441,34 @@ async def test_read_ahead_batches_stay_in_cursor_order_when_another_replica_deli
     assert (hook["pendingEventCount"], hook["lastDeliveredCursor"]) == (0, receiver.received[-1].events[-1]["cursor"])
 
 
+async def test_a_body_built_ahead_while_the_previous_request_is_on_its_way_is_the_batchs_own(
+    private_api: Api, keep_alive_receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = keep_alive_receiver
+    monkeypatch.setattr(webhook_delivery, "MAX_EVENTS_PER_REQUEST", 2)
+    built: list[list[int]] = []
+    real = webhook_delivery.batch_body
+
+    def counted(rt: Any, events: Any) -> bytes:
+        built.append([e.seq for e in events])
+        return real(rt, events)
+
+    monkeypatch.setattr(webhook_delivery, "batch_body", counted)
+    tenant = await private_api.new_tenant()
+    await tenant.buy("SPE_E3", 10)
+    made = await create(tenant, receiver.url())
+    await licensed_users(tenant, ["U1", "U2", "U3", "U4", "U5", "U6"])
+    attempts = await deliver(tenant)
+    assert [(a.ok, a.event_count) for a in attempts] == [(True, 2)] * 3
+    assert len(built) == 3  # each body built once: the 2nd and 3rd while the request before them was sent
+    expected = await graphql_events(tenant)
+    for e in expected:
+        e["auditEventId"] = e.pop("auditEvent")["id"]
+    assert [e for r in receiver.received for e in r.events] == expected[-6:]
+    assert [[e["userPrincipalName"][:2] for e in r.events] for r in receiver.received] == [["u1", "u2"], ["u3", "u4"], ["u5", "u6"]]
+    assert all(signature_ok(made["secret"], r) for r in receiver.received)
+
+
 async def test_the_app_goes_on_at_once_when_a_pass_stops_at_its_cap(
     private_api: Api, keep_alive_receiver: Receiver, database_url: str, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
