@@ -212,6 +212,26 @@ class Clients:
             await client.aclose()
 
 
+# a kept-alive connection the receiver closed meanwhile (or dropped without an answer)
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], auth: Any, extensions: dict[str, Any]
+) -> httpx.Response:
+    """POST; once more, on a new connection, when the connection dropped without an answer — a
+    kept-alive connection the receiver had just closed. The same request (webhook-id and all):
+    at least once."""
+    for n in (1, 2):
+        try:
+            return await client.post(url, content=body, headers=headers, auth=auth, extensions=extensions,
+                                     follow_redirects=False)
+        except _DROPPED:
+            if n == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def _send(
     webhook: WebhookRecord, target: Target, message_id: str, body: bytes, clients: Clients,
     while_waiting: Callable[[], None] | None = None,
@@ -247,10 +267,7 @@ async def _send(
     async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
         for n, address in enumerate(addresses):  # e.g. localhost: ::1, then 127.0.0.1
             try:
-                response = await client.post(
-                    target.connect_url(address), content=body, headers=headers, auth=auth, extensions=extensions,
-                    follow_redirects=False,
-                )
+                response = await _post(client, target.connect_url(address), body, headers, auth, extensions)
             except httpx.ConnectError:
                 if n == len(addresses) - 1:
                     raise

@@ -22,7 +22,7 @@ from services.ids import from_global_id
 from services.webhook_delivery import deliver_due
 from services.webhook_urls import address_kind, display_url
 from tests.gql.test_assign_licenses import assign, product
-from tests.gql.webhook_receiver import Receiver, signature_ok
+from tests.gql.webhook_receiver import DROP, Receiver, signature_ok
 from tests.support import Api, Tenant
 
 PUBLIC = "93.184.215.14"  # a public address: creation checks it without connecting anywhere
@@ -467,6 +467,27 @@ async def test_a_body_built_ahead_while_the_previous_request_is_on_its_way_is_th
     assert [e for r in receiver.received for e in r.events] == expected[-6:]
     assert [[e["userPrincipalName"][:2] for e in r.events] for r in receiver.received] == [["u1", "u2"], ["u3", "u4"], ["u5", "u6"]]
     assert all(signature_ok(made["secret"], r) for r in receiver.received)
+
+
+async def test_a_kept_connection_the_receiver_dropped_is_retried_at_once_on_a_new_one(
+    private_api: Api, keep_alive_receiver: Receiver
+) -> None:
+    receiver = keep_alive_receiver
+    tenant = await private_api.new_tenant()
+    await tenant.buy("SPE_E3", 5)
+    made = await create(tenant, receiver.url())
+    await licensed_users(tenant, ["Ann"])
+    receiver.plan = [DROP]
+    [ok] = await deliver(tenant)
+    assert ok.ok and ok.status == 204
+    dropped, answered = receiver.received
+    assert dropped.body == answered.body and dropped.message_id == answered.message_id  # the same request again
+    assert receiver.connections == 2 and signature_ok(made["secret"], answered)
+    await licensed_users(tenant, ["Bob"])
+    receiver.plan = [DROP, DROP]  # twice: a failure, retried later as any other
+    [failed] = await deliver(tenant)
+    assert not failed.ok and failed.retry_at is not None and "failed" in (failed.reason or "")
+    assert len(receiver.received) == 4
 
 
 async def test_the_app_goes_on_at_once_when_a_pass_stops_at_its_cap(

@@ -39,6 +39,9 @@ def signature_ok(secret: str, r: Received) -> bool:
     return fresh and any(hmac.compare_digest(expected, s) for s in offered)
 
 
+DROP = 0  # a planned "status": close the connection without answering
+
+
 class Receiver:
     """Answers each POST with the next planned status (then `default`), recording it;
     `keep_alive`: HTTP/1.1, connections kept open between requests (counted in `connections`)."""
@@ -62,6 +65,9 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 status = receiver.plan.pop(0) if receiver.plan else receiver.default
+                if status == DROP:
+                    self.close_connection = True  # no answer: the connection just closes
+                    return
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", "http://127.0.0.1:9/elsewhere")
