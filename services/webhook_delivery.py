@@ -10,6 +10,14 @@ following redirects, with a 10 s limit. A failure is retried with exponential ba
 first retry after 1 s); after LICENSING_WEBHOOK_RETRY_HOURS (24 h) of failures the webhook is
 disabled, audited as WEBHOOK_DISABLED by `system`.
 
+The steady state of a webhook far behind is one transaction per batch: lock the row, send the
+batch in flight, then store its acknowledgement and fix the next batch in one UPDATE, commit.
+Events are read ahead (ten batches per query, dropped when the row shows that another replica
+moved the webhook on or its kinds changed), the next body is built while the request before it
+is on its way, and requests share a kept-alive connection (Clients). A pass stops at
+MAX_BATCHES_PER_PASS batches per webhook so the others get their turn, and the loop goes on
+at once while batches are left.
+
 Times of the schedule come from the runtime's clock; the signature's `webhook-timestamp` is
 the wall clock, which receivers compare with their own.
 """
