@@ -25,6 +25,10 @@ from services.context import Actor, Runtime
 T = TypeVar("T")
 
 
+class _EndSnapshot(Exception):
+    """Thrown into the snapshot's context manager to end its transaction with a rollback."""
+
+
 @dataclass
 class Context:
     runtime: Runtime
@@ -86,4 +90,7 @@ class Context:
             if self._reader is not None and self._reader.lost and self._conn is not None:
                 await self._conn.invalidate()  # SQLAlchemy did not see the plain statement fail
             cm, self._cm, self._conn, self._reader = self._cm, None, None, None
-            await cm.__aexit__(None, None, None)
+            # a read-only snapshot has nothing to commit: end it by rolling back, which also
+            # works when a read was cancelled mid-statement (graphql-core cancels the sibling
+            # fields of one that errs) and left the transaction invalid
+            await cm.__aexit__(_EndSnapshot, _EndSnapshot(), None)

@@ -63,7 +63,7 @@ class SubscriptionRoot:
         try:
             async for page in live_updates.follow_events(ctx.runtime, ctx.actor, spec, seq):
                 for record in page:
-                    yield LicenseEvent.of(record)
+                    yield LicenseEvent.of(record, ctx.tenant_id)
                 await ctx.reset_snapshot()  # before the next page is read, or the feed waits
         except live_updates.SubscriberTooSlow as exc:
             raise PublicError(str(exc), SUBSCRIBER_TOO_SLOW) from exc

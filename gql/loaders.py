@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
-from db.records import GroupRecord, UserRecord
-from db.repo import group_licenses, reads
+from db.records import AuditRecord, GroupRecord, UserRecord
+from db.repo import audit, group_licenses, reads
 from db.repo.reads import PathRow, Reader
 from services.context import Runtime
 from services.pools import TenantPool
@@ -152,3 +152,14 @@ class Loaders:
     @cached_property
     def has_errors_by_group(self) -> DataLoader[uuid.UUID, bool]:
         return DataLoader(load_fn=self._group_errors)
+
+    # ---------------------------------------------------------------------- audit
+
+    async def _audit_events(self, keys: Sequence[int]) -> list[AuditRecord | None]:
+        found = await self.read(lambda c: audit.events_by_ids(c, self.tenant_id, keys))
+        return [found.get(k) for k in keys]
+
+    @cached_property
+    def audit_event_by_id(self) -> DataLoader[int, AuditRecord | None]:
+        """A page of license events names the audit events of their changes: one statement."""
+        return DataLoader(load_fn=self._audit_events)

@@ -40,7 +40,7 @@ from gql.types.rules import MembershipRulePreview
 from gql.types.webhooks import Webhook, webhook_node, webhooks_of
 from services import validation as v
 from services.errors import ErrorCode, Refused
-from services.ids import BadId, from_global_id, product_id_arg, uuid_arg
+from services.ids import BadId, from_global_id, number_in_tenant, product_id_arg, uuid_arg
 
 T = TypeVar("T")
 
@@ -86,10 +86,11 @@ async def _node(info: Info, type_name: str, key: str) -> Node | None:
         match = [s for s in pool.subscriptions if s.id == sid]
         return Subscription.of(match[0], info) if match else None
     if type_name == "AuditEvent":
-        if not (key.isascii() and key.isdigit()):  # int() also takes " 7", "1_0", "٧"
-            raise BadId(key)
-        event = await ctx.read(lambda c: audit.event_by_id(c, ctx.tenant_id, int(key)))
-        return AuditEvent.of(event) if event else None
+        number = number_in_tenant(key, ctx.tenant_id)
+        if number is None:
+            return None  # another tenant's, or no event's
+        event = await ctx.read(lambda c: audit.event_by_id(c, ctx.tenant_id, number))
+        return AuditEvent.of(event, ctx.tenant_id) if event else None
     return None
 
 

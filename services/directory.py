@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-import engine
 from db.models import DIRECT
 from db.records import UserRecord
 from db.repo import directory
@@ -123,10 +122,10 @@ async def create_user(rt: Runtime, actor: Actor, request: CreateUser) -> UserCha
             change.catalog, request.licenses, "input.licenses",
             no_subscription="New users get organisation seats; leave `subscriptionId` out.",
         )
-        if change.dry_run:
-            user = directory.unsaved_user(values, change.now)
-        else:
-            user = await directory.insert_user(change.conn, change.tenant_id, values)
+        # a dry run stores the user in its own transaction, which is always rolled back: the
+        # dynamic groups it would join and their licenses are decided as a real run decides
+        # them (R19), behind everyone in line as a new user is
+        user = await directory.insert_user(change.conn, change.tenant_id, values)
         followed = await users_changed(change, created=[user], refuse_new_errors=not request.from_identity_provider)
         changes = followed.changes
         if adds:
@@ -142,9 +141,6 @@ async def create_user(rt: Runtime, actor: Actor, request: CreateUser) -> UserCha
 
 async def _license_new_user(change: Change, user: UserRecord, adds: dict[uuid.UUID, frozenset[uuid.UUID]]) -> ChangeSummary:
     facts = await load_facts(change.conn, change.tenant_id, [user.id])
-    # a dry run's user is not stored: it is created behind everyone, as it would be
-    created_seq = engine.BACK_OF_QUEUE if change.dry_run else user.created_seq
-    facts.users[user.id] = engine.UserFacts(str(user.id), user.usage_location, created_seq)
     proposal = Proposal(user_ids={user.id}, upserts={(user.id, pid, DIRECT): NewPath(d) for pid, d in adds.items()})
     return await decide_direct(change, proposal, [(user.id, pid) for pid in adds], facts=facts)
 

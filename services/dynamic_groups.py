@@ -38,9 +38,8 @@ from services.context import Runtime
 from services.errors import ErrorCode, Refused, invalid, refuse
 from services.group_changes import Overlay, reconcile
 from services.ids import to_global_id
-from services.license_changes import write
+from services.license_changes import store, write
 from services.summaries import ChangeSummary
-from services.validation import no_nul
 
 QUERY_CANCELED = "57014"
 RULE_FIELD = "input.membershipRule"
@@ -52,13 +51,11 @@ RULE_FIELD = "input.membershipRule"
 def parse_rule(text: str, field: str = RULE_FIELD) -> Rule:
     """A rule as the admin wrote it (not trimmed, D32), parsed; INVALID_INPUT naming the 0-based
     position and what was expected there (R23)."""
-    no_nul(text, field)
-    if len(text) > MAX_RULE_LENGTH:
-        raise invalid(field, f"The membership rule is {len(text):,} characters long; at most {MAX_RULE_LENGTH:,} are allowed.")
-    try:
-        return parse_cached(text)
-    except RuleError as exc:
-        raise invalid(field, rule_error_message(exc)) from exc
+    check = RuleCheck.of(text)  # too long or a NUL: an error with its position too, as in the preview
+    if check.rule is None:
+        assert check.error is not None
+        raise invalid(field, rule_error_message(check.error))
+    return check.rule
 
 
 def rule_error_message(exc: RuleError) -> str:
@@ -124,6 +121,7 @@ class RuleMoves:
     joined: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     left: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     changes: ChangeSummary | None = None
+    names: dict[uuid.UUID, str] = field(default_factory=dict)  # the groups' display names, for the audit
 
     @property
     def any(self) -> bool:
@@ -138,22 +136,29 @@ class RuleMoves:
         }
 
     def summary_text(self) -> str:
-        """'; dynamic groups: 2 joined, 1 left' (empty when nobody moved)."""
+        """'; dynamic groups: 2 joined, 1 left (Sales: 2 joined; Finance: 1 left)' — the totals,
+        then per group (D32); empty when nobody moved."""
         if not self.any:
             return ""
         joined = sum(len(v) for v in self.joined.values())
         left = sum(len(v) for v in self.left.values())
-        return f"; dynamic groups: {joined} joined, {left} left"
+        per_group = []
+        for g in sorted(set(self.joined) | set(self.left), key=lambda g: (self.names.get(g, "").lower(), str(g))):
+            moved = [f"{len(self.joined[g])} joined"] if self.joined.get(g) else []
+            moved += [f"{len(self.left[g])} left"] if self.left.get(g) else []
+            per_group.append(f"{self.names.get(g, to_global_id('Group', g))}: {', '.join(moved)}")
+        return f"; dynamic groups: {joined} joined, {left} left ({'; '.join(per_group)})"
 
 
 async def move(
     change: Change, joins: Iterable[tuple[uuid.UUID, uuid.UUID]], leaves: Iterable[tuple[uuid.UUID, uuid.UUID]],
-    order: Mapping[uuid.UUID, int] | None = None, *, unsaved: frozenset[uuid.UUID] = frozenset(),
+    order: Mapping[uuid.UUID, int] | None = None, *, store_in_dry_run: bool = False,
 ) -> RuleMoves:
     """Reconcile, then (real run) store, these rule-driven membership changes: (group, user)
     pairs. Joins are stored in user creation order (`order`: user → created_seq), so ties
-    between users who start to match at once go by creation order (D24). `unsaved`: users of a
-    dry-run createUser, never stored: their joins are shown, their licenses not decided."""
+    between users who start to match at once go by creation order (D24). `store_in_dry_run`:
+    a dry run stores them too, in its own transaction (always rolled back), for a next step of
+    the same change to see."""
     joined: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     left: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for g, u in joins:
@@ -164,11 +169,13 @@ async def move(
     if not moves.any:
         moves.changes = ChangeSummary(change.dry_run)
         return moves
+    found = await directory.groups_by_ids(change.conn, change.tenant_id, sorted(set(joined) | set(left)))
+    moves.names = {g: record.display_name for g, record in found.items()}
     if order is not None:
         for users in moves.joined.values():
             users.sort(key=lambda u: order.get(u, 0))
     overlay = Overlay(
-        add_user_edges=[(g, u) for g, users in moves.joined.items() for u in users if u not in unsaved],
+        add_user_edges=[(g, u) for g, users in moves.joined.items() for u in users],
         remove_user_edges=[(g, u) for g, users in moves.left.items() for u in users],
     )
     users = {u for _, u in overlay.add_user_edges} | {u for _, u in overlay.remove_user_edges}
@@ -178,21 +185,25 @@ async def move(
     groups = set(moves.joined) | set(moves.left)
     reconciled = await reconcile(change, overlay, users=sorted(users), below=sorted(groups))
     moves.changes = reconciled.decided.summary(change)
-    if not change.dry_run:
+    if not change.dry_run or store_in_dry_run:
         for g, members in moves.joined.items():
             await directory.add_members(change.conn, change.tenant_id, g, members, [])
         for g, members in moves.left.items():
             await directory.remove_members(change.conn, change.tenant_id, g, members, [])
-        await write(change, reconciled.decided)
+        if change.dry_run:
+            await store(change, reconciled.decided)
+        else:
+            await write(change, reconciled.decided)
     return moves
 
 
 async def follow_rules(
     change: Change, *, created: Sequence[UserRecord] = (), updated: Sequence[tuple[UserRecord, UserRecord]] = (),
-    stored_ids: Sequence[uuid.UUID] = (),
+    stored_ids: Sequence[uuid.UUID] = (), store_in_dry_run: bool = False,
 ) -> RuleMoves:
     """R22: users just created or updated (records as they are now; `stored_ids`: a stored batch,
-    evaluated in SQL) join the dynamic groups whose rule they match and leave the others."""
+    evaluated in SQL) join the dynamic groups whose rule they match and leave the others
+    (`store_in_dry_run`: see `move`)."""
     conn, tid = change.conn, change.tenant_id
     moved = [after for before, after in updated if attributes(before) != attributes(after)]
     users = [*created, *moved]
@@ -222,8 +233,9 @@ async def follow_rules(
         ids += list(stored_ids)
         order.update(await rows.created_order(conn, tid, stored_ids))
     current = await rows.memberships(conn, tid, ids, rules)
-    unsaved = frozenset(u.id for u in created) if change.dry_run else frozenset()
-    return await move(change, sorted(matches - current, key=str), sorted(current - matches, key=str), order, unsaved=unsaved)
+    return await move(
+        change, sorted(matches - current, key=str), sorted(current - matches, key=str), order, store_in_dry_run=store_in_dry_run
+    )
 
 
 async def apply_rule(change: Change, group: GroupRecord, rule: Rule) -> RuleMoves:

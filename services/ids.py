@@ -27,6 +27,25 @@ class BadId(ValueError):
     """An id that does not decode: INVALID_INPUT (D13)."""
 
 
+MAX_NUMBER = 2**63 - 1  # numbered objects are bigints: a larger number names none
+
+
+def numbered_id(type_name: str, tenant_id: str, number: int) -> str:
+    """The id of an object numbered per tenant (audit and license events): the key names the
+    tenant too, so one tenant's id never names another tenant's object of the same number (§5)."""
+    return to_global_id(type_name, f"{tenant_id}:{number}")
+
+
+def number_in_tenant(key: str, tenant_id: str) -> int | None:
+    """The number a `numbered_id` key gives for this tenant; None when it names another
+    tenant's object (or a number no object can have). BadId when it does not decode."""
+    tenant, _sep, number = key.rpartition(":")
+    if not (number.isascii() and number.isdigit()):  # int() also takes " 7", "1_0", "٧"
+        raise BadId(key)
+    value = int(number)
+    return value if tenant == tenant_id and 1 <= value <= MAX_NUMBER else None
+
+
 @dataclass(frozen=True)
 class GlobalId:
     type_name: str

@@ -51,11 +51,14 @@ async def users_changed(
     summary = ChangeSummary(change.dry_run)
     freed = 0
     locations = {after.id: after.usage_location for before, after in updated if before.usage_location != after.usage_location}
+    # the dynamic groups first: D1 refuses only for the paths the users keep, so a path the
+    # change ends by taking its user out of a dynamic group must be gone when the new
+    # locations are judged (a dry run stores these moves in its own, rolled-back transaction)
+    moves = await follow_rules(change, created=created, updated=updated, stored_ids=stored_ids, store_in_dry_run=bool(locations))
     if locations:
         summary = await _locations_changed(change, locations, refuse=refuse_new_errors)
     if deleted:
         summary, freed = await _users_deleted(change, [u.id for u in deleted])
-    moves = await follow_rules(change, created=created, updated=updated, stored_ids=stored_ids)
     if moves.any and moves.changes is not None:
         summary = summary.merged(moves.changes)
     return UsersChanged(summary, freed, moves)

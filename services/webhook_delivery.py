@@ -48,7 +48,7 @@ from db.repo.events import EVENTS_CHANNEL, EventRecord
 from db.repo.paging import encode_cursor
 from db.repo.webhooks import WebhookRecord
 from services.context import SYSTEM_ACTOR, Runtime
-from services.ids import to_global_id
+from services.ids import numbered_id, to_global_id
 from services.webhook_urls import IpAddress, Target, UrlRefused, checked_target, display_url
 
 log = logging.getLogger("licensing.webhooks")
@@ -112,11 +112,11 @@ class _Shapes:
         return found
 
 
-def event_json(rt: Runtime, e: EventRecord, shapes: _Shapes | None = None) -> dict[str, Any]:
+def event_json(rt: Runtime, tenant_id: str, e: EventRecord, shapes: _Shapes | None = None) -> dict[str, Any]:
     """One event in the shape of `LicenseEvent`, ids as GraphQL gives them (D33)."""
     parts = shapes or _Shapes(rt)
     return {
-        "id": to_global_id("LicenseEvent", e.seq),
+        "id": numbered_id("LicenseEvent", tenant_id, e.seq),
         "cursor": event_cursor(e.seq),
         "occurredAt": e.occurred_at.isoformat(),
         "kind": e.kind,
@@ -134,13 +134,13 @@ def event_json(rt: Runtime, e: EventRecord, shapes: _Shapes | None = None) -> di
             for p in e.paths
         ],
         "actor": e.actor,
-        "auditEventId": to_global_id("AuditEvent", e.audit_id) if e.audit_id is not None else None,
+        "auditEventId": numbered_id("AuditEvent", tenant_id, e.audit_id) if e.audit_id is not None else None,
     }
 
 
-def batch_body(rt: Runtime, events: Sequence[EventRecord]) -> bytes:
+def batch_body(rt: Runtime, tenant_id: str, events: Sequence[EventRecord]) -> bytes:
     shapes = _Shapes(rt)
-    return orjson.dumps({"events": [event_json(rt, e, shapes) for e in events]})
+    return orjson.dumps({"events": [event_json(rt, tenant_id, e, shapes) for e in events]})
 
 
 @dataclass(frozen=True)
@@ -333,21 +333,21 @@ class _ReadAhead:
             self.events += await rows.events_after(conn, tenant_id, last, self.kinds, limit=READ_AHEAD_EVENTS)
         return self.events[:MAX_EVENTS_PER_REQUEST]
 
-    def body(self, rt: Runtime, events: list[EventRecord]) -> bytes:
+    def body(self, rt: Runtime, tenant_id: str, events: list[EventRecord]) -> bytes:
         """The body of `events` (a batch of these events): built ahead, or now."""
         built, self.built = self.built, None
         if built is not None and (built[0], built[1]) == (events[0].seq, events[-1].seq):
             return built[2]
-        return batch_body(rt, events)
+        return batch_body(rt, tenant_id, events)
 
-    def build_next(self, rt: Runtime, through: int) -> None:
+    def build_next(self, rt: Runtime, tenant_id: str, through: int) -> None:
         """Build the body of the batch after `through` when its events are all held — the batch
         `next_batch` fixes after `through` is delivered — while the request of `through` is on
         its way; a body not used is dropped."""
         upcoming = [e for e in self.events[: 2 * MAX_EVENTS_PER_REQUEST] if e.seq > through][:MAX_EVENTS_PER_REQUEST]
         if len(upcoming) == MAX_EVENTS_PER_REQUEST:
             try:
-                self.built = (upcoming[0].seq, upcoming[-1].seq, batch_body(rt, upcoming))
+                self.built = (upcoming[0].seq, upcoming[-1].seq, batch_body(rt, tenant_id, upcoming))
             except Exception:  # noqa: BLE001 - built again (and failing there) when its turn comes
                 self.built = None
 
@@ -439,8 +439,8 @@ async def _deliver_next(rt: Runtime, d: _Delivery, clients: Clients) -> Attempt 
             d.more = True
             return None
         ahead = d.ahead
-        body = ahead.body(rt, events) if ahead else batch_body(rt, events)
-        build_next = (lambda: ahead.build_next(rt, through)) if ahead else None
+        body = ahead.body(rt, d.tenant_id, events) if ahead else batch_body(rt, d.tenant_id, events)
+        build_next = (lambda: ahead.build_next(rt, d.tenant_id, through)) if ahead else None
         status, reason = await _attempt(webhook, target, message_id, body, clients, build_next)
         now = rt.clock.now()
         done = Attempt(d.tenant_id, d.webhook_id, shown, message_id, len(events), event_cursor(through), reason is None,

@@ -90,10 +90,24 @@ def _parse(url: str) -> tuple[SplitResult, str, int]:
     return parts._replace(scheme=scheme), host, port or (443 if scheme == "https" else 80)
 
 
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
 def address_kind(address: IpAddress) -> str | None:
-    """None for a public address; otherwise what it is ("loopback", "private", "link-local", …)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """None for a public address; otherwise what it is ("loopback", "private", "link-local", …).
+    An IPv6 address carrying an IPv4 one: mapped (::ffff:a.b.c.d) is that IPv4 address;
+    compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::a.b.c.d) forms are reserved; 6to4
+    and Teredo are what their IPv4 address is when that is not public."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif (int(address) >> 32 == 0 and int(address) > 1) or any(address in network for network in _NAT64):
+            return "reserved"
+        else:
+            tunnelled = address.sixtofour or (address.teredo[1] if address.teredo else None)
+            kind = address_kind(tunnelled) if tunnelled is not None else None
+            if kind is not None:
+                return kind
     if address.is_unspecified:
         return "unspecified"
     if address.is_loopback:
@@ -104,7 +118,7 @@ def address_kind(address: IpAddress) -> str | None:
         return "multicast"
     if any(address in network for network in _PRIVATE):
         return "private"
-    if not address.is_global:
+    if address.is_reserved or not address.is_global:
         return "reserved"
     return None
 

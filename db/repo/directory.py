@@ -459,18 +459,6 @@ async def is_transitive_member(conn: AsyncConnection, tenant_id: str, user_id: u
     return row is not None
 
 
-def unsaved_user(values: dict[str, Any], now: Any) -> UserRecord:
-    """The user a dry run would create (never stored)."""
-    return UserRecord(
-        id=uuid.uuid4(), user_principal_name=values["user_principal_name"], display_name=values["display_name"],
-        mail=values.get("mail"), user_type=values.get("user_type", "MEMBER"), usage_location=values.get("usage_location"),
-        account_enabled=values.get("account_enabled", True), department=values.get("department"),
-        job_title=values.get("job_title"), created_at=now, created_seq=0,
-        given_name=values.get("given_name"), surname=values.get("surname"), employee_id=values.get("employee_id"),
-        external_id=None,
-    )
-
-
 async def current_members(
     conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, user_ids: Sequence[uuid.UUID], group_ids: Sequence[uuid.UUID]
 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:

@@ -186,7 +186,9 @@ shapes AS (
     FROM unnest(CAST(:s_product AS uuid[]), CAST(:s_disabled AS text[]), CAST(:s_index AS int[])) AS s(p, d, i)
 ),
 tagged AS (
-    SELECT p.user_id, s.i FROM rule_paths p JOIN shapes s ON s.p = p.product_id AND s.d = p.disabled
+    -- a shape is a set of disabled plans: the stored array's order is not the shape's
+    SELECT p.user_id, s.i FROM rule_paths p
+    JOIN shapes s ON s.p = p.product_id AND coalesce(p.disabled, '{}') @> s.d AND coalesce(p.disabled, '{}') <@ s.d
 )
 SELECT user_id FROM tagged WHERE i = ANY(CAST(:alone AS int[]))
 UNION
@@ -560,7 +562,8 @@ class GroupBatch:
         """The (product, disabled plans) shapes of the batch's paths of rule products, as the
         change leaves them and as they were."""
         rows = await self.conn.execute(text(SHAPES), {"rule": self.rule_products})
-        return [Shape(r.product_id, frozenset(r.disabled or ())) for r in rows]
+        # one shape per set of disabled plans, however the stored arrays order them
+        return list(dict.fromkeys(Shape(r.product_id, frozenset(r.disabled or ())) for r in rows))
 
     async def users_with_shapes(
         self, shapes: Sequence[Shape], alone: Iterable[int], pairs: Iterable[tuple[int, int]]

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from gql.changes import LicenseChangeSummary, changes_of
-from gql.errors import ErrorCode, PublicError, UserError
+from gql.errors import UserError, bad_user_input
 from gql.inputs import CreateGroupInput, DeleteGroupInput, GroupMembersInput, UpdateGroupInput
 from gql.mutations.common import Field, run
 from gql.permissions import CanManageDirectory
@@ -66,7 +66,7 @@ class MembershipChanges:
 async def _users(info: Info, ids: list[uuid.UUID], first: int | None) -> list[User]:
     n = 50 if first is None else first
     if n < 0 or n > MAX_MOVES_LISTED:
-        raise PublicError(f"`first` must be between 0 and {MAX_MOVES_LISTED}.", ErrorCode.INVALID_INPUT.value)
+        raise bad_user_input(f"`first` must be between 0 and {MAX_MOVES_LISTED}; got {n}.")  # D9
     users = await info.context.loaders.user_by_id.load_many(ids[:n])
     return [User.of(u) for u in users if u is not None]
 

@@ -11,7 +11,7 @@ from db.records import AuditRecord
 from db.repo import audit
 from gql.errors import page_size
 from gql.types.common import Connection, Node, connection, fetch_page
-from services.ids import to_global_id
+from services.ids import numbered_id
 
 
 @strawberry.type
@@ -23,9 +23,9 @@ class AuditEvent(Node):
     summary: str
 
     @staticmethod
-    def of(e: AuditRecord) -> AuditEvent:
+    def of(e: AuditRecord, tenant_id: str) -> AuditEvent:
         return AuditEvent(
-            id=strawberry.ID(to_global_id("AuditEvent", e.id)),
+            id=strawberry.ID(numbered_id("AuditEvent", tenant_id, e.id)),
             occurred_at=e.occurred_at,
             actor=e.actor,
             action=e.action,
@@ -42,4 +42,4 @@ async def audit_connection(info: Info, first: int | None, after: str | None) -> 
     async def count() -> int:
         return await ctx.read(lambda c: audit.events_count(c, ctx.tenant_id))
 
-    return connection(page, [AuditEvent.of(e) for e in page.items], count)
+    return connection(page, [AuditEvent.of(e, info.context.tenant_id) for e in page.items], count)

@@ -12,7 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 import engine
-from db.repo import audit, events
+from db.repo import events
 from db.repo.events import EventFilter, EventPath, EventRecord
 from db.repo.paging import BadCursor, Page, decode_cursor, encode_cursor
 from gql.errors import ErrorCode, LicenseError, PublicError, page_size, public_error
@@ -21,9 +21,10 @@ from gql.types.audit import AuditEvent
 from gql.types.catalog import ServicePlan
 from gql.types.common import AssignmentState, Connection, Node, connection
 from services.errors import Refused
-from services.ids import BadId, to_global_id, uuid_arg
+from services.ids import MAX_NUMBER, number_in_tenant, numbered_id, product_id_arg, to_global_id, uuid_arg
 
 CURSOR_TAG = "ev"
+
 BAD_AFTER = "`after` is not a license-event cursor this API returned; pass a `cursor` of an event or an `endCursor`."
 
 
@@ -56,9 +57,16 @@ def parse_after(after: str | None) -> int | None:
         tag, seq = decode_cursor(after, 2)
     except BadCursor as exc:
         raise PublicError(BAD_AFTER, ErrorCode.INVALID_INPUT.value) from exc
-    if tag != CURSOR_TAG or not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+    if tag != CURSOR_TAG or not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_NUMBER:
         raise PublicError(BAD_AFTER, ErrorCode.INVALID_INPUT.value)
     return seq
+
+
+NOTHING = uuid.UUID(int=0)  # an id no user, product or group has
+
+
+def _or_nothing(found: uuid.UUID | None) -> uuid.UUID:
+    return NOTHING if found is None else found
 
 
 def event_filter(info: Info, f: LicenseEventFilter | None, *, user_id: uuid.UUID | None = None) -> EventFilter | None:
@@ -67,15 +75,14 @@ def event_filter(info: Info, f: LicenseEventFilter | None, *, user_id: uuid.UUID
     actor = info.context.actor
     catalog = info.context.catalog
     try:
-        wanted_user = uuid_arg(f.user_id, "User", "filter.userId") if f and f.user_id else None
-        product = uuid_arg(f.product_id, "Product", "filter.productId") if f and f.product_id else None
-        group = uuid_arg(f.group_id, "Group", "filter.groupId") if f and f.group_id else None
+        # an id of another type, or of no catalog product, names nothing: no events (never "no filter")
+        wanted_user = _or_nothing(uuid_arg(f.user_id, "User", "filter.userId")) if f and f.user_id else None
+        product = _or_nothing(product_id_arg(catalog, f.product_id, "filter.productId")) if f and f.product_id else None
+        group = _or_nothing(uuid_arg(f.group_id, "Group", "filter.groupId")) if f and f.group_id else None
     except Refused as exc:
         raise public_error(exc) from exc  # malformed ids: INVALID_INPUT
-    if product is not None and product not in catalog.products:
-        product = uuid.UUID(int=0)  # names no product: no events
     if user_id is not None:
-        wanted_user = user_id if wanted_user in (None, user_id) else uuid.UUID(int=0)
+        wanted_user = user_id if wanted_user in (None, user_id) else NOTHING
     if not actor.can_read_tenant:
         mine = actor.user.id if actor.user else None
         if mine is None or (wanted_user is not None and wanted_user != mine):
@@ -121,9 +128,9 @@ class LicenseEvent(Node):
     record: strawberry.Private[EventRecord]
 
     @staticmethod
-    def of(e: EventRecord) -> LicenseEvent:
+    def of(e: EventRecord, tenant_id: str) -> LicenseEvent:
         return LicenseEvent(
-            id=strawberry.ID(to_global_id("LicenseEvent", e.seq)), cursor=event_cursor(e.seq), occurred_at=e.occurred_at,
+            id=strawberry.ID(numbered_id("LicenseEvent", tenant_id, e.seq)), cursor=event_cursor(e.seq), occurred_at=e.occurred_at,
             kind=LicenseEventKind(e.kind), user_id=strawberry.ID(to_global_id("User", e.user_id)),
             user_principal_name=e.user_principal_name, holds_seat=e.holds_seat, actor=e.actor, record=e,
         )
@@ -157,8 +164,8 @@ class LicenseEvent(Node):
         number = self.record.audit_id
         if number is None or not ctx.actor.can_read_tenant:
             return None
-        found = await ctx.read(lambda c: audit.event_by_id(c, ctx.tenant_id, number))
-        return AuditEvent.of(found) if found else None
+        found = await ctx.loaders.audit_event_by_id.load(number)
+        return AuditEvent.of(found, ctx.tenant_id) if found else None
 
 
 async def event_connection(
@@ -180,19 +187,20 @@ async def event_connection(
         spec = f
         return await ctx.read(lambda c: events.count(c, ctx.tenant_id, spec))
 
-    return connection(page, [LicenseEvent.of(r) for r in page.items], count)
+    return connection(page, [LicenseEvent.of(r, ctx.tenant_id) for r in page.items], count)
 
 
 async def event_node(info: Info, key: str) -> LicenseEvent | None:
     """`node` of a LicenseEvent: as visible as the event's user's history (D30)."""
-    if not (key.isascii() and key.isdigit()):
-        raise BadId(key)
     ctx = info.context
-    found = await ctx.read(lambda c: events.by_seqs(c, ctx.tenant_id, [int(key)]))
-    record = found.get(int(key))
+    seq = number_in_tenant(key, ctx.tenant_id)
+    if seq is None:
+        return None  # another tenant's, or no event's
+    found = await ctx.read(lambda c: events.by_seqs(c, ctx.tenant_id, [seq]))
+    record = found.get(seq)
     if record is None:
         return None
     actor = ctx.actor
     if not actor.can_read_tenant and (actor.user is None or actor.user.id != record.user_id):
         return None
-    return LicenseEvent.of(record)
+    return LicenseEvent.of(record, ctx.tenant_id)

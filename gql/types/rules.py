@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from engine.membership_rules import Rule
-from gql.errors import ErrorCode, PublicError, public_error
+from gql.errors import bad_user_input, public_error
 from gql.types.directory import User
 from services import dynamic_groups
 from services.errors import Refused
@@ -49,7 +49,7 @@ class MembershipRulePreview:
         """Matching users in creation order (at most 100)."""
         n = 20 if first is None else first
         if n < 0 or n > MAX_SAMPLE:
-            raise PublicError(f"`first` must be between 0 and {MAX_SAMPLE}.", ErrorCode.INVALID_INPUT.value)
+            raise bad_user_input(f"`first` must be between 0 and {MAX_SAMPLE}; got {n}.")  # D9
         rule = self.rule
         if rule is None or n == 0:
             return []

@@ -572,3 +572,16 @@ async def test_d13_a_cursor_or_token_subject_holding_nul_names_nothing(world: Wo
     t = world.tenant
     viewer = await t.ok("{ viewer { user { id } roles } }", token=t.token(sub="ann\x00@x.example"))
     assert viewer["viewer"] == {"user": None, "roles": []}
+
+
+async def test_d9_a_field_error_beside_fields_reading_the_database_is_reported_not_unexpected(tenant: Tenant) -> None:
+    """A non-null field that errs nulls its parent, and graphql-core cancels the sibling fields
+    still reading the database: the request's snapshot must still end cleanly, so the answer is
+    the field's error (BAD_USER_INPUT), never "Unexpected error", and the next request works."""
+    for i in range(3):
+        await tenant.create_user(f"U{i}", department="Sales")
+    preview = 'query($n: Int) { membershipRulePreview(rule: "user.department -eq \\"Sales\\"") { matchingCount sample(first: $n) { id } } }'
+    for _ in range(3):
+        body = await tenant.gql(preview, {"n": 101})
+        assert body["data"] is None and [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+    assert (await tenant.ok(preview, {"n": 2}))["membershipRulePreview"]["matchingCount"] == 3

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from gql.auth import Role, issue_token
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "concurrency-test-secret-0123456789-abcdefghijklmnop"
@@ -44,12 +44,6 @@ HOLDERS = "query($p: ID!) { users(first: 100, filter: {hasProductId: $p}) { tota
 
 
 # ------------------------------------------------------------------------------ the server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _licensing_command() -> list[str]:
@@ -76,7 +70,7 @@ def server_factory(database_url: str, tmp_path_factory: pytest.TempPathFactory) 
     started: list[Server] = []
 
     def start(**env_extra: str) -> Server:
-        port = _free_port()
+        port = free_port()
         log = tmp_path_factory.mktemp("server") / "server.log"
         env = {
             **os.environ,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gql.auth import Role
-from tests.gql.test_assign_licenses import product
+from tests.gql.test_assign_licenses import assign, product
 from tests.gql.test_group_licenses import license_group, states
 from tests.support import Tenant
 
@@ -76,7 +76,7 @@ async def test_r22_a_rule_makes_the_members_and_they_follow_user_changes(tenant:
     assert await members_of(tenant, sales) == ["Cid", "Dee"]
     audit = [e["node"] for e in (await tenant.ok(AUDIT))["auditLog"]["edges"]]
     updated = next(e for e in audit if e["action"] == "USER_UPDATED")
-    assert "dynamic groups: 0 joined, 1 left" in updated["summary"]
+    assert updated["summary"].endswith("; dynamic groups: 0 joined, 1 left (Sales people: 1 left)"), updated
 
 
 async def test_r22_licenses_follow_rule_driven_membership(tenant: Tenant) -> None:
@@ -96,6 +96,58 @@ async def test_r22_licenses_follow_rule_driven_membership(tenant: Tenant) -> Non
     assert await members_of(tenant, finance) == ["Ann"]
     pool = await product(tenant, "EMS")
     assert pool["consumedUnits"] == 1
+
+
+async def test_d24_clearing_the_location_that_put_a_user_in_a_licensed_dynamic_group_is_not_refused(api: Any) -> None:
+    """D1 refuses a user change only for errors on paths the user keeps: a path the same change
+    ends, by taking the user out of a dynamic group, refuses nothing (dry run and real run).
+    No tenant default: a cleared location leaves the user with none."""
+    tenant = await api.new_tenant(default_usage_location=None)
+    await tenant.buy("EMS", 5)
+    ems = (await product(tenant, "EMS"))["id"]
+    cat = await tenant.create_user("Cat", location="NO")
+    norway = await dynamic_group(tenant, "Norway", 'user.usageLocation -eq "NO"')
+    assert (await license_group(tenant, norway, [{"productId": ems}]))["errors"] == []
+    assert await states(tenant, cat) == [("EMS", norway, "ACTIVE", None)]
+    for dry in (True, False):
+        moved = (await tenant.ok(UPDATE_USER, {"i": {"userId": cat, "usageLocation": None, "dryRun": dry}}))["updateUser"]
+        assert moved["errors"] == [], moved
+        assert moved["changes"]["affectedUserCount"] == 1
+    assert await states(tenant, cat) == []
+    assert await members_of(tenant, norway) == []
+    assert (await product(tenant, "EMS"))["consumedUnits"] == 0
+    # a path the user keeps still refuses: a direct EMS, then the location cleared again
+    dan = await tenant.create_user("Dan", location="SE")
+    assert (await assign(tenant, [dan], [{"productId": ems}]))["errors"] == []
+    kept = (await tenant.ok(UPDATE_USER, {"i": {"userId": dan, "usageLocation": None}}))["updateUser"]
+    assert [e["code"] for e in kept["errors"]] == ["USAGE_LOCATION_REQUIRED"]
+
+
+async def test_r19_a_dry_run_create_user_shows_the_licenses_its_dynamic_groups_give(tenant: Tenant) -> None:
+    """The dry run decides the rule-driven licenses as the real run does, and stores nothing."""
+    await tenant.buy("EMS", 5)
+    ems = (await product(tenant, "EMS"))["id"]
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
+    assert (await license_group(tenant, sales, [{"productId": ems}]))["errors"] == []
+    create = """mutation($i: CreateUserInput!) { createUser(input: $i) { errors { code }
+      changes { dryRun affectedUserCount products { product { skuPartNumber } consumedBefore consumedAfter }
+                outcomes(first: 10) { user { displayName } product { skuPartNumber } state } } } }"""
+    values = {"userPrincipalName": f"hal@{tenant.domain}", "displayName": "Hal", "department": "Sales", "usageLocation": "NO"}
+    dry = (await tenant.ok(create, {"i": {**values, "dryRun": True}}))["createUser"]
+    assert dry["errors"] == [] and dry["changes"]["dryRun"] is True
+    assert (await tenant.ok("{ users { totalCount } }"))["users"]["totalCount"] == 0
+    assert await members_of(tenant, sales) == []
+    assert (await product(tenant, "EMS"))["consumedUnits"] == 0
+    real = (await tenant.ok(create, {"i": values}))["createUser"]
+    assert real["errors"] == []
+    assert dry["changes"]["affectedUserCount"] == real["changes"]["affectedUserCount"] == 1
+    assert dry["changes"]["products"] == real["changes"]["products"] == [
+        {"product": {"skuPartNumber": "EMS"}, "consumedBefore": 0, "consumedAfter": 1}
+    ]
+    assert dry["changes"]["outcomes"] == real["changes"]["outcomes"] == [
+        {"user": {"displayName": "Hal"}, "product": {"skuPartNumber": "EMS"}, "state": "ACTIVE"}
+    ]
+    assert await members_of(tenant, sales) == ["Hal"]
 
 
 async def test_r22_a_dynamic_group_nested_in_a_licensed_assigned_group(tenant: Tenant) -> None:
@@ -118,6 +170,13 @@ async def test_r22_refusals_change_nothing(tenant: Tenant) -> None:
     [error] = bad["errors"]
     assert error["code"] == "INVALID_INPUT" and error["field"] == "input.membershipRule"
     assert "position 16" in error["message"]
+    # too long, or a NUL: the message names the position too (R23), as the preview does
+    for rule, position in (('user.department -eq "' + "x" * 3100 + '"', 3072), ('user.department -eq "a\x00"', 22)):
+        payload = (await tenant.ok(CREATE, {"i": {"displayName": "Z", "membershipRule": rule}}))["createGroup"]
+        [error] = payload["errors"]
+        assert error["code"] == "INVALID_INPUT" and error["field"] == "input.membershipRule"
+        assert f"position {position}" in error["message"], error
+        assert payload["group"] is None
     groups = await tenant.ok("{ groups { totalCount } }")
     assert groups["groups"]["totalCount"] == 0
     sales = await dynamic_group(tenant, "Sales", 'user.department -eq "Sales"')
@@ -205,6 +264,14 @@ async def test_r24_preview(tenant: Tenant) -> None:
     assert (await tenant.ok(PREVIEW, {"r": "user.accountEnabled -eq true"}, token=reader))["membershipRulePreview"]["matchingCount"] == 3
     body = await tenant.gql(PREVIEW, {"r": "user.accountEnabled -eq true"}, token=tenant.token())
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # D9: `first` out of range is a top-level BAD_USER_INPUT, as everywhere else
+    for n in (101, -1):
+        body = await tenant.gql(PREVIEW, {"r": "user.accountEnabled -eq true", "n": n})
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+    moved = "mutation($i: UpdateGroupInput!) { updateGroup(input: $i) { membershipChanges { joined(first: 1001) { id } } } }"
+    body = await tenant.gql(moved, {"i": {"groupId": await dynamic_group(tenant, "Any", "user.accountEnabled -eq true"),
+                                          "membershipRule": "user.accountEnabled -eq false", "dryRun": True}})
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
 
 
 async def test_d30_who_may_create_and_update_dynamic_groups(tenant: Tenant) -> None:

@@ -1,20 +1,17 @@
-"""A known defect, found by the property test on 2026-12-03 and present since before c5ecdf4:
-one group licensing two products whose plans are mutually exclusive (Yammer Enterprise in
-Office 365 E3, Yammer for Academic in Microsoft 365 A3 for Faculty, R6) gives a member both
-paths ACTIVE; the engine puts one in MUTUALLY_EXCLUSIVE_VIOLATION. Strict: fixing it fails
-this test until the marker is removed."""
+"""R6 between two products of one group (found by the property test on 2026-12-03): one group
+licensing Office 365 E3 (Yammer Enterprise, with two plans turned off) and Microsoft 365 A3 for
+Faculty (Yammer for Academic) must put one of a new member's paths in
+MUTUALLY_EXCLUSIVE_VIOLATION. The gate found the pair of shapes but matched no user: it compared
+the stored disabled-plan arrays with the shapes' plans in another order."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.gql.test_assign_licenses import plan_id, product
 from tests.gql.test_group_licenses import license_group, members, states
 
 
-@pytest.mark.xfail(strict=True, reason="R6 between two products of one group is not judged on a member add (known defect)")
 async def test_r6_two_exclusive_products_of_one_group(api: Any) -> None:
     tenant = await api.new_tenant(default_usage_location="US")
     await tenant.buy("M365EDU_A3_FACULTY", 1)

@@ -550,9 +550,10 @@ def check_invariants(snap: Snapshot, before: Snapshot | None, model: Model, refs
 
 
 def check_events(before: Snapshot, after: Snapshot, where: str) -> None:
-    """(h) R25: the step appended, in cursor order, events for exactly the (user, product) pairs
-    whose seat or paths it changed; the last one of a pair holds the state after the step, and
-    a pair's only event has the kind its seat change says (ADDED/REMOVED/CHANGED, D26)."""
+    """(h) R25: the step (one mutation, one transaction) appended, in cursor order, one event
+    for each (user, product) pair whose seat or paths it changed and none for any other pair;
+    the event holds the state after the step and has the kind its seat change says
+    (ADDED/REMOVED/CHANGED, D26)."""
     assert after.events[: len(before.events)] == before.events, f"{where}: (h) stored events changed"
     new = after.events[len(before.events):]
     seqs = [e[0] for e in new]
@@ -574,14 +575,13 @@ def check_events(before: Snapshot, after: Snapshot, where: str) -> None:
         old, now = state(before, key), state(after, key)
         got = by_pair.get(key, [])
         if old == now:
-            assert len(got) != 1, f"{where}: (h) an event for {key} whose outcome did not change: {got}"
+            assert not got, f"{where}: (h) an event for {key} whose outcome did not change: {got}"
             continue
-        assert got, f"{where}: (h) no event for {key}: {old} → {now}"
-        last = got[-1]
+        assert len(got) == 1, f"{where}: (h) {len(got)} events for {key}, one expected: {old} → {now}"
+        last = got[0]
         assert (last[4], last[5]) == now, f"{where}: (h) the event for {key} does not hold the state after: {last} vs {now}"
-        if len(got) == 1:
-            kind = "ADDED" if now[0] and not old[0] else "REMOVED" if (old[0] and not now[0]) or not now[1] else "CHANGED"
-            assert last[3] == kind, f"{where}: (h) {key} is {last[3]}, expected {kind}"
+        kind = "ADDED" if now[0] and not old[0] else "REMOVED" if (old[0] and not now[0]) or not now[1] else "CHANGED"
+        assert last[3] == kind, f"{where}: (h) {key} is {last[3]}, expected {kind}"
 
 
 def check_transition(before: Snapshot, after: Snapshot, where: str, *, direct_success: bool) -> None:

@@ -27,15 +27,9 @@ from db.session import TENANT_LOCK_NAMESPACE
 from db.urls import sync_url
 from gql.app import create_app
 from gql.http.server import build_server
-from tests.support import Tenant
+from tests.support import Tenant, free_port
 
 QUERY = json.dumps({"query": "{ viewer { roles } }"}).encode()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +41,7 @@ def start_server(database_url: str, settings: Any) -> Iterator[Callable[..., int
         server_settings = Settings(
             LICENSING_JWT_SECRET=settings.jwt_secret, LICENSING_LIFECYCLE_INTERVAL_SECONDS=3600, **limits
         )
-        port = _free_port()
+        port = free_port()
         server = build_server(
             create_app(server_settings, database_url, run_lifecycle_job=False), "127.0.0.1", port, server_settings,
             log_level="warning",

@@ -5,6 +5,8 @@ D25 (deleted users and groups), D26 (cursors, COUNT_VIOLATION is CHANGED), D33 (
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -239,3 +241,33 @@ def test_d33_the_migration_writes_a_baseline(database_url: str) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+async def test_d13_filter_ids_of_another_type_or_tenant_name_nothing_and_guids_are_products(api: Any, tenant: Tenant) -> None:
+    """A filter id of another type names no user, product or group: no events (never the
+    unfiltered log); a product by its skuId GUID (D20); a cursor past 64 bits is INVALID_INPUT;
+    an event's id asked in another tenant is null, even where that tenant has an event of the
+    same number (§5)."""
+    await tenant.buy("EMS", 2)
+    ems = (await product(tenant, "EMS"))["id"]
+    ann = await tenant.create_user("Ann")
+    group = await tenant.create_group("G")
+    assert (await assign(tenant, [ann], [{"productId": ems}]))["errors"] == []
+    assert len(await feed(tenant)) == 1
+    for f in ({"userId": group}, {"productId": group}, {"groupId": ann}, {"userId": ems}):
+        assert await feed(tenant, f) == [], f
+    by_guid = await feed(tenant, {"productId": "efccb6f7-5641-4e0e-bd10-b4976e1bf68e"})  # EMS's skuId
+    assert [e["product"]["skuPartNumber"] for e in by_guid] == ["EMS"]
+    huge = base64.urlsafe_b64encode(json.dumps(["ev", 99999999999999999999999]).encode()).decode()
+    body = await tenant.gql(FEED, {"a": huge})
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["INVALID_INPUT"], body
+    node = "query($id: ID!) { node(id: $id) { ... on LicenseEvent { userPrincipalName } } }"
+    mine = (await feed(tenant))[0]
+    other = await api.new_tenant()
+    await other.buy("EMS", 1)
+    zed = await other.create_user("Zed")
+    assert (await assign(other, [zed], [{"productId": (await product(other, "EMS"))["id"]}]))["errors"] == []
+    assert (await other.ok(node, {"id": mine["id"]}))["node"] is None
+    assert (await tenant.ok(node, {"id": mine["id"]}))["node"] == {"userPrincipalName": f"ann@{tenant.domain}"}
+    too_big = base64.b64encode(f"LicenseEvent:{tenant.id}:99999999999999999999999".encode()).decode()
+    assert await tenant.gql(node, {"id": too_big}) == {"data": {"node": None}}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,9 @@ import pytest
 from gql.auth import Role, issue_token
 from gql.types.events import event_cursor
 from tests.gql.live_support import EVENTS, SEATS, live_socket
+from tests.support import free_port
 
 SECRET = "replicas-test-secret-0123456789-0123456789-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def replicas(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     tid = f"r{os.getpid()}"
     subprocess.run([licensing, "tenants", "create", tid, "--name", "Replicas"], env=env, check=True, capture_output=True)
     logs = tmp_path_factory.mktemp("replicas")
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = [
         subprocess.Popen([licensing, "serve", "--port", str(port)], env=env, stdout=(logs / f"{port}.log").open("wb"),
                          stderr=subprocess.STDOUT)

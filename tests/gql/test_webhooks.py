@@ -144,6 +144,9 @@ async def test_at_most_20_webhooks_per_tenant(tenant: Tenant) -> None:
         ("https://169.254.169.254/latest/meta-data", "link-local"),
         ("https://[::1]/hook", "loopback"),
         ("https://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("https://[::127.0.0.1]/hook", "reserved"),  # IPv4-compatible, deprecated
+        ("https://[64:ff9b::a9fe:a9fe]/latest", "reserved"),  # NAT64 of 169.254.169.254
+        ("https://[2002:a9fe:a9fe::1]/latest", "link-local"),  # 6to4 of 169.254.169.254
         ("https://localhost/hook", "localhost resolves to"),
         ("https://0.0.0.0/hook", "unspecified"),
         ("ftp://example.com/hook", "https://"),
@@ -173,6 +176,10 @@ def test_address_kinds_and_display_urls() -> None:
     kinds = {a: address_kind(ipaddress.ip_address(a)) for a in ("8.8.8.8", "127.0.0.2", "172.20.1.1", "fd00::1", "224.0.0.1", "240.0.0.1", "2001:db8::1")}
     assert kinds == {"8.8.8.8": None, "127.0.0.2": "loopback", "172.20.1.1": "private", "fd00::1": "private",
                      "224.0.0.1": "multicast", "240.0.0.1": "reserved", "2001:db8::1": "reserved"}
+    carried = {a: address_kind(ipaddress.ip_address(a)) for a in ("::1", "::", "::ffff:8.8.8.8", "::ffff:10.0.0.1", "::10.0.0.1",
+                                                                  "64:ff9b::808:808", "2002:808:808::1", "2002:a00:1::1")}
+    assert carried == {"::1": "loopback", "::": "unspecified", "::ffff:8.8.8.8": None, "::ffff:10.0.0.1": "private",
+                       "::10.0.0.1": "reserved", "64:ff9b::808:808": "reserved", "2002:808:808::1": None, "2002:a00:1::1": "private"}
     assert display_url("https://u:p@h.example:8443/x?y") == "https://h.example:8443/x?y"
     assert webhook_delivery.event_cursor(42) == event_cursor(42)
 
@@ -449,9 +456,9 @@ async def test_a_body_built_ahead_while_the_previous_request_is_on_its_way_is_th
     built: list[list[int]] = []
     real = webhook_delivery.batch_body
 
-    def counted(rt: Any, events: Any) -> bytes:
+    def counted(rt: Any, tenant_id: str, events: Any) -> bytes:
         built.append([e.seq for e in events])
-        return real(rt, events)
+        return real(rt, tenant_id, events)
 
     monkeypatch.setattr(webhook_delivery, "batch_body", counted)
     tenant = await private_api.new_tenant()

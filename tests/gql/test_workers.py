@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,13 @@ import httpx
 import psutil
 
 from gql.auth import Role, issue_token
+from tests.support import free_port
 
 SECRET = "workers-test-secret-0123456789-0123456789-0123456789"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_two_workers_serve_one_port_and_stop_together(database_url: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "LICENSING_JWT_SECRET": SECRET,
            "LICENSING_LIFECYCLE_INTERVAL_SECONDS": "3600"}
     licensing = str(Path(sys.executable).with_name("licensing"))
@@ -54,14 +49,30 @@ def test_two_workers_serve_one_port_and_stop_together(database_url: str, tmp_pat
         headers = {"Authorization": f"Bearer {token}"}
         create = {"query": 'mutation { createGroup(input: {displayName: "Made by one"}) { group { id } errors { code } } }'}
         count = {"query": "{ groups { totalCount } }"}
-        # fresh connections, so the kernel hands them to either worker: every answer agrees
+        with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+            assert client.post("/graphql", json=create).json()["data"]["createGroup"]["errors"] == []
+        # many connections at once, so the kernel hands them to both workers; each connection
+        # stays open after its answer, so the worker holding its server end is the one that
+        # answered: both must have answered, and every answer agrees
+        answered_by: set[int] = set()
         answers: list[Any] = []
-        for i in range(12):
-            with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
-                if i == 0:
-                    assert client.post("/graphql", json=create).json()["data"]["createGroup"]["errors"] == []
-                answers.append(client.post("/graphql", json=count).json()["data"]["groups"]["totalCount"])
-        assert answers == [1] * 12
+        for _round in range(5):
+            clients = [httpx.Client(base_url=base, headers=headers, timeout=10) for _ in range(16)]
+            try:
+                with ThreadPoolExecutor(len(clients)) as pool:
+                    answers += pool.map(lambda c: c.post("/graphql", json=count).json()["data"]["groups"]["totalCount"], clients)
+                ours = {c.laddr.port for c in psutil.Process().net_connections("tcp") if c.raddr and c.raddr.port == port}
+                for worker in workers:
+                    theirs = {c.raddr.port for c in worker.net_connections("tcp") if c.raddr and c.status == psutil.CONN_ESTABLISHED}
+                    if theirs & ours:
+                        answered_by.add(worker.pid)
+            finally:
+                for c in clients:
+                    c.close()
+            if len(answered_by) == 2:
+                break
+        assert answered_by == {w.pid for w in workers}
+        assert set(answers) == {1}
         parent.send_signal(signal.SIGTERM)
         parent.wait(timeout=30)
         for worker in workers:

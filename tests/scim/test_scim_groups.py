@@ -135,8 +135,8 @@ async def test_r30_a_patch_is_one_transaction(scim: Scim) -> None:
         {"op": "Replace", "path": "displayName", "value": "After"},
         {"op": "Add", "path": "members", "value": [{"value": ann}, {"value": group}]},
     ]}
-    response = await scim.request("PATCH", f"/Groups/{group}", body)
-    assert response.status_code == 400, response.text
+    refused = await scim.error("PATCH", f"/Groups/{group}", body, 400, "invalidValue")
+    assert "member of itself" in refused["detail"]
     stored = await scim.ok("GET", f"/Groups/{group}")
     assert stored["displayName"] == "Before" and stored.get("members", []) == []
     audit = await scim.tenant.ok("{ auditLog(first: 5) { edges { node { action } } } }")
