@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repo.events import COLUMNS as EVENT_COLUMNS
 from db.repo.events import EventRecord
 
 WEBHOOKS_LOCK_NAMESPACE = 0x4C1C_0003  # pg_advisory_xact_lock(ns, hashtext(tenant)): the per-tenant cap
@@ -26,6 +27,8 @@ COLUMNS = (
     "id, url, description, kinds, secret, created_at, enabled, last_delivered_seq, last_success_at, last_failure_at, "
     "last_failure_reason, failing_since, attempts, next_attempt_at, pending_message_id, pending_through_seq"
 )
+# the events' columns, `paths` as text: decoded by orjson (a batch read ahead is 1,000 events)
+_EVENT_COLUMNS = "seq, occurred_at, kind, user_id, user_principal_name, product_id, holds_seat, paths::text AS paths, actor, audit_id"
 # the webhook's undelivered events of the kinds it asks for
 _MATCHES = "(cardinality(w.kinds) = 0 OR e.kind = ANY(w.kinds))"
 
@@ -178,15 +181,30 @@ async def batch(
 ) -> list[EventRecord]:
     """The webhook's next events after its last delivered cursor, in cursor order (up to
     `through` when re-reading the batch in flight)."""
-    params: dict[str, Any] = {"t": webhook.tenant_id, "after": webhook.last_delivered_seq, "n": limit}
+    return await events_after(conn, webhook.tenant_id, webhook.last_delivered_seq, webhook.kinds, through=through,
+                              limit=limit)
+
+
+async def events_after(
+    conn: AsyncConnection, tenant_id: str, after: int, kinds: Sequence[str], *, through: int | None = None, limit: int
+) -> list[EventRecord]:
+    """Up to `limit` of the tenant's events after `after` (of `kinds`, or all), in cursor order:
+    one range scan of the primary key (tenant_id, seq). Every event below the newest one read
+    has committed (numbers follow commit order), so a read reaching seq N sees all up to N."""
+    params: dict[str, Any] = {"t": tenant_id, "after": after, "n": limit}
     where = "tenant_id = :t AND seq > :after"
-    if webhook.kinds:
+    if kinds:
         where += " AND kind = ANY(:kinds)"
-        params["kinds"] = list(webhook.kinds)
+        params["kinds"] = list(kinds)
     if through is not None:
         where += " AND seq <= :through"
         params["through"] = through
     rows = await conn.execute(
-        text(f"SELECT {EVENT_COLUMNS} FROM license_events WHERE {where} ORDER BY seq LIMIT :n"), params
+        text(f"SELECT {_EVENT_COLUMNS} FROM license_events WHERE {where} ORDER BY seq LIMIT :n"), params
     )
-    return [EventRecord.from_row(r) for r in rows]
+    return [_event(r) for r in rows]
+
+
+def _event(r: Any) -> EventRecord:
+    """EventRecord.from_row for a row whose `paths` is JSON text."""
+    return EventRecord.from_row(SimpleNamespace(**{**r._mapping, "paths": orjson.loads(r.paths)}))

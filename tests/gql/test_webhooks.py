@@ -17,11 +17,12 @@ import pytest
 
 from gql.auth import Role
 from gql.types.events import event_cursor
-from services import webhook_delivery
+from services import webhook_delivery, webhook_urls
+from services.ids import from_global_id
 from services.webhook_delivery import deliver_due
 from services.webhook_urls import address_kind, display_url
 from tests.gql.test_assign_licenses import assign, product
-from tests.gql.webhook_receiver import Receiver, signature_ok
+from tests.gql.webhook_receiver import DROP, Receiver, signature_ok
 from tests.support import Api, Tenant
 
 PUBLIC = "93.184.215.14"  # a public address: creation checks it without connecting anywhere
@@ -348,6 +349,176 @@ async def test_the_app_delivers_a_committed_event_within_5_seconds(
         assert got, "no delivery within 5 s"
         assert asyncio.get_running_loop().time() - started < 5  # woken by NOTIFY, not the 60 s poll
     assert [e["userPrincipalName"][:3] for e in receiver.received[0].events] == ["ann"]
+
+
+# ------------------------------------------------------------------------------ kept connections, read-ahead
+
+
+@pytest.fixture
+def keep_alive_receiver() -> Iterator[Receiver]:
+    with Receiver(keep_alive=True) as r:
+        yield r
+
+
+class Resolver:
+    """services.webhook_urls.resolve replaced: what `localhost` resolves to now, and how often it
+    was asked."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, address: str = "127.0.0.1") -> None:
+        self.address = address
+        self.calls = 0
+        monkeypatch.setattr(webhook_urls, "resolve", self.resolve)
+
+    async def resolve(self, host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        self.calls += 1
+        return [ipaddress.ip_address(self.address)]
+
+
+async def test_batches_share_a_kept_connection_and_each_is_resolved_and_checked_again(
+    private_api: Api, keep_alive_receiver: Receiver, monkeypatch: pytest.MonkeyPatch, clock: Any
+) -> None:
+    receiver = keep_alive_receiver
+    resolver = Resolver(monkeypatch)
+    monkeypatch.setattr(webhook_delivery, "MAX_EVENTS_PER_REQUEST", 1)
+    tenant = await private_api.new_tenant()
+    await tenant.buy("SPE_E3", 10)
+    made = await create(tenant, receiver.url(host="localhost"))
+    await licensed_users(tenant, ["Ann", "Bob", "Cid"])
+    rt = tenant.api.app.state.runtime
+    clients = webhook_delivery.Clients()
+    try:
+        resolver.calls = 0
+        attempts = await deliver_due(rt, tenant_id=tenant.id, clients=clients)
+        assert [(a.ok, a.event_count) for a in attempts] == [(True, 1)] * 3
+        assert (len(receiver.received), receiver.connections) == (3, 1)  # one connection, kept
+        assert resolver.calls == 3  # resolved (and checked) before every request
+        assert all(r.headers["host"] == f"localhost:{receiver.port}" and signature_ok(made["secret"], r) for r in receiver.received)
+
+        await licensed_users(tenant, ["Dan"])
+        resolver.address = "169.254.169.254"  # the name now points where a webhook may never go
+        [refused] = await deliver_due(rt, tenant_id=tenant.id, clients=clients)
+        assert not refused.ok and "link-local" in (refused.reason or "") and refused.reason.startswith("Not sent")
+        assert len(receiver.received) == 3  # the kept connection to 127.0.0.1 was not used
+
+        resolver.address = "127.0.0.2"  # allowed, but not where the kept connection goes
+        clock.advance(timedelta(seconds=2))
+        [moved] = await deliver_due(rt, tenant_id=tenant.id, clients=clients)
+        assert not moved.ok and "connect" in (moved.reason or "").lower()  # it connected to 127.0.0.2: nobody listens
+        assert len(receiver.received) == 3
+
+        resolver.address = "127.0.0.1"
+        clock.advance(timedelta(seconds=4))
+        [back] = await deliver_due(rt, tenant_id=tenant.id, clients=clients)
+        assert back.ok and len(receiver.received) == 4
+        assert receiver.received[3].message_id == refused.message_id == moved.message_id  # the same batch, retried
+        assert [e["userPrincipalName"][:3] for r in receiver.received for e in r.events] == ["ann", "bob", "cid", "dan"]
+    finally:
+        await clients.aclose()
+
+
+async def test_read_ahead_batches_stay_in_cursor_order_when_another_replica_delivers_between_them(
+    private_api: Api, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhook_delivery, "MAX_EVENTS_PER_REQUEST", 2)
+    monkeypatch.setattr(webhook_delivery, "READ_AHEAD_EVENTS", 3)
+    tenant = await private_api.new_tenant()
+    await tenant.buy("SPE_E3", 10)
+    made = await create(tenant, receiver.url())
+    await licensed_users(tenant, ["U1", "U2", "U3", "U4", "U5"])
+    rt = tenant.api.app.state.runtime
+    webhook_id = from_global_id(made["webhook"]["id"]).uuid()
+    clients = webhook_delivery.Clients()
+    try:
+        mine = webhook_delivery._Delivery(tenant.id, webhook_id)  # one replica's pass, reading ahead
+        first = await webhook_delivery._deliver_next(rt, mine, clients)
+        assert first is not None and first.ok and first.event_count == 2
+        other = await webhook_delivery.deliver_next(rt, tenant.id, webhook_id, clients)  # another replica's
+        assert other is not None and other.ok and other.event_count == 2
+        await licensed_users(tenant, ["U6"])  # committed while the first pass is under way
+        done = [a for a in [await webhook_delivery._deliver_next(rt, mine, clients) for _ in range(3)] if a]
+        assert [(a.ok, a.event_count) for a in done] == [(True, 1), (True, 1)]
+        assert await webhook_delivery._deliver_next(rt, mine, clients) is None  # caught up
+    finally:
+        await clients.aclose()
+    batches = [[e["userPrincipalName"][:2] for e in r.events] for r in receiver.received]
+    assert batches == [["u1", "u2"], ["u3", "u4"], ["u5"], ["u6"]]
+    assert [e["cursor"] for r in receiver.received for e in r.events] == [e["cursor"] for e in await graphql_events(tenant)]
+    assert len({r.message_id for r in receiver.received}) == 4
+    [hook] = await webhooks(tenant)
+    assert (hook["pendingEventCount"], hook["lastDeliveredCursor"]) == (0, receiver.received[-1].events[-1]["cursor"])
+
+
+async def test_a_body_built_ahead_while_the_previous_request_is_on_its_way_is_the_batchs_own(
+    private_api: Api, keep_alive_receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = keep_alive_receiver
+    monkeypatch.setattr(webhook_delivery, "MAX_EVENTS_PER_REQUEST", 2)
+    built: list[list[int]] = []
+    real = webhook_delivery.batch_body
+
+    def counted(rt: Any, tenant_id: str, events: Any) -> bytes:
+        built.append([e.seq for e in events])
+        return real(rt, tenant_id, events)
+
+    monkeypatch.setattr(webhook_delivery, "batch_body", counted)
+    tenant = await private_api.new_tenant()
+    await tenant.buy("SPE_E3", 10)
+    made = await create(tenant, receiver.url())
+    await licensed_users(tenant, ["U1", "U2", "U3", "U4", "U5", "U6"])
+    attempts = await deliver(tenant)
+    assert [(a.ok, a.event_count) for a in attempts] == [(True, 2)] * 3
+    assert len(built) == 3  # each body built once: the 2nd and 3rd while the request before them was sent
+    expected = await graphql_events(tenant)
+    for e in expected:
+        e["auditEventId"] = e.pop("auditEvent")["id"]
+    assert [e for r in receiver.received for e in r.events] == expected[-6:]
+    assert [[e["userPrincipalName"][:2] for e in r.events] for r in receiver.received] == [["u1", "u2"], ["u3", "u4"], ["u5", "u6"]]
+    assert all(signature_ok(made["secret"], r) for r in receiver.received)
+
+
+async def test_a_kept_connection_the_receiver_dropped_is_retried_at_once_on_a_new_one(
+    private_api: Api, keep_alive_receiver: Receiver
+) -> None:
+    receiver = keep_alive_receiver
+    tenant = await private_api.new_tenant()
+    await tenant.buy("SPE_E3", 5)
+    made = await create(tenant, receiver.url())
+    await licensed_users(tenant, ["Ann"])
+    receiver.plan = [DROP]
+    [ok] = await deliver(tenant)
+    assert ok.ok and ok.status == 204
+    dropped, answered = receiver.received
+    assert dropped.body == answered.body and dropped.message_id == answered.message_id  # the same request again
+    assert receiver.connections == 2 and signature_ok(made["secret"], answered)
+    await licensed_users(tenant, ["Bob"])
+    receiver.plan = [DROP, DROP]  # twice: a failure, retried later as any other
+    [failed] = await deliver(tenant)
+    assert not failed.ok and failed.retry_at is not None and "failed" in (failed.reason or "")
+    assert len(receiver.received) == 4
+
+
+async def test_the_app_goes_on_at_once_when_a_pass_stops_at_its_cap(
+    private_api: Api, keep_alive_receiver: Receiver, database_url: str, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gql.app import create_app
+
+    receiver = keep_alive_receiver
+    monkeypatch.setattr(webhook_delivery, "MAX_EVENTS_PER_REQUEST", 1)
+    monkeypatch.setattr(webhook_delivery, "MAX_BATCHES_PER_PASS", 1)
+    tenant = await private_api.new_tenant()
+    await tenant.buy("SPE_E3", 5)
+    await create(tenant, receiver.url())
+    app = create_app(private_api.settings.model_copy(update={"webhook_poll_seconds": 60}), database_url, clock=clock,
+                     run_lifecycle_job=False, run_webhook_delivery=True)
+    async with app.router.lifespan_context(app):
+        await asyncio.sleep(0.5)  # its listener connects
+        await licensed_users(tenant, ["Ann", "Bob", "Cid"])  # one commit, one NOTIFY, three batches
+        for _ in range(50):
+            if len(receiver.received) == 3:
+                break
+            await asyncio.sleep(0.1)
+    assert [e["userPrincipalName"][:3] for r in receiver.received for e in r.events] == ["ann", "bob", "cid"]
+    assert receiver.connections == 1
 
 
 # ------------------------------------------------------------------------------ the CLI

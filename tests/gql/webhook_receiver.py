@@ -39,21 +39,35 @@ def signature_ok(secret: str, r: Received) -> bool:
     return fresh and any(hmac.compare_digest(expected, s) for s in offered)
 
 
-class Receiver:
-    """Answers each POST with the next planned status (then `default`), recording it."""
+DROP = 0  # a planned "status": close the connection without answering
 
-    def __init__(self) -> None:
+
+class Receiver:
+    """Answers each POST with the next planned status (then `default`), recording it;
+    `keep_alive`: HTTP/1.1, connections kept open between requests (counted in `connections`)."""
+
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.received: list[Received] = []
+        self.connections = 0
         self.plan: list[int] = []
         self.default = 204
         self.got_one = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                receiver.connections += 1
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 status = receiver.plan.pop(0) if receiver.plan else receiver.default
+                if status == DROP:
+                    self.close_connection = True  # no answer: the connection just closes
+                    return
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", "http://127.0.0.1:9/elsewhere")
