@@ -534,13 +534,20 @@ async def _deliver_pass(rt: Runtime, tenant_id: str | None, clients: Clients) ->
     return attempts, any(d.more for d in deliveries)
 
 
-async def deliver_due(rt: Runtime, *, tenant_id: str | None = None, clients: Clients | None = None) -> list[Attempt]:
+async def deliver_due(
+    rt: Runtime, *, tenant_id: str | None = None, clients: Clients | None = None, until_caught_up: bool = False,
+) -> list[Attempt]:
     """One pass: every webhook with something due (of one tenant, or all), a few at a time, each
-    up to MAX_BATCHES_PER_PASS batches."""
+    up to MAX_BATCHES_PER_PASS batches. `until_caught_up`: passes again while a webhook stopped
+    at the cap with more due (`licensing webhooks deliver-once`); a failed request ends its
+    webhook's turn, so this ends."""
     owned = clients is None
     http = clients or Clients()
     try:
-        attempts, _more = await _deliver_pass(rt, tenant_id, http)
+        attempts, more = await _deliver_pass(rt, tenant_id, http)
+        while more and until_caught_up:
+            again, more = await _deliver_pass(rt, tenant_id, http)
+            attempts += again
     finally:
         if owned:
             await http.aclose()

@@ -39,7 +39,7 @@ def deliver_once(
         if tenant_id is not None:
             await tenant_actor(db, tenant_id, Actor.cli)  # an unknown tenant is said as such
         rt = await Runtime.load(db, SystemClock(), config)
-        return await deliver_due(rt, tenant_id=tenant_id)
+        return await deliver_due(rt, tenant_id=tenant_id, until_caught_up=True)
 
     with console.status("Delivering webhooks…"):
         attempts = run_with_db(config, work)

@@ -555,3 +555,32 @@ async def test_cli_deliver_once_says_what_it_did(private_api: Api, receiver: Rec
         assert unknown.exit_code != 0 and "no tenant 'no-such-tenant'" in said and "Traceback" not in said, said
     finally:
         get_settings.cache_clear()
+
+
+async def test_cli_deliver_once_goes_on_past_a_pass_cap_until_caught_up(
+    private_api: Api, receiver: Receiver, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`deliver-once` delivers everything due, not one pass's cap: here one event per request
+    and one request per pass, so three events take three passes."""
+    from typer.testing import CliRunner
+
+    from db.config import get_settings
+    from services import webhook_delivery
+    from tests.gql.test_import_cli import run
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("LICENSING_WEBHOOK_ALLOW_PRIVATE", "true")
+    monkeypatch.setattr(webhook_delivery, "MAX_EVENTS_PER_REQUEST", 1)
+    monkeypatch.setattr(webhook_delivery, "MAX_BATCHES_PER_PASS", 1)
+    get_settings.cache_clear()
+    try:
+        tenant = await private_api.new_tenant()
+        await tenant.buy("SPE_E3", 5)
+        await create(tenant, receiver.url())
+        await licensed_users(tenant, ["Ann", "Bob", "Cid"])
+        done = await run(CliRunner(), "main", "webhooks", "deliver-once", "--tenant", tenant.id)
+        assert done.exit_code == 0, done.output
+        assert "3 event(s) delivered in 3 request(s)" in " ".join(done.output.split()), done.output
+        assert [e["userPrincipalName"][:3] for r in receiver.received for e in r.events] == ["ann", "bob", "cid"]
+    finally:
+        get_settings.cache_clear()
