@@ -425,3 +425,16 @@ async def test_r31_scim_refuses_bad_oidc_tokens_with_401_as_graphql_does(rs: Tru
         assert category in response.json()["detail"], response.text
         assert "Bearer" in response.headers["www-authenticate"]
     assert stranger.discovery_requests == 0 and stranger.jwks_requests == 0
+
+
+async def test_d35_an_hs256_token_with_an_aud_claim_is_checked_against_the_secret_only(rs: Trusting, oidc_api: Api) -> None:
+    """`aud` is not verified on the HS256 path (D35: the secret decides), over /graphql and /scim."""
+    now = int(time.time())
+    for aud in ("api://anything", ["a", "b"], AUDIENCE):
+        payload = {"tid": rs.tenant.id, "sub": "script", "roles": ["UserAdministrator"], "exp": now + 600, "aud": aud}
+        token = jwt.encode(payload, SECRET, algorithm="HS256")
+        assert viewer_of(await rs.viewer(token))["roles"] == ["USER_ADMINISTRATOR"]
+        response = await _scim(oidc_api, "GET", "/Users", token)
+        assert response.status_code == 200, response.text
+    payload = {"tid": rs.tenant.id, "sub": "script", "roles": ["UserAdministrator"], "exp": now + 600, "aud": "x"}
+    assert (await rs.viewer(jwt.encode(payload, "another-secret-of-at-least-32-bytes!!", algorithm="HS256"))).status_code == 401
