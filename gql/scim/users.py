@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from scim2_models import Address, Context, Email, EnterpriseUser, Meta, Name, PatchOp, SCIMException, User
+from scim2_models import (
+    Address,
+    Context,
+    Email,
+    EnterpriseUser,
+    Meta,
+    Name,
+    PatchOp,
+    PhoneNumber,
+    SCIMException,
+    User,
+)
 from starlette.responses import Response
 
 from db.repo import scim as scim_reads
@@ -29,6 +40,7 @@ from services.ids import to_global_id
 
 ScimUserModel = User[EnterpriseUser]
 USER_TYPES = {"member": "MEMBER", "guest": "GUEST"}
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 MAX_ATTEMPTS = 5  # a read-modify-write redone when the user changed in between
 
@@ -189,8 +201,26 @@ async def patch_user(call: Call, raw_id: str) -> Response:
     return await _read_modify_write(call, raw_id, lambda found: _patched(call, found, body))
 
 
+# Entra's default mapping sends the manager as a bare id and phone numbers by value-filter path
+# (`phoneNumbers[type eq "work"].value`); neither is stored, so both are a no-op (as nickName is):
+# the id is read as {"value": id} and empty phone numbers of every type give a filter something
+# to select.
+MANAGER_PATH = f"{ENTERPRISE_URN}:manager".lower()
+PHONE_TYPES = ("work", "mobile", "fax", "home", "pager", "other")
+
+
+def _manager_as_object(operation: Any) -> Any:
+    if isinstance(operation, dict) and isinstance(operation.get("value"), str):
+        path = operation.get("path")
+        if isinstance(path, str) and path.strip().lower() == MANAGER_PATH:
+            return {**operation, "value": {"value": operation["value"]}}
+    return operation
+
+
 def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
     """The user as the PATCH leaves it (scim2-models applies the operations)."""
+    if isinstance(body, dict) and isinstance(body.get("Operations"), list):
+        body = {**body, "Operations": [_manager_as_object(op) for op in body["Operations"]]}
     try:
         patch = PatchOp[ScimUserModel].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         model = to_model(call, found)
@@ -198,6 +228,7 @@ def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
         # "work"].country`): the empty work entries give that filter something to select
         model.emails = model.emails or [Email(type="work")]
         model.addresses = model.addresses or [Address(type="work")]
+        model.phone_numbers = [PhoneNumber(type=t) for t in PHONE_TYPES]
         patch.patch(model)
     except ValidationError as exc:
         raise validation_failed(exc) from exc

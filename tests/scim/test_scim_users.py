@@ -216,3 +216,24 @@ async def test_a_patch_never_overwrites_a_change_made_after_it_read_the_user(
     stored = await scim.ok("GET", f"/Users/{user['id']}")
     assert stored["displayName"] == "New name" and stored["title"] == "Changed meanwhile"
     assert reads["n"] == 4  # the 404 check, the read that found it changed, the read it redid, the answer
+
+
+async def test_entra_default_mapping_phone_numbers_and_manager_are_a_no_op(scim: Scim) -> None:
+    """Entra's default mapping sends phone numbers by value-filter path and the manager as a bare
+    id; neither is stored, so they change nothing (like nickName), alone or with stored ones."""
+    user = await scim.create_user("phones@contoso.example", title="Before")
+    path = f"/Users/{user['id']}"
+    manager = (await scim.create_user("boss@contoso.example"))["id"]
+    out = await scim.patch(
+        path,
+        {"op": "Add", "path": 'phoneNumbers[type eq "work"].value', "value": "+47 3"},
+        {"op": "Replace", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+47 4"},
+        {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": manager},
+        {"op": "Replace", "path": "title", "value": "After"},
+    )
+    assert out["title"] == "After" and "phoneNumbers" not in out
+    assert "manager" not in out.get(ENTERPRISE, {})
+    out = await scim.patch(path, {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": manager})
+    assert out["title"] == "After"
+    await scim.patch(path, {"op": "Replace", "path": 'phoneNumbers[type eq "fax"].value', "value": "1"})
+    await scim.patch(path, {"op": "Remove", "path": f"{ENTERPRISE}:manager"})
