@@ -11,6 +11,7 @@ accepts both D29 forms: `emails[type eq "work" and value eq "…"]` and
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,26 @@ OPERATORS = {"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"}
 MAX_FILTER = 4096
 
 
+class Quoted(str):
+    """A comparison value written as a JSON string (so `"null"` is the text null, not null)."""
+
+
+class JsonLexer(SCIMLexer):
+    """The library's lexer with compValue strings read as JSON strings (RFC 7644 §3.4.2.2: a
+    comparison value is a JSON value): `\"` and `\\` escapes work, a bad escape or a raw control
+    character is refused."""
+
+    tokens = SCIMLexer.tokens
+
+    @_(r'"(?:[^"\\]|\\.)*"')  # type: ignore[name-defined]  # noqa: F821 - sly's rule decorator
+    def COMP_VALUE(self, t: Any) -> Any:  # noqa: N802 - sly names rules after their tokens
+        try:
+            t.value = Quoted(json.loads(t.value))
+        except ValueError as exc:
+            raise ValueError(f"{t.value[:80]} is not a JSON string: {exc}") from exc
+        return t
+
+
 def invalid_filter(detail: str) -> ScimError:
     return ScimError(400, "invalidFilter", detail)
 
@@ -39,7 +60,7 @@ def parse_filter(text: str | None) -> Node | None:
     if len(text) > MAX_FILTER:
         raise invalid_filter(f"The filter is longer than {MAX_FILTER} characters.")
     try:
-        tree = SCIMParser().parse(SCIMLexer().tokenize(text))
+        tree = SCIMParser().parse(JsonLexer().tokenize(text))
     except Exception as exc:  # noqa: BLE001 - the parser raises plain exceptions of several kinds
         raise invalid_filter(f"The filter {text[:200]!r} is not valid SCIM filter syntax: {exc}") from exc
     if tree is None:
@@ -95,7 +116,7 @@ def _value(comp: Any, attr: str) -> Value:
     if comp is None:
         return None
     raw = comp.value
-    if raw == "null":
+    if raw == "null" and not isinstance(raw, Quoted):  # the literal null, not the string "null"
         return None
     if raw in ("true", "false") and attr not in TIME_ATTRIBUTES and attr == "active":
         return raw == "true"

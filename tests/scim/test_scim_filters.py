@@ -113,3 +113,18 @@ async def test_group_filters(scim: Scim, people: dict[str, str]) -> None:
     assert await groups("members pr") == ["Sales Team", "Support Team"]
     assert await groups('members.type eq "User"') == ["Sales Team", "Support Team"]
     await scim.error("GET", "/Groups", None, 400, "invalidFilter", filter='userName eq "x"')
+
+
+async def test_comparison_values_are_json_strings(scim: Scim) -> None:
+    """RFC 7644 §3.4.2.2: `\\"` and `\\\\` escapes work, a bad escape is refused, and a quoted
+    "null" is the text null while a bare null is null."""
+    for name, title in (('q"uote', "null"), ("back\\slash", None), ("plain", "Boss")):
+        await scim.create_user(name, **({"title": title} if title else {}))
+    assert [u["userName"] for u in (await scim.ok("GET", "/Users", filter=r'userName eq "q\"uote"'))["Resources"]] == ['q"uote']
+    assert [u["userName"] for u in (await scim.ok("GET", "/Users", filter=r'userName eq "back\\slash"'))["Resources"]] == ["back\\slash"]
+    assert [u["userName"] for u in (await scim.ok("GET", "/Users", filter=r'userName eq "\u0070lain"'))["Resources"]] == ["plain"]
+    await scim.error("GET", "/Users", None, 400, "invalidFilter", filter=r'userName eq "back\slash"')
+    assert [u["userName"] for u in (await scim.ok("GET", "/Users", filter='title eq "null"'))["Resources"]] == ['q"uote']
+    assert sorted(u["userName"] for u in (await scim.ok("GET", "/Users", filter="title eq null"))["Resources"]) == ["back\\slash"]
+    await scim.create_group('Team "A"')
+    assert (await scim.ok("GET", "/Groups", filter=r'displayName eq "team \"a\""'))["totalResults"] == 1
