@@ -125,4 +125,6 @@ def _value(comp: Any, attr: str) -> Value:
             return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
         except ValueError as exc:
             raise invalid_filter(f"{raw!r} is not an xsd:dateTime (e.g. \"2026-01-31T00:00:00Z\").") from exc
+    if "\x00" in raw:
+        raise invalid_filter("A filter value cannot contain a NUL character (U+0000); no stored value does.")
     return str(raw)

@@ -128,3 +128,16 @@ async def test_comparison_values_are_json_strings(scim: Scim) -> None:
     assert sorted(u["userName"] for u in (await scim.ok("GET", "/Users", filter="title eq null"))["Resources"]) == ["back\\slash"]
     await scim.create_group('Team "A"')
     assert (await scim.ok("GET", "/Groups", filter=r'displayName eq "team \"a\""'))["totalResults"] == 1
+
+
+@pytest.mark.parametrize("resource", ["/Users", "/Groups"])
+async def test_huge_start_index_is_an_empty_page_and_nul_in_a_filter_is_invalid(scim: Scim, resource: str) -> None:
+    await scim.create_user("paged")
+    await scim.create_group("Paged")
+    for start in ("99999999999999999999", str(2**63 - 1), str(2**63)):
+        page = await scim.ok("GET", resource, startIndex=start)
+        assert page["Resources"] == [] and page["totalResults"] == 1, page
+    attribute = "userName" if resource == "/Users" else "displayName"
+    for value in ('"a\\u0000b"', '"a\x00b"'):
+        await scim.error("GET", resource, None, 400, "invalidFilter", filter=f"{attribute} eq {value}")
+    await scim.error("GET", resource, None, 400, "invalidFilter", filter='externalId eq "x\\u0000"')
