@@ -32,7 +32,7 @@ from starlette.responses import Response
 from db.repo import scim as scim_reads
 from db.repo.scim import FilterError, ScimUser
 from gql.scim.filters import parse_filter
-from gql.scim.protocol import ScimError, json_body, scim_response, validation_failed
+from gql.scim.protocol import ScimError, json_body, require_patch_schema, scim_response, validation_failed
 from gql.scim.resources import Call, list_response, not_found, paging, resource_id, response_parameters
 from services import directory
 from services.directory import KEEP, ChangedMeanwhile, CreateUser, DeleteUser, UpdateUser
@@ -219,6 +219,7 @@ def _manager_as_object(operation: Any) -> Any:
 
 def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
     """The user as the PATCH leaves it (scim2-models applies the operations)."""
+    require_patch_schema(body)
     if isinstance(body, dict) and isinstance(body.get("Operations"), list):
         body = {**body, "Operations": [_manager_as_object(op) for op in body["Operations"]]}
     try:
