@@ -149,13 +149,19 @@ def _text(body: dict[str, Any], name: str) -> Any:
     return value
 
 
+def _members_given(body: dict[str, Any]) -> Any:
+    """The body's `members`, its name in any case (RFC 7643 §2.1); KEEP when absent."""
+    return next((v for k, v in body.items() if k.lower() == "members"), KEEP)
+
+
 async def create_group(call: Call) -> Response:
     body = await json_body(call.request)
     name = _text(body, "displayName")
     if name is KEEP or not name:
         raise ScimError(400, "invalidValue", "displayName is required.")
     external_id = _text(body, "externalId")
-    members = body.get("members") or []
+    members = _members_given(body)
+    members = [] if members is KEEP else members or []
     ids = await _member_ids(call, _member_values(members)) if members else []
     group = await groups.create_group(call.runtime, call.actor, CreateGroup(
         display_name=name, security_enabled=True, member_ids=ids, external_id=None if external_id is KEEP else external_id,
@@ -185,8 +191,9 @@ async def replace_group(call: Call, raw_id: str) -> Response:
     external_id = _text(body, "externalId")
     update = _rename(group, name, None if external_id is KEEP else external_id)
     members: list[str] | None = None
-    if "members" in body or not group.dynamic:
-        members = await _member_ids(call, _member_values(body.get("members") or [])) if body.get("members") else []
+    given = _members_given(body)
+    if given is not KEEP or not group.dynamic:
+        members = await _member_ids(call, _member_values(given)) if given is not KEEP and given else []
     # R30: the attributes and the members in one transaction
     await groups.change_group(call.runtime, call.actor, ChangeGroup(to_global_id("Group", group.id), update, members))
     return await _respond(call, group.id)

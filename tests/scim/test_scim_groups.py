@@ -164,3 +164,14 @@ async def test_group_patch_judges_paths_and_schemas_as_user_patch_does(scim: Sci
     assert (await scim.ok("GET", f"/Groups/{group}"))["displayName"] == "Qualified"
     await scim.patch(f"/Groups/{group}", {"op": "add", "path": f"{GROUP_SCHEMA}:members", "value": [{"value": user}]}, status=204)
     assert await member_ids(scim, group) == [user]
+
+
+async def test_members_is_read_in_any_case_on_post_and_put(scim: Scim) -> None:
+    """RFC 7643 §2.1: attribute names are case-insensitive (DisplayName already was)."""
+    a, b = [(await scim.create_user(f"case{i}@contoso.example"))["id"] for i in range(2)]
+    created = await scim.ok("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "DisplayName": "Cased", "Members": [{"value": a}]}, 201)
+    assert [m["value"] for m in created["members"]] == [a]
+    await scim.ok("PUT", f"/Groups/{created['id']}", {"schemas": [GROUP_SCHEMA], "displayName": "Cased", "MEMBERS": [{"value": b}]})
+    assert await member_ids(scim, created["id"]) == [b]
+    await scim.ok("PUT", f"/Groups/{created['id']}", {"schemas": [GROUP_SCHEMA], "displayName": "Cased"})
+    assert await member_ids(scim, created["id"]) == []
