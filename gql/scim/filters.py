@@ -74,6 +74,8 @@ def _node(node: Any, namespace: str | None) -> Node:
         if node.namespace is not None:
             inner_namespace = _attr_name(node.namespace, None)
         result = _node(node.expr, inner_namespace)
+        if node.namespace is not None:
+            result = _some_value(inner_namespace, result)
         return Not(result) if node.negated else result
     if isinstance(node, scim_ast.LogExpr):
         left, right = _node(node.expr1, namespace), _node(node.expr2, namespace)
@@ -81,6 +83,12 @@ def _node(node: Any, namespace: str | None) -> Node:
     if isinstance(node, scim_ast.AttrExpr):
         return _compare(node, namespace)
     raise invalid_filter(f"Unsupported filter element {type(node).__name__}.")
+
+
+def _some_value(attribute: Any, inner: Node) -> Node:
+    """`emails[…]` matches when a value of `emails` satisfies the inner filter: there must be a
+    value (`emails[not (type eq "work")]` does not match a user without an email)."""
+    return And(Compare(str(attribute), "pr", None), inner)
 
 
 def _attr_name(path: Any, namespace: str | None) -> str:
@@ -106,7 +114,7 @@ def _compare(node: Any, namespace: str | None) -> Node:
         value_filter = path.attr_name
         outer = _attr_name(value_filter.namespace, None)  # "emails.value"
         base = outer.split(".")[0]
-        selector = _node(value_filter.expr, base)
+        selector = _some_value(base, _node(value_filter.expr, base))
         return And(selector, Compare(outer, op, _value(node.comp_value, outer)))
     attr = _attr_name(path, namespace)
     return Compare(attr, op, _value(node.comp_value, attr) if op != "pr" else None)

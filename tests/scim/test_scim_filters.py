@@ -62,6 +62,13 @@ async def names(scim: Scim, expression: str) -> list[str]:
     ('emails[type eq "work" and value eq "bob@fabrikam.example"]', ["bob"]),  # D29 value-path form
     ('emails[type eq "work" and value co "contoso"]', ["alice"]),
     ('emails[type eq "home"]', []),
+    # a value path needs a value satisfying the inner filter: none for a user without one
+    ('emails[not (type eq "work")]', []),
+    ('emails[not (type eq "home")]', ["alice", "bob"]),
+    ('emails[not (value eq "alice@contoso.example")]', ["bob"]),
+    ('addresses[not (country eq "NO")]', ["bob"]),
+    ('not (emails[type eq "work"])', ["carol"]),
+    ('emails[not (type eq "home")].value ne "bob@fabrikam.example"', ["alice"]),
     ('addresses[type eq "work"].country eq "no"', ["alice"]),
     ('addresses.country ne "NO"', ["bob", "carol"]),
     (f'{ENTERPRISE}:department eq "sales"', ["alice"]),
