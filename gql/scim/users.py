@@ -217,6 +217,12 @@ def _manager_as_object(operation: Any) -> Any:
     return operation
 
 
+def _new_first(items: list[Any] | None, before: list[Any]) -> list[Any] | None:
+    if not items:
+        return items
+    return [i for i in items if i not in before] + [i for i in items if i in before]
+
+
 def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
     """The user as the PATCH leaves it (scim2-models applies the operations)."""
     require_patch_schema(body)
@@ -230,7 +236,12 @@ def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
         model.emails = model.emails or [Email(type="work")]
         model.addresses = model.addresses or [Address(type="work")]
         model.phone_numbers = [PhoneNumber(type=t) for t in PHONE_TYPES]
+        before = (list(model.emails), list(model.addresses))
         patch.patch(model)
+        # one email and one address are stored: a value the PATCH brings goes first, so an added
+        # work (or primary) one replaces the stored one instead of being dropped
+        model.emails = _new_first(model.emails, before[0])
+        model.addresses = _new_first(model.addresses, before[1])
     except ValidationError as exc:
         raise validation_failed(exc) from exc
     except (SCIMException, ValueError) as exc:  # scim2-models raises SCIMException with its scimType

@@ -237,3 +237,23 @@ async def test_entra_default_mapping_phone_numbers_and_manager_are_a_no_op(scim:
     assert out["title"] == "After"
     await scim.patch(path, {"op": "Replace", "path": 'phoneNumbers[type eq "fax"].value', "value": "1"})
     await scim.patch(path, {"op": "Remove", "path": f"{ENTERPRISE}:manager"})
+
+
+async def test_patch_add_of_another_work_email_replaces_the_stored_one(scim: Scim) -> None:
+    """One email (and one address) is stored: an added work or primary value takes effect (it is
+    not dropped); an added non-primary value of another type leaves the work one in place."""
+    user = await scim.create_user("mails@contoso.example", emails=[{"value": "old@contoso.example", "type": "work"}],
+                                  addresses=[{"type": "work", "country": "NO"}])
+    path = f"/Users/{user['id']}"
+    out = await scim.patch(path, {"op": "add", "path": "emails", "value": [{"value": "new@contoso.example", "type": "work"}]})
+    assert [e["value"] for e in out["emails"]] == ["new@contoso.example"]
+    out = await scim.patch(path, {"op": "add", "path": "emails", "value": [{"value": "home@contoso.example", "type": "home"}]})
+    assert [e["value"] for e in out["emails"]] == ["new@contoso.example"]
+    out = await scim.patch(path, {"op": "add", "path": "emails", "value": [{"value": "p@contoso.example", "primary": True}]})
+    assert [e["value"] for e in out["emails"]] == ["p@contoso.example"]
+    out = await scim.patch(path, {"op": "add", "value": {"emails": [{"value": "nopath@contoso.example", "type": "work"}]}})
+    assert [e["value"] for e in out["emails"]] == ["nopath@contoso.example"]
+    out = await scim.patch(path, {"op": "add", "path": "addresses", "value": [{"type": "work", "country": "se"}]})
+    assert out["addresses"] == [{"type": "work", "country": "SE"}]
+    out = await scim.patch(path, {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "entra@contoso.example"})
+    assert [e["value"] for e in out["emails"]] == ["entra@contoso.example"]
