@@ -8,7 +8,7 @@ import pytest
 
 import gql.scim.users as scim_users
 from services.ids import to_global_id
-from tests.scim.conftest import ENTERPRISE, USER_SCHEMA, Scim
+from tests.scim.conftest import ENTERPRISE, PATCH_OP, USER_SCHEMA, Scim
 
 FULL = {
     "schemas": [USER_SCHEMA, ENTERPRISE],
@@ -257,3 +257,19 @@ async def test_patch_add_of_another_work_email_replaces_the_stored_one(scim: Sci
     assert out["addresses"] == [{"type": "work", "country": "SE"}]
     out = await scim.patch(path, {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "entra@contoso.example"})
     assert [e["value"] for e in out["emails"]] == ["entra@contoso.example"]
+
+
+async def test_a_value_filter_matching_nothing_is_a_no_op_for_remove_and_no_target_for_replace(scim: Scim) -> None:
+    """RFC 7644 §3.5.2.2's example: removing what a filter does not select changes nothing and
+    succeeds; §3.5.2.3: a replace whose filter matches nothing is 400 noTarget. Entra's forms
+    (`emails[type eq "work"]…`) always select the work entry."""
+    user = await scim.create_user("nomatch@contoso.example", emails=[{"value": "w@contoso.example", "type": "work"}])
+    path = f"/Users/{user['id']}"
+    out = await scim.patch(path, {"op": "remove", "path": 'emails[type eq "home"]'})
+    assert [e["value"] for e in out["emails"]] == ["w@contoso.example"]
+    await scim.error("PATCH", path, {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": 'emails[type eq "home"].value', "value": "h@contoso.example"}]}, 400, "noTarget")
+    out = await scim.patch(path, {"op": "Remove", "path": 'emails[type eq "work"].value'})
+    assert "emails" not in out
+    out = await scim.patch(path, {"op": "Remove", "path": 'emails[type eq "work"].value'})  # nothing left: still a no-op
+    assert "emails" not in out
