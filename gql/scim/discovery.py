@@ -45,11 +45,12 @@ USER_ATTRIBUTES = [
     _attr("title", description="The job title."),
     _attr("userType", required=True, canonical=["Member", "Guest"]),
     _attr("active", "boolean", required=True, description="accountEnabled; false keeps the user's licenses."),
-    _attr("emails", "complex", multi=True, description="The work email (mail).", sub=[
-        _attr("value"), _attr("type", canonical=["work"]),
+    # `type` is not published: one email and one address are stored, and they read back as the
+    # "work" ones whatever type they were given (a "home" email returns as "work")
+    _attr("emails", "complex", multi=True, description="The work email (mail); it reads back with type work.", sub=[
+        _attr("value"),
     ]),
     _attr("addresses", "complex", multi=True, description="The work address: its country is the usage location.", sub=[
-        _attr("type", canonical=["work"]),
         _attr("country", canonical=sorted(COUNTRY_CODES), description="ISO 3166-1 alpha-2 (usage location)."),
     ]),
 ]

@@ -38,7 +38,15 @@ from services import directory
 from services.directory import KEEP, ChangedMeanwhile, CreateUser, DeleteUser, UpdateUser
 from services.ids import to_global_id
 
-ScimUserModel = User[EnterpriseUser]
+
+class StoredEmail(Email):
+    value: str | None = None  # as given (scim2-models' EmailStr lower-cases the domain, D28); checked by services.validation
+
+
+class ScimUserModel(User[EnterpriseUser]):
+    emails: list[StoredEmail] | None = None  # type: ignore[assignment]
+
+
 USER_TYPES = {"member": "MEMBER", "guest": "GUEST"}
 ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
@@ -51,9 +59,10 @@ def to_model(call: Call, found: ScimUser) -> Any:
         id=str(u.id), user_name=u.user_principal_name, display_name=u.display_name, external_id=u.external_id,
         name=Name(given_name=u.given_name, family_name=u.surname) if (u.given_name or u.surname) else None,
         title=u.job_title, user_type=u.user_type.capitalize(), active=u.account_enabled,
-        # one mail, no `primary` flag: /Schemas publishes only what is stored and returned unchanged (D28)
-        emails=[Email(value=u.mail, type="work")] if u.mail else None,
-        addresses=[Address(type="work", country=u.usage_location)] if u.usage_location else None,
+        # one mail, no `primary` flag and no `type` (the type given is not stored): /Schemas
+        # publishes only what is stored and returned unchanged (D28)
+        emails=[StoredEmail(value=u.mail)] if u.mail else None,
+        addresses=[Address(country=u.usage_location)] if u.usage_location else None,
         meta=Meta(resource_type="User", created=u.created_at, last_modified=found.updated_at, location=call.location("Users", u.id)),
     )
     if u.department or u.employee_id:
@@ -232,8 +241,11 @@ def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
         patch = PatchOp[ScimUserModel].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         model = to_model(call, found)
         # Entra sets a missing address or email with a value-filter path (`addresses[type eq
-        # "work"].country`): the empty work entries give that filter something to select
-        model.emails = model.emails or [Email(type="work")]
+        # "work"].country`): the stored entries are the work ones, and empty work entries give
+        # that filter something to select
+        for entry in [*(model.emails or []), *(model.addresses or [])]:
+            entry.type = "work"
+        model.emails = model.emails or [StoredEmail(type="work")]
         model.addresses = model.addresses or [Address(type="work")]
         model.phone_numbers = [PhoneNumber(type=t) for t in PHONE_TYPES]
         before = (list(model.emails), list(model.addresses))

@@ -16,8 +16,8 @@ FULL = {
     "externalId": "Ext-Grace",
     "displayName": "Grace Hopper",
     "name": {"givenName": "Grace", "familyName": "Hopper"},
-    "emails": [{"value": "grace@contoso.example", "type": "work"}],
-    "addresses": [{"type": "work", "country": "US"}],
+    "emails": [{"value": "grace@contoso.example"}],  # `type` is not stored, nor published (D28)
+    "addresses": [{"country": "US"}],
     "active": True,
     "title": "Rear Admiral",
     "userType": "Member",
@@ -70,7 +70,7 @@ async def test_entra_value_filter_paths_in_patch(scim: Scim) -> None:
         {"op": "Add", "path": f"{ENTERPRISE}:employeeNumber", "value": "42"},
     )
     assert out["emails"][0]["value"] == "p1.new@contoso.example"
-    assert out["addresses"] == [{"type": "work", "country": "SE"}]
+    assert out["addresses"] == [{"country": "SE"}]
     assert out["name"]["givenName"] == "Pia" and out[ENTERPRISE]["employeeNumber"] == "42"
     out = await scim.patch(f"/Users/{user['id']}", {"op": "remove", "path": "name.givenName"})
     assert "name" not in out
@@ -140,7 +140,7 @@ async def test_entra_adds_a_missing_address_and_email_by_value_filter_path(scim:
         {"op": "Add", "path": 'addresses[type eq "work"].country', "value": "fi"},
         {"op": "Add", "path": 'emails[type eq "work"].value', "value": "bare@contoso.example"},
     )
-    assert out["addresses"] == [{"type": "work", "country": "FI"}]
+    assert out["addresses"] == [{"country": "FI"}]
     assert out["emails"][0]["value"] == "bare@contoso.example"
 
 
@@ -254,7 +254,7 @@ async def test_patch_add_of_another_work_email_replaces_the_stored_one(scim: Sci
     out = await scim.patch(path, {"op": "add", "value": {"emails": [{"value": "nopath@contoso.example", "type": "work"}]}})
     assert [e["value"] for e in out["emails"]] == ["nopath@contoso.example"]
     out = await scim.patch(path, {"op": "add", "path": "addresses", "value": [{"type": "work", "country": "se"}]})
-    assert out["addresses"] == [{"type": "work", "country": "SE"}]
+    assert out["addresses"] == [{"country": "SE"}]
     out = await scim.patch(path, {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "entra@contoso.example"})
     assert [e["value"] for e in out["emails"]] == ["entra@contoso.example"]
 
@@ -273,3 +273,22 @@ async def test_a_value_filter_matching_nothing_is_a_no_op_for_remove_and_no_targ
     assert "emails" not in out
     out = await scim.patch(path, {"op": "Remove", "path": 'emails[type eq "work"].value'})  # nothing left: still a no-op
     assert "emails" not in out
+
+
+async def test_d28_an_email_reads_back_as_given_without_a_type_the_service_does_not_store(scim: Scim) -> None:
+    """One mail is stored, not its type: /Schemas does not publish emails.type or addresses.type
+    and responses carry none, so nothing reads back changed (a "home" email was returned as "work")."""
+    user = await scim.create_user("carl", emails=[{"value": "carl@Math.example", "type": "home"}],
+                                  addresses=[{"type": "home", "country": "DE"}])
+    assert user["emails"] == [{"value": "carl@Math.example"}] and user["addresses"] == [{"country": "DE"}]
+    assert (await scim.ok("GET", f"/Users/{user['id']}"))["emails"] == [{"value": "carl@Math.example"}]
+    schema = await scim.ok("GET", f"/Schemas/{USER_SCHEMA}")
+    for name in ("emails", "addresses"):
+        attribute = next(a for a in schema["attributes"] if a["name"] == name)
+        assert "type" not in [s["name"] for s in attribute["subAttributes"]], name
+    # the stored email is the work one for filters and Entra's PATCH paths
+    assert (await scim.ok("GET", "/Users", filter='emails[type eq "work"].value eq "carl@math.example"'))["totalResults"] == 1
+    out = await scim.patch(f"/Users/{user['id']}", {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "c@math.example"})
+    assert out["emails"] == [{"value": "c@math.example"}]
+    await scim.error("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "bad", "emails": [{"value": "not-a-mail"}]},
+                     400, "invalidValue")
