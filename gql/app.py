@@ -21,7 +21,7 @@ from db.config import Settings
 from db.repo import reads
 from db.secrets import jwt_secret
 from db.session import Database
-from gql.auth import UNTRUSTED_ISSUER, AuthError, Claims, decode_token
+from gql.auth import UNTRUSTED_ISSUER, AuthError, Claims
 from gql.context import Context
 from gql.graphiql import graphiql_asset_routes
 from gql.http import ConcurrencyLimit, GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
@@ -194,7 +194,7 @@ def create_app(
             *graphiql_asset_routes(settings.graphiql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            *scim_routes(runtime, lambda authorization: decode_token(token_secret["HS256"], authorization)),
+            *scim_routes(runtime, lambda authorization: read_credentials(token_secret["HS256"], authorization), keys),
         ],
         middleware=middleware,
         lifespan=lifespan,

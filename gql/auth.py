@@ -91,7 +91,7 @@ def decode_token(secret: str, authorization: str | None) -> Claims:
 
 def _verify(secret: str, token: str) -> tuple[Claims, float]:
     try:
-        payload = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "tid", "sub"]})
+        payload = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "tid", "sub"], "verify_aud": False})
     except jwt.ExpiredSignatureError as exc:
         raise AuthError(EXPIRED) from exc
     except jwt.ImmatureSignatureError as exc:

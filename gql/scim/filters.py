@@ -11,6 +11,7 @@ accepts both D29 forms: `emails[type eq "work" and value eq "…"]` and
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,26 @@ OPERATORS = {"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"}
 MAX_FILTER = 4096
 
 
+class Quoted(str):
+    """A comparison value written as a JSON string (so `"null"` is the text null, not null)."""
+
+
+class JsonLexer(SCIMLexer):
+    """The library's lexer with compValue strings read as JSON strings (RFC 7644 §3.4.2.2: a
+    comparison value is a JSON value): `\"` and `\\` escapes work, a bad escape or a raw control
+    character is refused."""
+
+    tokens = SCIMLexer.tokens
+
+    @_(r'"(?:[^"\\]|\\.)*"')  # type: ignore[name-defined]  # noqa: F821 - sly's rule decorator
+    def COMP_VALUE(self, t: Any) -> Any:  # noqa: N802 - sly names rules after their tokens
+        try:
+            t.value = Quoted(json.loads(t.value))
+        except ValueError as exc:
+            raise ValueError(f"{t.value[:80]} is not a JSON string: {exc}") from exc
+        return t
+
+
 def invalid_filter(detail: str) -> ScimError:
     return ScimError(400, "invalidFilter", detail)
 
@@ -39,7 +60,7 @@ def parse_filter(text: str | None) -> Node | None:
     if len(text) > MAX_FILTER:
         raise invalid_filter(f"The filter is longer than {MAX_FILTER} characters.")
     try:
-        tree = SCIMParser().parse(SCIMLexer().tokenize(text))
+        tree = SCIMParser().parse(JsonLexer().tokenize(text))
     except Exception as exc:  # noqa: BLE001 - the parser raises plain exceptions of several kinds
         raise invalid_filter(f"The filter {text[:200]!r} is not valid SCIM filter syntax: {exc}") from exc
     if tree is None:
@@ -53,6 +74,8 @@ def _node(node: Any, namespace: str | None) -> Node:
         if node.namespace is not None:
             inner_namespace = _attr_name(node.namespace, None)
         result = _node(node.expr, inner_namespace)
+        if node.namespace is not None:
+            result = _some_value(inner_namespace, result)
         return Not(result) if node.negated else result
     if isinstance(node, scim_ast.LogExpr):
         left, right = _node(node.expr1, namespace), _node(node.expr2, namespace)
@@ -60,6 +83,12 @@ def _node(node: Any, namespace: str | None) -> Node:
     if isinstance(node, scim_ast.AttrExpr):
         return _compare(node, namespace)
     raise invalid_filter(f"Unsupported filter element {type(node).__name__}.")
+
+
+def _some_value(attribute: Any, inner: Node) -> Node:
+    """`emails[…]` matches when a value of `emails` satisfies the inner filter: there must be a
+    value (`emails[not (type eq "work")]` does not match a user without an email)."""
+    return And(Compare(str(attribute), "pr", None), inner)
 
 
 def _attr_name(path: Any, namespace: str | None) -> str:
@@ -85,7 +114,7 @@ def _compare(node: Any, namespace: str | None) -> Node:
         value_filter = path.attr_name
         outer = _attr_name(value_filter.namespace, None)  # "emails.value"
         base = outer.split(".")[0]
-        selector = _node(value_filter.expr, base)
+        selector = _some_value(base, _node(value_filter.expr, base))
         return And(selector, Compare(outer, op, _value(node.comp_value, outer)))
     attr = _attr_name(path, namespace)
     return Compare(attr, op, _value(node.comp_value, attr) if op != "pr" else None)
@@ -95,7 +124,7 @@ def _value(comp: Any, attr: str) -> Value:
     if comp is None:
         return None
     raw = comp.value
-    if raw == "null":
+    if raw == "null" and not isinstance(raw, Quoted):  # the literal null, not the string "null"
         return None
     if raw in ("true", "false") and attr not in TIME_ATTRIBUTES and attr == "active":
         return raw == "true"
@@ -104,4 +133,6 @@ def _value(comp: Any, attr: str) -> Value:
             return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
         except ValueError as exc:
             raise invalid_filter(f"{raw!r} is not an xsd:dateTime (e.g. \"2026-01-31T00:00:00Z\").") from exc
+    if "\x00" in raw:
+        raise invalid_filter("A filter value cannot contain a NUL character (U+0000); no stored value does.")
     return str(raw)

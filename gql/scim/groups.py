@@ -19,7 +19,7 @@ from starlette.responses import Response
 from db.repo import scim as scim_reads
 from db.repo.scim import FilterError, ScimGroup, ScimMember
 from gql.scim.filters import parse_filter
-from gql.scim.protocol import ScimError, json_body, scim_response
+from gql.scim.protocol import ScimError, json_body, require_patch_schema, scim_response
 from gql.scim.resources import (
     Call,
     excludes,
@@ -34,6 +34,7 @@ from services.groups import KEEP, ChangeGroup, CreateGroup, DeleteGroup, UpdateG
 from services.ids import to_global_id
 
 MAX_MEMBERS_SHOWN = 10_000
+GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:group:"  # a path may be qualified by it (RFC 7644 §3.10)
 
 
 def _member(call: Call, m: ScimMember) -> GroupMember:
@@ -148,13 +149,19 @@ def _text(body: dict[str, Any], name: str) -> Any:
     return value
 
 
+def _members_given(body: dict[str, Any]) -> Any:
+    """The body's `members`, its name in any case (RFC 7643 §2.1); KEEP when absent."""
+    return next((v for k, v in body.items() if k.lower() == "members"), KEEP)
+
+
 async def create_group(call: Call) -> Response:
     body = await json_body(call.request)
     name = _text(body, "displayName")
     if name is KEEP or not name:
         raise ScimError(400, "invalidValue", "displayName is required.")
     external_id = _text(body, "externalId")
-    members = body.get("members") or []
+    members = _members_given(body)
+    members = [] if members is KEEP else members or []
     ids = await _member_ids(call, _member_values(members)) if members else []
     group = await groups.create_group(call.runtime, call.actor, CreateGroup(
         display_name=name, security_enabled=True, member_ids=ids, external_id=None if external_id is KEEP else external_id,
@@ -184,14 +191,16 @@ async def replace_group(call: Call, raw_id: str) -> Response:
     external_id = _text(body, "externalId")
     update = _rename(group, name, None if external_id is KEEP else external_id)
     members: list[str] | None = None
-    if "members" in body or not group.dynamic:
-        members = await _member_ids(call, _member_values(body.get("members") or [])) if body.get("members") else []
+    given = _members_given(body)
+    if given is not KEEP or not group.dynamic:
+        members = await _member_ids(call, _member_values(given)) if given is not KEEP and given else []
     # R30: the attributes and the members in one transaction
     await groups.change_group(call.runtime, call.actor, ChangeGroup(to_global_id("Group", group.id), update, members))
     return await _respond(call, group.id)
 
 
 def _operations(body: dict[str, Any]) -> list[dict[str, Any]]:
+    require_patch_schema(body)
     ops = body.get("Operations", body.get("operations"))
     if not isinstance(ops, list) or not ops or not all(isinstance(o, dict) for o in ops):
         raise ScimError(400, "invalidSyntax", "A PatchOp has a non-empty `Operations` list.")
@@ -226,7 +235,7 @@ async def patch_group(call: Call, raw_id: str) -> Response:
             if verb == "remove" or not isinstance(value, dict):
                 raise ScimError(400, "noTarget" if verb == "remove" else "invalidValue", "An op without a path carries an object of attributes.")
             for key, item in value.items():
-                path_value = key.lower()
+                path_value = key.lower().removeprefix(GROUP_URN)
                 if path_value == "displayname":
                     display_name = item
                 elif path_value == "externalid":
@@ -242,8 +251,13 @@ async def patch_group(call: Call, raw_id: str) -> Response:
                 else:
                     raise ScimError(400, "invalidPath", f"Groups have no attribute {key!r}.")
             continue
-        lowered = str(path).lower()
-        selected = _member_filter_value(str(path))
+        path = str(path)
+        if path.lower().startswith(GROUP_URN):
+            path = path[len(GROUP_URN):]
+        lowered = path.lower()
+        selected = _member_filter_value(path)
+        if lowered in ("id", "meta", "schemas") or lowered.startswith("meta."):
+            raise ScimError(400, "mutability", f"{path!r} is read-only.")
         if lowered == "displayname":
             if verb == "remove":
                 raise ScimError(400, "mutability", "displayName is required and cannot be removed.")

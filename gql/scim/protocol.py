@@ -78,6 +78,17 @@ def validation_failed(exc: ValidationError) -> ScimError:
     return ScimError(400, scim_type if scim_type in known else "invalidValue", f"{where}: {message}" if where else message)
 
 
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def require_patch_schema(body: dict[str, Any]) -> None:
+    """RFC 7644 §3.5.2: a PATCH body's `schemas` holds the PatchOp URI (400 invalidValue, as
+    scim2-models answers for Users)."""
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or PATCH_OP.lower() not in [str(s).lower() for s in schemas]:
+        raise ScimError(400, "invalidValue", f"schemas must contain the base schema '{PATCH_OP}'.")
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object (400 invalidSyntax when it is not one)."""
     raw = await request.body()

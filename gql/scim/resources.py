@@ -91,9 +91,13 @@ def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
         raise ScimError(400, "invalidValue", f"{name} must be an integer; got {raw[:40]!r}.") from exc
 
 
+MAX_START_INDEX = 2**63 - 1  # past every result; the SQL offset (start - 1) is a bigint
+
+
 def paging(params: Mapping[str, str]) -> tuple[int, int]:
-    """(startIndex, count): startIndex below 1 counts as 1, count is 0–100 (RFC 7644 §3.4.2.4)."""
-    start = max(1, _int_param(params, "startIndex", 1))
+    """(startIndex, count): startIndex below 1 counts as 1, count is 0–100 (RFC 7644 §3.4.2.4);
+    a startIndex past the results is an empty page (one beyond a bigint counts as the largest)."""
+    start = min(MAX_START_INDEX, max(1, _int_param(params, "startIndex", 1)))
     count = min(MAX_RESULTS, max(0, _int_param(params, "count", MAX_RESULTS)))
     return start, count
 

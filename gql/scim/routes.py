@@ -13,15 +13,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from db.availability import is_database_unavailable
-from db.repo import tenants
-from gql.auth import AuthError, Claims
+from db.records import TenantRecord
+from db.repo import reads, tenants
+from gql.auth import UNTRUSTED_ISSUER, AuthError, Claims
 from gql.errors import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE
+from gql.oidc import KeyCache, UnverifiedOidcToken, roles_from, verify
 from gql.scim import discovery, groups, users
 from gql.scim.protocol import ScimError, error_response, json_body, refused, scim_response
 from gql.scim.resources import Call, search_parameters
 from services.context import Actor, Runtime
 from services.errors import Refused
-from services.roles import MANAGE_DIRECTORY
+from services.roles import MANAGE_DIRECTORY, Role
 from services.scim_tokens import PREFIX, ScimAuthError, authenticate
 
 log = logging.getLogger("licensing.scim")
@@ -29,8 +31,27 @@ Handler = Callable[..., Awaitable[Response]]
 BEARER = {"WWW-Authenticate": 'Bearer realm="scim"'}
 
 
-def scim_routes(runtime: Callable[[], Runtime], decode_jwt: Callable[[str | None], Claims]) -> list[BaseRoute]:
-    """The routes of /scim/v2; `decode_jwt` checks an admin's GraphQL token (D30)."""
+def scim_routes(
+    runtime: Callable[[], Runtime], decode_jwt: Callable[[str | None], Claims | UnverifiedOidcToken],
+    keys: KeyCache | None = None,
+) -> list[BaseRoute]:
+    """The routes of /scim/v2; `decode_jwt` reads an admin's GraphQL token as /graphql does
+    (gql.oidc.read_credentials: HS256 against the service's secret, RS/PS/ES256 routed to the
+    tenant that trusts their `iss`, checked here against its keys `keys`, D30, D35)."""
+
+    async def oidc_actor(rt: Runtime, token: UnverifiedOidcToken) -> tuple[TenantRecord, str, frozenset[Role]]:
+        """As /graphql: the tenant that trusts the token's `iss` (nothing fetched otherwise),
+        the token verified against its settings, and the caller (UPN of a user, else `sub`)."""
+        async with rt.db.read() as conn:
+            raw = await conn.get_raw_connection()
+            reader = reads.Reader(raw.driver_connection, rt.db.count_statement)
+            found = await reads.oidc_caller(reader, token.issuer, token.upn_candidates())
+        if found is None or keys is None:
+            log.info("OIDC token refused on SCIM: no tenant trusts the issuer %r", token.issuer)
+            raise AuthError(UNTRUSTED_ISSUER)
+        tenant, trust, user = found
+        payload = await verify(keys, token, trust)
+        return tenant, user.user_principal_name if user else payload["sub"], roles_from(payload, trust.roles_claim)
 
     async def actor_of(request: Request) -> Actor:
         authorization = request.headers.get("authorization")
@@ -39,15 +60,20 @@ def scim_routes(runtime: Callable[[], Runtime], decode_jwt: Callable[[str | None
         if not token.startswith(PREFIX) and token.count(".") == 2:
             try:
                 claims = decode_jwt(authorization)
+                tenant: TenantRecord | None
+                if isinstance(claims, UnverifiedOidcToken):
+                    tenant, sub, roles = await oidc_actor(rt, claims)
+                else:
+                    async with rt.db.read() as conn:
+                        tenant = await tenants.get_tenant(conn, claims.tenant_id)
+                    sub, roles = claims.sub, claims.roles
             except AuthError as exc:
                 raise ScimError(401, None, str(exc), BEARER) from exc
-            async with rt.db.read() as conn:
-                tenant = await tenants.get_tenant(conn, claims.tenant_id)
             if tenant is None:
                 raise ScimError(401, None, "The token's tenant does not exist.", BEARER)
-            if not claims.roles & MANAGE_DIRECTORY:
+            if not roles & MANAGE_DIRECTORY:
                 raise ScimError(403, None, "SCIM needs the Global Administrator or User Administrator role (or a SCIM token).")
-            return Actor(tenant, f"scim:{claims.sub}", frozenset(claims.roles))
+            return Actor(tenant, f"scim:{sub}", frozenset(roles))
         try:
             return await authenticate(rt.db, rt.clock, authorization)
         except ScimAuthError as exc:

@@ -15,20 +15,40 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from scim2_models import Address, Context, Email, EnterpriseUser, Meta, Name, PatchOp, SCIMException, User
+from scim2_models import (
+    Address,
+    Context,
+    Email,
+    EnterpriseUser,
+    Meta,
+    Name,
+    PatchOp,
+    PhoneNumber,
+    SCIMException,
+    User,
+)
 from starlette.responses import Response
 
 from db.repo import scim as scim_reads
 from db.repo.scim import FilterError, ScimUser
 from gql.scim.filters import parse_filter
-from gql.scim.protocol import ScimError, json_body, scim_response, validation_failed
+from gql.scim.protocol import ScimError, json_body, require_patch_schema, scim_response, validation_failed
 from gql.scim.resources import Call, list_response, not_found, paging, resource_id, response_parameters
 from services import directory
 from services.directory import KEEP, ChangedMeanwhile, CreateUser, DeleteUser, UpdateUser
 from services.ids import to_global_id
 
-ScimUserModel = User[EnterpriseUser]
+
+class StoredEmail(Email):
+    value: str | None = None  # as given (scim2-models' EmailStr lower-cases the domain, D28); checked by services.validation
+
+
+class ScimUserModel(User[EnterpriseUser]):
+    emails: list[StoredEmail] | None = None  # type: ignore[assignment]
+
+
 USER_TYPES = {"member": "MEMBER", "guest": "GUEST"}
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 MAX_ATTEMPTS = 5  # a read-modify-write redone when the user changed in between
 
@@ -39,9 +59,10 @@ def to_model(call: Call, found: ScimUser) -> Any:
         id=str(u.id), user_name=u.user_principal_name, display_name=u.display_name, external_id=u.external_id,
         name=Name(given_name=u.given_name, family_name=u.surname) if (u.given_name or u.surname) else None,
         title=u.job_title, user_type=u.user_type.capitalize(), active=u.account_enabled,
-        # one mail, no `primary` flag: /Schemas publishes only what is stored and returned unchanged (D28)
-        emails=[Email(value=u.mail, type="work")] if u.mail else None,
-        addresses=[Address(type="work", country=u.usage_location)] if u.usage_location else None,
+        # one mail, no `primary` flag and no `type` (the type given is not stored): /Schemas
+        # publishes only what is stored and returned unchanged (D28)
+        emails=[StoredEmail(value=u.mail)] if u.mail else None,
+        addresses=[Address(country=u.usage_location)] if u.usage_location else None,
         meta=Meta(resource_type="User", created=u.created_at, last_modified=found.updated_at, location=call.location("Users", u.id)),
     )
     if u.department or u.employee_id:
@@ -189,16 +210,50 @@ async def patch_user(call: Call, raw_id: str) -> Response:
     return await _read_modify_write(call, raw_id, lambda found: _patched(call, found, body))
 
 
+# Entra's default mapping sends the manager as a bare id and phone numbers by value-filter path
+# (`phoneNumbers[type eq "work"].value`); neither is stored, so both are a no-op (as nickName is):
+# the id is read as {"value": id} and empty phone numbers of every type give a filter something
+# to select.
+MANAGER_PATH = f"{ENTERPRISE_URN}:manager".lower()
+PHONE_TYPES = ("work", "mobile", "fax", "home", "pager", "other")
+
+
+def _manager_as_object(operation: Any) -> Any:
+    if isinstance(operation, dict) and isinstance(operation.get("value"), str):
+        path = operation.get("path")
+        if isinstance(path, str) and path.strip().lower() == MANAGER_PATH:
+            return {**operation, "value": {"value": operation["value"]}}
+    return operation
+
+
+def _new_first(items: list[Any] | None, before: list[Any]) -> list[Any] | None:
+    if not items:
+        return items
+    return [i for i in items if i not in before] + [i for i in items if i in before]
+
+
 def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
     """The user as the PATCH leaves it (scim2-models applies the operations)."""
+    require_patch_schema(body)
+    if isinstance(body, dict) and isinstance(body.get("Operations"), list):
+        body = {**body, "Operations": [_manager_as_object(op) for op in body["Operations"]]}
     try:
         patch = PatchOp[ScimUserModel].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         model = to_model(call, found)
         # Entra sets a missing address or email with a value-filter path (`addresses[type eq
-        # "work"].country`): the empty work entries give that filter something to select
-        model.emails = model.emails or [Email(type="work")]
+        # "work"].country`): the stored entries are the work ones, and empty work entries give
+        # that filter something to select
+        for entry in [*(model.emails or []), *(model.addresses or [])]:
+            entry.type = "work"
+        model.emails = model.emails or [StoredEmail(type="work")]
         model.addresses = model.addresses or [Address(type="work")]
+        model.phone_numbers = [PhoneNumber(type=t) for t in PHONE_TYPES]
+        before = (list(model.emails), list(model.addresses))
         patch.patch(model)
+        # one email and one address are stored: a value the PATCH brings goes first, so an added
+        # work (or primary) one replaces the stored one instead of being dropped
+        model.emails = _new_first(model.emails, before[0])
+        model.addresses = _new_first(model.addresses, before[1])
     except ValidationError as exc:
         raise validation_failed(exc) from exc
     except (SCIMException, ValueError) as exc:  # scim2-models raises SCIMException with its scimType

@@ -376,3 +376,65 @@ async def test_r31_http_issuers_are_fetched_only_when_allowed(database_url: str,
             response = await client.post("/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {t.token()}"})
     refused(response, "bad signature")
     assert t.realm.discovery_requests == 0
+
+
+# -- SCIM (/scim/v2) takes the same tokens as /graphql (D30, R31, D35) -------------------------
+
+async def _scim(api: Api, method: str, path: str, token: str, body: Any = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/scim+json"}
+    return await api.client.request(method, f"/scim/v2{path}", json=body, headers=headers)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256", "ES256"])
+async def test_d30_an_oidc_administrator_token_works_on_scim(oidc_api: Api, provider: OpenIdProvider, alg: str) -> None:
+    t = await trusting(oidc_api, provider, alg)
+    for role in ("GlobalAdministrator", "UserAdministrator"):
+        response = await _scim(oidc_api, "GET", "/Users", t.token(roles=[role]))
+        assert response.status_code == 200, response.text
+        assert response.json()["totalResults"] == 0
+
+
+async def test_d30_scim_writes_by_an_oidc_token_are_audited_as_scim_and_the_caller(rs: Trusting, oidc_api: Api) -> None:
+    token = rs.token(sub="entra-object-42", preferred_username="nobody@else.example", roles=["UserAdministrator"])
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"via-oidc@{rs.tenant.domain}"}
+    response = await _scim(oidc_api, "POST", "/Users", token, body)
+    assert response.status_code == 201, response.text
+    audit = await rs.tenant.ok("{ auditLog(first: 5) { edges { node { actor action } } } }")
+    assert {"actor": "scim:entra-object-42", "action": "USER_CREATED"} in [e["node"] for e in audit["auditLog"]["edges"]]
+
+
+@pytest.mark.parametrize("roles", [["GlobalReader"], ["LicenseAdministrator", "BillingAdministrator"], []])
+async def test_d30_an_oidc_token_of_another_role_is_403_on_scim(rs: Trusting, oidc_api: Api, roles: list[str]) -> None:
+    response = await _scim(oidc_api, "GET", "/Users", rs.token(roles=roles))
+    assert response.status_code == 403, response.text
+    assert response.json()["status"] == "403"
+
+
+async def test_r31_scim_refuses_bad_oidc_tokens_with_401_as_graphql_does(rs: Trusting, oidc_api: Api, provider: OpenIdProvider) -> None:
+    forged = SigningKey(rs.key.kid, "RS256", new_key("RS256").private)
+    stranger = provider.realm(key := new_key())
+    cases = {
+        "another audience": rs.token(audience="api://another", roles=["GlobalAdministrator"]),
+        "bad signature": rs.token(forged, roles=["GlobalAdministrator"]),
+        "has expired": rs.token(exp=int(time.time()) - 120, roles=["GlobalAdministrator"]),
+        "not trusted by any tenant": stranger.token(key, audience=AUDIENCE, roles=["GlobalAdministrator"]),
+    }
+    for category, token in cases.items():
+        response = await _scim(oidc_api, "GET", "/Users", token)
+        assert response.status_code == 401, (category, response.text)
+        assert category in response.json()["detail"], response.text
+        assert "Bearer" in response.headers["www-authenticate"]
+    assert stranger.discovery_requests == 0 and stranger.jwks_requests == 0
+
+
+async def test_d35_an_hs256_token_with_an_aud_claim_is_checked_against_the_secret_only(rs: Trusting, oidc_api: Api) -> None:
+    """`aud` is not verified on the HS256 path (D35: the secret decides), over /graphql and /scim."""
+    now = int(time.time())
+    for aud in ("api://anything", ["a", "b"], AUDIENCE):
+        payload = {"tid": rs.tenant.id, "sub": "script", "roles": ["UserAdministrator"], "exp": now + 600, "aud": aud}
+        token = jwt.encode(payload, SECRET, algorithm="HS256")
+        assert viewer_of(await rs.viewer(token))["roles"] == ["USER_ADMINISTRATOR"]
+        response = await _scim(oidc_api, "GET", "/Users", token)
+        assert response.status_code == 200, response.text
+    payload = {"tid": rs.tenant.id, "sub": "script", "roles": ["UserAdministrator"], "exp": now + 600, "aud": "x"}
+    assert (await rs.viewer(jwt.encode(payload, "another-secret-of-at-least-32-bytes!!", algorithm="HS256"))).status_code == 401

@@ -62,6 +62,13 @@ async def names(scim: Scim, expression: str) -> list[str]:
     ('emails[type eq "work" and value eq "bob@fabrikam.example"]', ["bob"]),  # D29 value-path form
     ('emails[type eq "work" and value co "contoso"]', ["alice"]),
     ('emails[type eq "home"]', []),
+    # a value path needs a value satisfying the inner filter: none for a user without one
+    ('emails[not (type eq "work")]', []),
+    ('emails[not (type eq "home")]', ["alice", "bob"]),
+    ('emails[not (value eq "alice@contoso.example")]', ["bob"]),
+    ('addresses[not (country eq "NO")]', ["bob"]),
+    ('not (emails[type eq "work"])', ["carol"]),
+    ('emails[not (type eq "home")].value ne "bob@fabrikam.example"', ["alice"]),
     ('addresses[type eq "work"].country eq "no"', ["alice"]),
     ('addresses.country ne "NO"', ["bob", "carol"]),
     (f'{ENTERPRISE}:department eq "sales"', ["alice"]),
@@ -113,3 +120,31 @@ async def test_group_filters(scim: Scim, people: dict[str, str]) -> None:
     assert await groups("members pr") == ["Sales Team", "Support Team"]
     assert await groups('members.type eq "User"') == ["Sales Team", "Support Team"]
     await scim.error("GET", "/Groups", None, 400, "invalidFilter", filter='userName eq "x"')
+
+
+async def test_comparison_values_are_json_strings(scim: Scim) -> None:
+    """RFC 7644 §3.4.2.2: `\\"` and `\\\\` escapes work, a bad escape is refused, and a quoted
+    "null" is the text null while a bare null is null."""
+    for name, title in (('q"uote', "null"), ("back\\slash", None), ("plain", "Boss")):
+        await scim.create_user(name, **({"title": title} if title else {}))
+    assert [u["userName"] for u in (await scim.ok("GET", "/Users", filter=r'userName eq "q\"uote"'))["Resources"]] == ['q"uote']
+    assert [u["userName"] for u in (await scim.ok("GET", "/Users", filter=r'userName eq "back\\slash"'))["Resources"]] == ["back\\slash"]
+    assert [u["userName"] for u in (await scim.ok("GET", "/Users", filter=r'userName eq "\u0070lain"'))["Resources"]] == ["plain"]
+    await scim.error("GET", "/Users", None, 400, "invalidFilter", filter=r'userName eq "back\slash"')
+    assert [u["userName"] for u in (await scim.ok("GET", "/Users", filter='title eq "null"'))["Resources"]] == ['q"uote']
+    assert sorted(u["userName"] for u in (await scim.ok("GET", "/Users", filter="title eq null"))["Resources"]) == ["back\\slash"]
+    await scim.create_group('Team "A"')
+    assert (await scim.ok("GET", "/Groups", filter=r'displayName eq "team \"a\""'))["totalResults"] == 1
+
+
+@pytest.mark.parametrize("resource", ["/Users", "/Groups"])
+async def test_huge_start_index_is_an_empty_page_and_nul_in_a_filter_is_invalid(scim: Scim, resource: str) -> None:
+    await scim.create_user("paged")
+    await scim.create_group("Paged")
+    for start in ("99999999999999999999", str(2**63 - 1), str(2**63)):
+        page = await scim.ok("GET", resource, startIndex=start)
+        assert page["Resources"] == [] and page["totalResults"] == 1, page
+    attribute = "userName" if resource == "/Users" else "displayName"
+    for value in ('"a\\u0000b"', '"a\x00b"'):
+        await scim.error("GET", resource, None, 400, "invalidFilter", filter=f"{attribute} eq {value}")
+    await scim.error("GET", resource, None, 400, "invalidFilter", filter='externalId eq "x\\u0000"')

@@ -9,7 +9,7 @@ import pytest
 from services.ids import from_global_id, to_global_id
 from tests.gql.test_assign_licenses import product
 from tests.gql.test_group_licenses import license_group
-from tests.scim.conftest import GROUP_SCHEMA, Scim
+from tests.scim.conftest import GROUP_SCHEMA, PATCH_OP, Scim
 
 GROUP = "query($id: ID!) { group(id: $id) { displayName securityEnabled membershipRule members(first: 50) { totalCount } } }"
 
@@ -66,9 +66,9 @@ async def test_okta_patch_without_path_and_replace_members(scim: Scim) -> None:
     assert await member_ids(scim, group) == []
     await scim.patch(f"/Groups/{group}", {"op": "replace", "path": "externalId", "value": "ext-okta"}, status=204)
     assert (await scim.ok("GET", f"/Groups/{group}"))["externalId"] == "ext-okta"
-    await scim.error("PATCH", f"/Groups/{group}", {"Operations": [{"op": "remove", "path": "displayName"}]}, 400, "mutability")
-    await scim.error("PATCH", f"/Groups/{group}", {"Operations": [{"op": "add", "path": "owner", "value": "x"}]}, 400, "invalidPath")
-    await scim.error("PATCH", f"/Groups/{group}", {"Operations": [{"op": "move", "path": "members"}]}, 400, "invalidSyntax")
+    await scim.error("PATCH", f"/Groups/{group}", {"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": "displayName"}]}, 400, "mutability")
+    await scim.error("PATCH", f"/Groups/{group}", {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "owner", "value": "x"}]}, 400, "invalidPath")
+    await scim.error("PATCH", f"/Groups/{group}", {"schemas": [PATCH_OP], "Operations": [{"op": "move", "path": "members"}]}, 400, "invalidSyntax")
 
 
 async def test_put_replaces_name_and_members(scim: Scim) -> None:
@@ -86,7 +86,7 @@ async def test_dynamic_group_members_are_read_only(scim: Scim) -> None:
     )
     dynamic = str(from_global_id(created["group"]["id"]).uuid())
     user = (await scim.create_user("dyn@contoso.example"))["id"]
-    await scim.error("PATCH", f"/Groups/{dynamic}", {"Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]},
+    await scim.error("PATCH", f"/Groups/{dynamic}", {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]},
                      400, "mutability")
     await scim.patch(f"/Groups/{dynamic}", {"op": "replace", "path": "displayName", "value": "Dynamic 2"}, status=204)
 
@@ -121,7 +121,7 @@ async def test_patch_over_the_member_limit_is_too_many(scim: Scim, monkeypatch: 
     monkeypatch.setattr(settings, "max_members_per_call", 2)
     ids = [(await scim.create_user(f"l{i}@contoso.example"))["id"] for i in range(3)]
     group = (await scim.create_group("Limited"))["id"]
-    await scim.error("PATCH", f"/Groups/{group}", {"Operations": [{"op": "add", "path": "members", "value": [{"value": i} for i in ids]}]},
+    await scim.error("PATCH", f"/Groups/{group}", {"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": i} for i in ids]}]},
                      400, "tooMany")
     assert await member_ids(scim, group) == []
 
@@ -145,3 +145,33 @@ async def test_r30_a_patch_is_one_transaction(scim: Scim) -> None:
     await scim.ok("PUT", f"/Groups/{group}", {"schemas": [GROUP_SCHEMA], "displayName": "After", "members": [{"value": ann}]})
     stored = await scim.ok("GET", f"/Groups/{group}")
     assert stored["displayName"] == "After" and [m["value"] for m in stored["members"]] == [ann]
+
+
+async def test_group_patch_judges_paths_and_schemas_as_user_patch_does(scim: Scim) -> None:
+    """id is read-only (mutability) on both; a URN-qualified path is accepted (RFC 7644 §3.10);
+    a PatchOp without the PatchOp schema is refused on both, and nothing is applied."""
+    group = (await scim.create_group("Judged"))["id"]
+    user = (await scim.create_user("judged@contoso.example"))["id"]
+    for resource in (f"/Groups/{group}", f"/Users/{user}"):
+        await scim.error("PATCH", resource, {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "id", "value": "x"}]},
+                         400, "mutability")
+        for schemas in ({"schemas": ["urn:wrong"]}, {}):
+            op = {"op": "replace", "path": "displayName", "value": "Applied"}
+            await scim.error("PATCH", resource, {**schemas, "Operations": [op]}, 400, "invalidValue")
+    assert (await scim.ok("GET", f"/Groups/{group}"))["displayName"] == "Judged"
+    assert (await scim.ok("GET", f"/Users/{user}"))["displayName"] == "judged@contoso.example"
+    await scim.patch(f"/Groups/{group}", {"op": "replace", "path": f"{GROUP_SCHEMA}:displayName", "value": "Qualified"}, status=204)
+    assert (await scim.ok("GET", f"/Groups/{group}"))["displayName"] == "Qualified"
+    await scim.patch(f"/Groups/{group}", {"op": "add", "path": f"{GROUP_SCHEMA}:members", "value": [{"value": user}]}, status=204)
+    assert await member_ids(scim, group) == [user]
+
+
+async def test_members_is_read_in_any_case_on_post_and_put(scim: Scim) -> None:
+    """RFC 7643 §2.1: attribute names are case-insensitive (DisplayName already was)."""
+    a, b = [(await scim.create_user(f"case{i}@contoso.example"))["id"] for i in range(2)]
+    created = await scim.ok("POST", "/Groups", {"schemas": [GROUP_SCHEMA], "DisplayName": "Cased", "Members": [{"value": a}]}, 201)
+    assert [m["value"] for m in created["members"]] == [a]
+    await scim.ok("PUT", f"/Groups/{created['id']}", {"schemas": [GROUP_SCHEMA], "displayName": "Cased", "MEMBERS": [{"value": b}]})
+    assert await member_ids(scim, created["id"]) == [b]
+    await scim.ok("PUT", f"/Groups/{created['id']}", {"schemas": [GROUP_SCHEMA], "displayName": "Cased"})
+    assert await member_ids(scim, created["id"]) == []

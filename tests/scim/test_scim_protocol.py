@@ -8,7 +8,7 @@ from sqlalchemy import text
 from services.change import TRY_AGAIN
 from services.errors import ErrorCode, refuse
 from services.roles import Role
-from tests.scim.conftest import MEDIA, USER_SCHEMA, Scim, new_token
+from tests.scim.conftest import ENTERPRISE, MEDIA, USER_SCHEMA, Scim, new_token
 
 
 async def test_401_for_missing_bad_revoked_and_expired_tokens(scim: Scim) -> None:
@@ -83,6 +83,18 @@ async def test_resource_types_and_schemas(scim: Scim) -> None:
     one = await scim.ok("GET", f"/Schemas/{USER_SCHEMA}")
     assert one["id"] == USER_SCHEMA
     await scim.error("GET", "/Schemas/urn:nope", None, 404)
+
+
+async def test_d28_schemas_publish_only_what_a_client_may_fill_from_them(scim: Scim) -> None:
+    """employeeNumber (at most 16 characters, D31, which a SCIM schema cannot state) is accepted
+    and returned but not published; displayName, userType and active always have a value."""
+    by_id = {s["id"]: s for s in (await scim.ok("GET", "/Schemas"))["Resources"]}
+    assert [a["name"] for a in by_id[ENTERPRISE]["attributes"]] == ["department"]
+    required = {a["name"] for a in by_id[USER_SCHEMA]["attributes"] if a["required"]}
+    assert required == {"userName", "displayName", "userType", "active"}
+    user = await scim.create_user("pub", schemas=[USER_SCHEMA, ENTERPRISE], **{ENTERPRISE: {"employeeNumber": "E" * 16}})
+    assert user[ENTERPRISE]["employeeNumber"] == "E" * 16
+    assert user["displayName"] == "pub" and user["userType"] == "Member" and user["active"] is True
 
 
 @pytest.mark.parametrize("path", ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"])

@@ -8,7 +8,7 @@ import pytest
 
 import gql.scim.users as scim_users
 from services.ids import to_global_id
-from tests.scim.conftest import ENTERPRISE, USER_SCHEMA, Scim
+from tests.scim.conftest import ENTERPRISE, PATCH_OP, USER_SCHEMA, Scim
 
 FULL = {
     "schemas": [USER_SCHEMA, ENTERPRISE],
@@ -16,8 +16,8 @@ FULL = {
     "externalId": "Ext-Grace",
     "displayName": "Grace Hopper",
     "name": {"givenName": "Grace", "familyName": "Hopper"},
-    "emails": [{"value": "grace@contoso.example", "type": "work"}],
-    "addresses": [{"type": "work", "country": "US"}],
+    "emails": [{"value": "grace@contoso.example"}],  # `type` is not stored, nor published (D28)
+    "addresses": [{"country": "US"}],
     "active": True,
     "title": "Rear Admiral",
     "userType": "Member",
@@ -70,7 +70,7 @@ async def test_entra_value_filter_paths_in_patch(scim: Scim) -> None:
         {"op": "Add", "path": f"{ENTERPRISE}:employeeNumber", "value": "42"},
     )
     assert out["emails"][0]["value"] == "p1.new@contoso.example"
-    assert out["addresses"] == [{"type": "work", "country": "SE"}]
+    assert out["addresses"] == [{"country": "SE"}]
     assert out["name"]["givenName"] == "Pia" and out[ENTERPRISE]["employeeNumber"] == "42"
     out = await scim.patch(f"/Users/{user['id']}", {"op": "remove", "path": "name.givenName"})
     assert "name" not in out
@@ -140,7 +140,7 @@ async def test_entra_adds_a_missing_address_and_email_by_value_filter_path(scim:
         {"op": "Add", "path": 'addresses[type eq "work"].country', "value": "fi"},
         {"op": "Add", "path": 'emails[type eq "work"].value', "value": "bare@contoso.example"},
     )
-    assert out["addresses"] == [{"type": "work", "country": "FI"}]
+    assert out["addresses"] == [{"country": "FI"}]
     assert out["emails"][0]["value"] == "bare@contoso.example"
 
 
@@ -216,3 +216,79 @@ async def test_a_patch_never_overwrites_a_change_made_after_it_read_the_user(
     stored = await scim.ok("GET", f"/Users/{user['id']}")
     assert stored["displayName"] == "New name" and stored["title"] == "Changed meanwhile"
     assert reads["n"] == 4  # the 404 check, the read that found it changed, the read it redid, the answer
+
+
+async def test_entra_default_mapping_phone_numbers_and_manager_are_a_no_op(scim: Scim) -> None:
+    """Entra's default mapping sends phone numbers by value-filter path and the manager as a bare
+    id; neither is stored, so they change nothing (like nickName), alone or with stored ones."""
+    user = await scim.create_user("phones@contoso.example", title="Before")
+    path = f"/Users/{user['id']}"
+    manager = (await scim.create_user("boss@contoso.example"))["id"]
+    out = await scim.patch(
+        path,
+        {"op": "Add", "path": 'phoneNumbers[type eq "work"].value', "value": "+47 3"},
+        {"op": "Replace", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+47 4"},
+        {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": manager},
+        {"op": "Replace", "path": "title", "value": "After"},
+    )
+    assert out["title"] == "After" and "phoneNumbers" not in out
+    assert "manager" not in out.get(ENTERPRISE, {})
+    out = await scim.patch(path, {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": manager})
+    assert out["title"] == "After"
+    await scim.patch(path, {"op": "Replace", "path": 'phoneNumbers[type eq "fax"].value', "value": "1"})
+    await scim.patch(path, {"op": "Remove", "path": f"{ENTERPRISE}:manager"})
+
+
+async def test_patch_add_of_another_work_email_replaces_the_stored_one(scim: Scim) -> None:
+    """One email (and one address) is stored: an added work or primary value takes effect (it is
+    not dropped); an added non-primary value of another type leaves the work one in place."""
+    user = await scim.create_user("mails@contoso.example", emails=[{"value": "old@contoso.example", "type": "work"}],
+                                  addresses=[{"type": "work", "country": "NO"}])
+    path = f"/Users/{user['id']}"
+    out = await scim.patch(path, {"op": "add", "path": "emails", "value": [{"value": "new@contoso.example", "type": "work"}]})
+    assert [e["value"] for e in out["emails"]] == ["new@contoso.example"]
+    out = await scim.patch(path, {"op": "add", "path": "emails", "value": [{"value": "home@contoso.example", "type": "home"}]})
+    assert [e["value"] for e in out["emails"]] == ["new@contoso.example"]
+    out = await scim.patch(path, {"op": "add", "path": "emails", "value": [{"value": "p@contoso.example", "primary": True}]})
+    assert [e["value"] for e in out["emails"]] == ["p@contoso.example"]
+    out = await scim.patch(path, {"op": "add", "value": {"emails": [{"value": "nopath@contoso.example", "type": "work"}]}})
+    assert [e["value"] for e in out["emails"]] == ["nopath@contoso.example"]
+    out = await scim.patch(path, {"op": "add", "path": "addresses", "value": [{"type": "work", "country": "se"}]})
+    assert out["addresses"] == [{"country": "SE"}]
+    out = await scim.patch(path, {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "entra@contoso.example"})
+    assert [e["value"] for e in out["emails"]] == ["entra@contoso.example"]
+
+
+async def test_a_value_filter_matching_nothing_is_a_no_op_for_remove_and_no_target_for_replace(scim: Scim) -> None:
+    """RFC 7644 §3.5.2.2's example: removing what a filter does not select changes nothing and
+    succeeds; §3.5.2.3: a replace whose filter matches nothing is 400 noTarget. Entra's forms
+    (`emails[type eq "work"]…`) always select the work entry."""
+    user = await scim.create_user("nomatch@contoso.example", emails=[{"value": "w@contoso.example", "type": "work"}])
+    path = f"/Users/{user['id']}"
+    out = await scim.patch(path, {"op": "remove", "path": 'emails[type eq "home"]'})
+    assert [e["value"] for e in out["emails"]] == ["w@contoso.example"]
+    await scim.error("PATCH", path, {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": 'emails[type eq "home"].value', "value": "h@contoso.example"}]}, 400, "noTarget")
+    out = await scim.patch(path, {"op": "Remove", "path": 'emails[type eq "work"].value'})
+    assert "emails" not in out
+    out = await scim.patch(path, {"op": "Remove", "path": 'emails[type eq "work"].value'})  # nothing left: still a no-op
+    assert "emails" not in out
+
+
+async def test_d28_an_email_reads_back_as_given_without_a_type_the_service_does_not_store(scim: Scim) -> None:
+    """One mail is stored, not its type: /Schemas does not publish emails.type or addresses.type
+    and responses carry none, so nothing reads back changed (a "home" email was returned as "work")."""
+    user = await scim.create_user("carl", emails=[{"value": "carl@Math.example", "type": "home"}],
+                                  addresses=[{"type": "home", "country": "DE"}])
+    assert user["emails"] == [{"value": "carl@Math.example"}] and user["addresses"] == [{"country": "DE"}]
+    assert (await scim.ok("GET", f"/Users/{user['id']}"))["emails"] == [{"value": "carl@Math.example"}]
+    schema = await scim.ok("GET", f"/Schemas/{USER_SCHEMA}")
+    for name in ("emails", "addresses"):
+        attribute = next(a for a in schema["attributes"] if a["name"] == name)
+        assert "type" not in [s["name"] for s in attribute["subAttributes"]], name
+    # the stored email is the work one for filters and Entra's PATCH paths
+    assert (await scim.ok("GET", "/Users", filter='emails[type eq "work"].value eq "carl@math.example"'))["totalResults"] == 1
+    out = await scim.patch(f"/Users/{user['id']}", {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "c@math.example"})
+    assert out["emails"] == [{"value": "c@math.example"}]
+    await scim.error("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "bad", "emails": [{"value": "not-a-mail"}]},
+                     400, "invalidValue")
