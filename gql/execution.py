@@ -1,0 +1,224 @@
+"""graphql-core's executor with a short cut for plain sub-trees, same answers.
+
+graphql-core completes every field of every object on its own: a path, a resolve info, the
+resolver (Strawberry's wrapper around a `getattr`), the completion of the value — some 5 µs
+per field. A users page with plans has thousands of such fields (every plan of every license),
+and nearly all of them just read an attribute.
+
+`PlainSubtrees` completes a value in one tight loop when everything selected below it is
+*plain*: fields without arguments or directives whose value is an attribute of the object
+(Strawberry's basic fields: no resolver, no permission classes, no extensions) or the result of
+a synchronous resolver that takes only `self`; leaves coerced by their type, objects checked by
+their `is_type_of`, lists of either. Such a sub-tree cannot start I/O and has nothing to check,
+so its answer is a function of the object alone. Whenever anything is off the ordinary — a
+null where the type is non-null, a leaf that does not coerce, a resolver that raises or returns
+an awaitable, a value that is not a list or tuple where a list is expected, an object of the
+wrong type — the short cut gives up and graphql-core completes the same value the usual way
+(attribute reads and `self`-only resolvers are pure, so reading again changes nothing), with
+its errors, paths and nulls exactly as before. Fields with permission classes (D22), arguments,
+async resolvers or resolvers taking `info` are never plain.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
+
+from graphql import (
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    is_leaf_type,
+)
+from graphql.pyutils import Undefined
+from graphql.type.introspection import TypeNameMetaFieldDef
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+Complete = Callable[[Any], Any]
+_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
+_MISSING = object()
+
+
+class GiveUp(Exception):  # noqa: N818 - not an error: the usual completion takes over
+    """The short cut does not apply to this value."""
+
+
+def _attribute(python_name: str) -> Callable[[Any], Any]:
+    return attrgetter(python_name)
+
+
+def _self_resolver(func: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def run(source: Any) -> Any:
+        value = func(source)
+        if inspect.isawaitable(value):
+            if inspect.iscoroutine(value):
+                value.close()
+            raise GiveUp
+        return value
+
+    return run
+
+
+def _typename(name: str) -> Callable[[Any], Any]:
+    return lambda _source: name
+
+
+def plain_getter(field_def: Any, parent_type: GraphQLObjectType) -> Callable[[Any], Any] | None:
+    """How a plain field's value is read from its object, or None when the field is not plain."""
+    if field_def is TypeNameMetaFieldDef:
+        return _typename(parent_type.name)
+    field = (field_def.extensions or {}).get(_BACKREF)
+    if field is None or field.extensions or field_def.args:
+        return None
+    resolve = field_def.resolve
+    if field.base_resolver is None:
+        if getattr(resolve, "__name__", "") != "_get_basic_result" or field.default_resolver is not getattr:
+            return None
+        return _attribute(field.python_name)
+    resolver = field.base_resolver
+    if (
+        field.is_async or resolver.is_async or resolver.arguments or resolver.info_parameter or resolver.root_parameter
+        or resolver.parent_parameter or not resolver.self_parameter
+    ):
+        return None
+    return _self_resolver(resolver.wrapped_func)
+
+
+class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution context, completing plain sub-trees in one pass (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (return type, id of the field details list) -> (that list, kept alive; its completer or None)
+        self._plain: dict[tuple[Any, int], tuple[Any, Complete | None]] = {}
+        middleware = self.middleware_manager
+        self._no_middleware = middleware is None or not middleware.middlewares
+
+    def complete_value(
+        self, return_type: GraphQLOutputType, field_details_list: Any, info: Any, path: Any, result: Any,
+        position_context: Any,
+    ) -> Any:
+        key = (return_type, id(field_details_list))
+        found = self._plain.get(key)
+        if found is None:
+            found = self._plain[key] = (field_details_list, self._completer(return_type, field_details_list, top=True))
+        complete = found[1]
+        if complete is not None:
+            try:
+                return complete(result)
+            except Exception:  # noqa: BLE001, S110 - GiveUp or anything unusual: the usual way decides
+                pass
+        return super().complete_value(return_type, field_details_list, info, path, result, position_context)
+
+    # ------------------------------------------------------------------ building completers
+
+    def _completer(self, return_type: GraphQLOutputType, field_details_list: Any, *, top: bool = False) -> Complete | None:
+        """A completer for values of `return_type` selected by `field_details_list`, or None when
+        the selection is not plain. At the top only types that contain an object are worth it."""
+        if not self._no_middleware:
+            return None
+        if top and not _has_object(return_type):
+            return None
+        if isinstance(return_type, GraphQLNonNull):
+            inner = self._completer(return_type.of_type, field_details_list)
+            return None if inner is None else _non_null(inner)
+        if isinstance(return_type, GraphQLList):
+            inner = self._completer(return_type.of_type, field_details_list)
+            return None if inner is None else _list(inner)
+        if is_leaf_type(return_type):
+            return _leaf(return_type.coerce_output_value, self.is_awaitable)
+        if isinstance(return_type, GraphQLObjectType):
+            return self._object(return_type, field_details_list)
+        return None  # interfaces and unions: their runtime type is resolved the usual way
+
+    def _object(self, object_type: GraphQLObjectType, field_details_list: Any) -> Complete | None:
+        for details in field_details_list:
+            if getattr(details, "fragment_variable_values", None) is not None:
+                return None
+        grouped, new_defer_usages, *_ = self.collect_subfields(object_type, field_details_list)
+        if new_defer_usages:
+            return None
+        fields: list[tuple[str, Callable[[Any], Any], Complete]] = []
+        for response_name, sub_details in grouped.items():
+            for details in sub_details:
+                node = details.node
+                if node.arguments or node.directives or getattr(details, "defer_usage", None) is not None:
+                    return None
+            field_def = self.schema.get_field(object_type, sub_details[0].node.name.value)
+            if field_def is None:
+                return None
+            getter = plain_getter(field_def, object_type)
+            if getter is None:
+                return None
+            complete = self._completer(field_def.type, sub_details)
+            if complete is None:
+                return None
+            fields.append((response_name, getter, complete))
+        is_type_of = object_type.is_type_of
+        if is_type_of is not None and inspect.iscoroutinefunction(is_type_of):
+            return None
+        return _object(tuple(fields), is_type_of, self.is_awaitable)
+
+
+def _has_object(return_type: Any) -> bool:
+    while isinstance(return_type, (GraphQLNonNull, GraphQLList)):
+        return_type = return_type.of_type
+    return isinstance(return_type, GraphQLObjectType)
+
+
+def _non_null(inner: Complete) -> Complete:
+    def complete(value: Any) -> Any:
+        completed = inner(value)
+        if completed is None:
+            raise GiveUp
+        return completed
+
+    return complete
+
+
+def _list(inner: Complete) -> Complete:
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if type(value) is not list and type(value) is not tuple:
+            raise GiveUp
+        return [inner(item) for item in value]
+
+    return complete
+
+
+_PLAIN_LEAVES = (str, int, bool, float)
+
+
+def _leaf(coerce: Callable[[Any], Any], is_awaitable: Callable[[Any], bool]) -> Complete:
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if type(value) not in _PLAIN_LEAVES and (isinstance(value, Exception) or is_awaitable(value)):
+            raise GiveUp
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise GiveUp
+        return coerced
+
+    return complete
+
+
+def _object(
+    fields: tuple[tuple[str, Callable[[Any], Any], Complete], ...], is_type_of: Any, is_awaitable: Callable[[Any], bool]
+) -> Complete:
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if is_type_of is not None:
+            if is_type_of(value, None) is not True:
+                raise GiveUp
+        elif isinstance(value, Exception) or is_awaitable(value):
+            raise GiveUp
+        return {name: complete_field(get(value)) for name, get, complete_field in fields}
+
+    return complete
