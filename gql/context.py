@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.availability import is_database_unavailable
 from db.repo.catalog import Catalog
 from db.repo.reads import Reader
 from gql.loaders import Loaders
@@ -61,8 +62,14 @@ class Context:
         async with self._lock:
             if self._reader is None:
                 raw = await (await self._snapshot()).get_raw_connection()
-                db = self.runtime.db
-                self._reader = Reader(raw.driver_connection, db.count_statement)
+                reader = Reader(raw.driver_connection, self.runtime.db.count_statement)
+                try:
+                    await _begin(raw.dbapi_connection)
+                except Exception as exc:
+                    reader.lost = is_database_unavailable(exc)  # then closing invalidates the connection
+                    self._reader = reader
+                    raise
+                self._reader = reader
             return await work(self._reader)
 
     async def _snapshot(self) -> AsyncConnection:
@@ -87,3 +94,13 @@ class Context:
                 await self._conn.invalidate()  # SQLAlchemy did not see the plain statement fail
             cm, self._cm, self._conn, self._reader = self._cm, None, None, None
             await cm.__aexit__(None, None, None)
+
+
+async def _begin(adapted: Any) -> None:
+    """BEGIN the snapshot's transaction (REPEATABLE READ, READ ONLY, as `Database.read` set it) if
+    SQLAlchemy has not yet: its asyncpg adapter begins only at its own first statement, so plain
+    statements run first would each see a snapshot of their own. The adapter's own `BEGIN`, so
+    SQLAlchemy commits it at the end as if it had begun it."""
+    async with adapted._execute_mutex:
+        if adapted._transaction is None:
+            await adapted._start_transaction()

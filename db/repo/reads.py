@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from db.availability import is_database_unavailable
 from db.records import GroupRecord, OidcTrust, SubscriptionRecord, TenantRecord, UserRecord
+from db.repo.paging import BAD_CURSOR, BadCursor, Page, decode_cursor, encode_cursor, text_key
 
 _USER = "u.id, u.user_principal_name, u.display_name, u.mail, u.user_type, u.usage_location, u.account_enabled, " \
         "u.department, u.job_title, u.created_at, u.created_seq, u.given_name, u.surname, u.employee_id, u.external_id"
@@ -103,6 +104,36 @@ async def oidc_caller(
         return None
     tenant = TenantRecord(row[0], row[1], row[2], row[3])
     return tenant, OidcTrust(row[4], row[5], row[6]), (_user(row, 7) if row[7] is not None else None)
+
+
+_USER_SORT = 'lower(u.display_name) COLLATE "C"'
+USERS_PAGE = f"SELECT {_USER}, {_USER_SORT} FROM users u WHERE u.tenant_id = $1 ORDER BY {_USER_SORT}, u.id LIMIT $2"
+USERS_PAGE_AFTER = (
+    f"SELECT {_USER}, {_USER_SORT} FROM users u WHERE u.tenant_id = $1 AND ({_USER_SORT}, u.id) > ($3::text, $4::uuid) "
+    f"ORDER BY {_USER_SORT}, u.id LIMIT $2"
+)
+
+
+async def users_page(reader: Reader, tenant_id: str, *, first: int, after: str | None) -> Page[UserRecord]:
+    """A page of all the tenant's users by display name, as `directory.users_page` with no filter
+    (the same rows, cursors and refusal of a cursor this API never returned)."""
+    if after is None:
+        rows = await reader.fetch(USERS_PAGE, tenant_id, first + 1)
+    else:
+        values = decode_cursor(after, 2)
+        try:
+            sort, user_id = text_key(values[0]), uuid.UUID(text_key(values[1]))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise BadCursor(BAD_CURSOR) from exc
+        rows = await reader.fetch(USERS_PAGE_AFTER, tenant_id, first + 1, sort, user_id)
+    has_next = len(rows) > first
+    rows = rows[:first]
+    return Page(
+        items=[_user(r) for r in rows],
+        cursors=[encode_cursor((r[_USER_WIDTH], str(r[0]))) for r in rows],
+        has_next=has_next,
+        has_previous=after is not None,
+    )
 
 
 USERS_BY_IDS = f"SELECT {_USER} FROM users u WHERE u.tenant_id = $1 AND u.id = ANY($2::uuid[])"

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from db.repo import directory, licensing, reads, subscriptions
+from db.repo.paging import BadCursor, encode_cursor
 from db.repo.reads import Reader
 from services.ids import from_global_id
 from tests.gql.test_assign_licenses import product
@@ -60,4 +63,17 @@ async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
         assert (await reads.caller(reader, tenant.id, "nobody", ids[2]))[1].id == ids[2]  # type: ignore[index, union-attr]
         assert (await reads.caller(reader, tenant.id, "admin@x.example", None))[1] is None  # type: ignore[index]
         assert await reads.caller(reader, "no-such-tenant", "admin@x.example", None) is None
-    assert len(counted) == 11  # every plain statement is counted
+        everyone = directory.UserFilterSpec()
+        first = await reads.users_page(reader, tenant.id, first=2, after=None)
+        same(first, await directory.users_page(conn, tenant.id, everyone, first=2, after=None))
+        assert first.has_next and len(first.items) == 2
+        rest = await reads.users_page(reader, tenant.id, first=10, after=first.cursors[-1])
+        same(rest, await directory.users_page(conn, tenant.id, everyone, first=10, after=first.cursors[-1]))
+        assert rest.has_previous and not rest.has_next and len(rest.items) >= 2
+        for bad in ("garbage", encode_cursor(["a"]), encode_cursor(["a", "not-a-uuid"]), encode_cursor([1, str(ids[0])])):
+            with pytest.raises(BadCursor) as plain_refusal:
+                await reads.users_page(reader, tenant.id, first=2, after=bad)
+            with pytest.raises(BadCursor) as core_refusal:
+                await directory.users_page(conn, tenant.id, everyone, first=2, after=bad)
+            assert str(plain_refusal.value) == str(core_refusal.value)
+    assert len(counted) == 13  # every plain statement is counted
