@@ -33,12 +33,14 @@ from graphql import (
     GraphQLOutputType,
     is_leaf_type,
 )
-from graphql.pyutils import Undefined
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path, Undefined
 from graphql.type.introspection import TypeNameMetaFieldDef
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 
-Complete = Callable[[Any], Any]
+Complete = Callable[[Any, Any], Any]  # (value, its path: None where nothing below needs one)
 _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 _MISSING = object()
 
@@ -109,7 +111,7 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
         complete = found[1]
         if complete is not None:
             try:
-                return complete(result)
+                return complete(result, path)
             except Exception:  # noqa: BLE001, S110 - GiveUp or anything unusual: the usual way decides
                 pass
         return super().complete_value(return_type, field_details_list, info, path, result, position_context)
@@ -142,26 +144,121 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
         grouped, new_defer_usages, *_ = self.collect_subfields(object_type, field_details_list)
         if new_defer_usages:
             return None
-        fields: list[tuple[str, Callable[[Any], Any], Complete]] = []
+        fields: list[tuple[str, Callable[..., Any], Complete, bool]] = []
         for response_name, sub_details in grouped.items():
             for details in sub_details:
-                node = details.node
-                if node.arguments or node.directives or getattr(details, "defer_usage", None) is not None:
+                if details.node.directives or getattr(details, "defer_usage", None) is not None:
                     return None
             field_def = self.schema.get_field(object_type, sub_details[0].node.name.value)
             if field_def is None:
                 return None
-            getter = plain_getter(field_def, object_type)
-            if getter is None:
-                return None
             complete = self._completer(field_def.type, sub_details)
             if complete is None:
                 return None
-            fields.append((response_name, getter, complete))
+            getter = plain_getter(field_def, object_type) if not sub_details[0].node.arguments else None
+            if getter is not None:
+                if complete.needs_path:  # type: ignore[attr-defined]
+                    fields.append((response_name, _ignoring_path(getter), complete, True))
+                else:
+                    fields.append((response_name, getter, complete, False))
+                continue
+            resolving = self._resolving(field_def, sub_details, object_type)
+            if resolving is None:
+                return None
+            fields.append((response_name, resolving, complete, True))
         is_type_of = object_type.is_type_of
         if is_type_of is not None and inspect.iscoroutinefunction(is_type_of):
             return None
-        return _object(tuple(fields), is_type_of, self.is_awaitable)
+        return _object(tuple(fields), is_type_of, self.is_awaitable, object_type.name)
+
+    def _resolving(self, field_def: Any, field_details_list: Any, parent_type: GraphQLObjectType) -> Callable[..., Any] | None:
+        """A field with a synchronous Strawberry resolver (permissions, `info`, scalar arguments):
+        called as graphql-core calls it, with its resolve info and arguments; an awaitable result
+        gives up (a coroutine not started is closed: nothing ran)."""
+        resolve = field_def.resolve
+        field = (field_def.extensions or {}).get(_BACKREF)
+        if field is None or field.is_async or getattr(resolve, "__name__", "") != "_resolver":
+            return None
+        details = field_details_list[0]
+        node = details.node
+        args: dict[str, Any] = {}
+        if field_def.args or node.arguments:
+            try:
+                args = get_argument_values(field_def, node, self.variable_values, None, self.hide_suggestions)
+            except Exception:  # noqa: BLE001 - the usual way reports it, if the field is reached at all
+                return None
+            if any(value is not None and type(value) not in _PLAIN_LEAVES for value in args.values()):
+                return None  # lists and input objects: fresh ones for every call, the usual way
+        nodes = [d.node for d in field_details_list]
+        build_info = self.build_resolve_info
+        is_awaitable = self.is_awaitable
+        direct = self._direct_call(field, args)
+        if direct is not None:
+            call = direct
+
+            def get_direct(source: Any, path: Any) -> Any:
+                value = call(source, build_info(field_def, nodes, parent_type, path))
+                if is_awaitable(value):
+                    if inspect.iscoroutine(value):
+                        value.close()
+                    raise GiveUp
+                return value
+
+            return get_direct
+
+        def get(source: Any, path: Any) -> Any:
+            value = resolve(source, build_info(field_def, nodes, parent_type, path), **args)
+            if is_awaitable(value):
+                if inspect.iscoroutine(value):
+                    value.close()
+                raise GiveUp
+            return value
+
+        return get
+
+
+    def _direct_call(self, field: Any, args: dict[str, Any]) -> Callable[[Any, Any], Any] | None:
+        """For a resolver without field extensions (no permission classes) whose arguments are
+        plain scalars: what Strawberry's wrapper would do (its Info, arguments by their Python
+        names — converting an int, str, bool or float, or null, leaves it as it is — `self`,
+        `root`/`parent`, `info`), without building the wrapper's chain on every call."""
+        resolver = field.base_resolver
+        strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
+        if field.extensions or resolver is None or resolver.is_async or strawberry_schema is None:
+            return None
+        if not all(_unconverted(argument.type) for argument in field.arguments):
+            return None
+        config = strawberry_schema.config
+        given = {}
+        for argument in field.arguments:
+            name = config.name_converter.from_argument(argument)
+            if name in args:
+                given[argument.python_name] = args[name]
+        func, info_class = resolver.wrapped_func, config.info_class
+        if not callable(func):
+            return None
+        takes_self = resolver.self_parameter is not None
+        source_names = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None]
+        info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
+
+        def call(source: Any, raw_info: Any) -> Any:
+            kwargs = dict(given)
+            for name in source_names:
+                kwargs[name] = source
+            if info_name is not None:
+                kwargs[info_name] = info_class(_raw_info=raw_info, _field=field)
+            return func(source, **kwargs) if takes_self else func(**kwargs)
+
+        return call
+
+
+def _unconverted(type_: Any) -> bool:
+    """An argument type whose values Strawberry passes on as graphql-core coerced them."""
+    if isinstance(type_, StrawberryMaybe):
+        return False
+    if isinstance(type_, StrawberryOptional):
+        type_ = type_.of_type
+    return type_ in _PLAIN_LEAVES
 
 
 def _has_object(return_type: Any) -> bool:
@@ -170,32 +267,50 @@ def _has_object(return_type: Any) -> bool:
     return isinstance(return_type, GraphQLObjectType)
 
 
+def _ignoring_path(get: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    return lambda source, _path: get(source)
+
+
 def _non_null(inner: Complete) -> Complete:
-    def complete(value: Any) -> Any:
-        completed = inner(value)
+    def complete(value: Any, path: Any) -> Any:
+        completed = inner(value, path)
         if completed is None:
             raise GiveUp
         return completed
 
+    complete.needs_path = inner.needs_path  # type: ignore[attr-defined]
     return complete
 
 
 def _list(inner: Complete) -> Complete:
-    def complete(value: Any) -> Any:
+    if inner.needs_path:  # type: ignore[attr-defined]
+
+        def complete(value: Any, path: Any) -> Any:
+            if value is None or value is Undefined:
+                return None
+            if type(value) is not list and type(value) is not tuple:
+                raise GiveUp
+            return [inner(item, path.add_key(index, None)) for index, item in enumerate(value)]
+
+        complete.needs_path = True  # type: ignore[attr-defined]
+        return complete
+
+    def complete_unpathed(value: Any, _path: Any) -> Any:
         if value is None or value is Undefined:
             return None
         if type(value) is not list and type(value) is not tuple:
             raise GiveUp
-        return [inner(item) for item in value]
+        return [inner(item, None) for item in value]
 
-    return complete
+    complete_unpathed.needs_path = False  # type: ignore[attr-defined]
+    return complete_unpathed
 
 
 _PLAIN_LEAVES = (str, int, bool, float)
 
 
 def _leaf(coerce: Callable[[Any], Any], is_awaitable: Callable[[Any], bool]) -> Complete:
-    def complete(value: Any) -> Any:
+    def complete(value: Any, _path: Any) -> Any:
         if value is None or value is Undefined:
             return None
         if type(value) not in _PLAIN_LEAVES and (isinstance(value, Exception) or is_awaitable(value)):
@@ -205,13 +320,15 @@ def _leaf(coerce: Callable[[Any], Any], is_awaitable: Callable[[Any], bool]) -> 
             raise GiveUp
         return coerced
 
+    complete.needs_path = False  # type: ignore[attr-defined]
     return complete
 
 
 def _object(
-    fields: tuple[tuple[str, Callable[[Any], Any], Complete], ...], is_type_of: Any, is_awaitable: Callable[[Any], bool]
+    fields: tuple[tuple[str, Callable[..., Any], Complete, bool], ...], is_type_of: Any,
+    is_awaitable: Callable[[Any], bool], type_name: str,
 ) -> Complete:
-    def complete(value: Any) -> Any:
+    def complete(value: Any, path: Any) -> Any:
         if value is None or value is Undefined:
             return None
         if is_type_of is not None:
@@ -219,6 +336,14 @@ def _object(
                 raise GiveUp
         elif isinstance(value, Exception) or is_awaitable(value):
             raise GiveUp
-        return {name: complete_field(get(value)) for name, get, complete_field in fields}
+        completed = {}
+        for name, get, complete_field, pathed in fields:
+            if pathed:
+                field_path = Path(path, name, type_name)
+                completed[name] = complete_field(get(value, field_path), field_path)
+            else:
+                completed[name] = complete_field(get(value), None)
+        return completed
 
+    complete.needs_path = any(pathed for *_, pathed in fields)  # type: ignore[attr-defined]
     return complete

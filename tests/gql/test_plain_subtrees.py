@@ -61,6 +61,21 @@ class Leaf(Thing):
         return self.name * times
 
     @strawberry.field
+    def where(self, info: strawberry.Info) -> str:
+        return "/".join(str(key) for key in info.path.as_list())
+
+    @strawberry.field
+    def maybe_later(self, info: strawberry.Info) -> str:
+        """Like User.licenses: a value when it is ready, else a coroutine graphql-core awaits."""
+        if self.number % 2:
+            return f"ready {self.name}"
+        return self._later()  # type: ignore[return-value]
+
+    async def _later(self) -> str:
+        await asyncio.sleep(0)
+        return f"later {self.name}"
+
+    @strawberry.field
     async def later(self) -> str:
         await asyncio.sleep(0)
         return self.name
@@ -111,6 +126,8 @@ USUAL = strawberry.Schema(query=Query)
 
 
 def _answer(schema: strawberry.Schema, query: str, variables: dict[str, Any] | None = None) -> Any:
+    if query.startswith("query($t"):
+        variables = {"t": 3}
     result = asyncio.run(schema.execute(query, variable_values=variables))
     errors = sorted(((e.message, tuple(e.path or ())) for e in result.errors or []), key=str)
     return result.data, errors
@@ -127,6 +144,11 @@ CASES: list[tuple[str, Any]] = [
     # not plain: resolvers with info, arguments, async, permissions, directives
     ("{ boxes { leaves { name withInfo } } }", GOOD),
     ("{ boxes { leaves { withArg(times: 3) } } }", GOOD),
+    ("query($t: Int!) { boxes { leaves { withArg(times: $t) w: withArg } } }", GOOD),
+    ("{ boxes { leaves { where shout } maybeLeaves { where } one { where } } }", GOOD),
+    ("{ boxes { leaves { maybeLater } } }", [box([leaf(1, number=1), leaf(2, number=3)])]),
+    ("{ boxes { leaves { maybeLater } } }", [box([leaf(1, number=1), leaf(2, number=2)])]),
+    ("{ boxes { leaves { name secret } one { secret } } }", GOOD),
     ("{ boxes { leaves { name later } } }", GOOD),
     ("{ boxes { leaves { name secret } } }", GOOD),
     ("{ boxes { leaves { name broken } } }", GOOD),
@@ -182,3 +204,7 @@ def test_a_plain_sub_tree_is_completed_without_a_resolver_call_per_field(monkeyp
     data, errors = _answer(PLAIN, "{ boxes { leaves { id name colour shout } } }")
     assert errors == [] and len(data["boxes"][0]["leaves"]) == 20
     assert calls == ["Query"]  # `boxes`; every box and leaf below it in one pass
+    calls.clear()
+    data, errors = _answer(PLAIN, "{ boxes { leaves { where withArg(times: 1) maybeLater } } }")
+    assert errors == [] and data["boxes"][0]["leaves"][3] == {"where": "boxes/0/leaves/3/where", "withArg": "leaf 3", "maybeLater": "ready leaf 3"}
+    assert calls == ["Query"]  # synchronous resolvers with info and arguments too
