@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -38,8 +39,14 @@ log = logging.getLogger("licensing")
 
 def caller_id(claims: Claims) -> uuid.UUID | None:
     """The user id a token's `sub` names, when it is a User's Relay id (D5)."""
+    return _user_id_in(claims.sub)
+
+
+@functools.lru_cache(maxsize=4096)
+def _user_id_in(sub: str) -> uuid.UUID | None:
+    # a pure function of the text (an admin's `sub` fails to decode: an exception on every request)
     with contextlib.suppress(BadId, ValueError):
-        gid = from_global_id(claims.sub)
+        gid = from_global_id(sub)
         if gid.type_name == "User":
             return gid.uuid()
     return None

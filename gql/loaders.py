@@ -40,12 +40,11 @@ class Loaders:
         self.ready_pool: TenantPool | None = None  # once read: the Licenses page's figures resolve without awaiting
 
     async def prefetch_licenses(self, user_ids: Sequence[uuid.UUID]) -> None:
-        """Paths and seats of these users, two statements; primed into the loaders too."""
+        """Paths and seats of these users, one statement; primed into the loaders too."""
         wanted = [u for u in user_ids if u not in self.ready_paths]
         if not wanted:
             return
-        paths = await self.read_raw(lambda r: reads.paths_of_users(r, self.tenant_id, wanted))
-        seats = await self.read_raw(lambda r: reads.seats_of_users(r, self.tenant_id, wanted))
+        paths, seats = await self.read_raw(lambda r: reads.paths_and_seats_of_users(r, self.tenant_id, wanted))
         self.ready_paths.update(paths)
         self.ready_seats.update(seats)
         self.paths_by_user.prime_many(paths)

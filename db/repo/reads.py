@@ -6,14 +6,16 @@ each statement once per connection. The same rows as their Core counterparts in
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from db.availability import is_database_unavailable
 from db.records import GroupRecord, OidcTrust, SubscriptionRecord, TenantRecord, UserRecord
-from db.repo.paging import BAD_CURSOR, BadCursor, Page, decode_cursor, encode_cursor, text_key
+from db.repo.paging import BAD_CURSOR, BadCursor, Page, decode_cursor, text_key
 
 _USER = "u.id, u.user_principal_name, u.display_name, u.mail, u.user_type, u.usage_location, u.account_enabled, " \
         "u.department, u.job_title, u.created_at, u.created_seq, u.given_name, u.surname, u.employee_id, u.external_id"
@@ -114,6 +116,13 @@ USERS_PAGE_AFTER = (
 )
 
 
+def text_pair_cursor(first: str, second: str) -> str:
+    """`paging.encode_cursor((first, second))` for two strings — the same text, without the JSON
+    encoder's machinery (a page has a cursor per row)."""
+    text = f"[{encode_basestring_ascii(first)}, {encode_basestring_ascii(second)}]"
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
 async def users_page(reader: Reader, tenant_id: str, *, first: int, after: str | None) -> Page[UserRecord]:
     """A page of all the tenant's users by display name, as `directory.users_page` with no filter
     (the same rows, cursors and refusal of a cursor this API never returned)."""
@@ -130,7 +139,7 @@ async def users_page(reader: Reader, tenant_id: str, *, first: int, after: str |
     rows = rows[:first]
     return Page(
         items=[_user(r) for r in rows],
-        cursors=[encode_cursor((r[_USER_WIDTH], str(r[0]))) for r in rows],
+        cursors=[text_pair_cursor(r[_USER_WIDTH], str(r[0])) for r in rows],
         has_next=has_next,
         has_previous=after is not None,
     )
@@ -220,6 +229,29 @@ async def seats_of_users(reader: Reader, tenant_id: str, user_ids: Sequence[uuid
     for r in await reader.fetch(SEATS, tenant_id, list(user_ids)):
         result[r[0]].add(r[1])
     return result
+
+
+PATHS_AND_SEATS = """
+SELECT false, user_id, product_id, group_id, disabled_plan_ids, state, error_code, error_message, updated_at, queue_seq
+FROM license_paths WHERE tenant_id = $1 AND user_id = ANY($2::uuid[])
+UNION ALL
+SELECT true, user_id, product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM user_licenses WHERE tenant_id = $1 AND user_id = ANY($2::uuid[]) AND holds_seat
+"""
+
+
+async def paths_and_seats_of_users(
+    reader: Reader, tenant_id: str, user_ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, list[PathRow]], dict[uuid.UUID, set[uuid.UUID]]]:
+    """`paths_of_users` and `seats_of_users` in one statement (a users page's licenses)."""
+    paths: dict[uuid.UUID, list[PathRow]] = {u: [] for u in user_ids}
+    seats: dict[uuid.UUID, set[uuid.UUID]] = {u: set() for u in user_ids}
+    for r in await reader.fetch(PATHS_AND_SEATS, tenant_id, list(user_ids)):
+        if r[0]:
+            seats[r[1]].add(r[2])
+        else:
+            paths[r[1]].append(PathRow(*tuple(r)[1:]))
+    return paths, seats
 
 
 async def tenant_pool(reader: Reader, tenant_id: str) -> tuple[list[SubscriptionRecord], dict[uuid.UUID, int]]:

@@ -20,7 +20,7 @@ from db.models import DIRECT
 from db.records import GroupRecord, SubscriptionRecord, UserRecord
 from db.repo import directory, group_licenses, reads
 from db.repo.catalog import ProductInfo
-from db.repo.paging import BadCursor, Page, encode_cursor
+from db.repo.paging import BadCursor, Page
 from engine.subscription_lifecycle import view as subscription_view
 from engine.subscription_pool import PoolFigures
 from gql.errors import ErrorCode, LicenseError, PublicError, bad_user_input, page_size
@@ -312,7 +312,7 @@ async def _groups_of(info: Info, paths: list[Any]) -> dict[uuid.UUID, GroupRecor
 
 
 def _member_of_connection(info: Info, uid: uuid.UUID, groups: list[GroupRecord], n: int) -> Connection[Group]:
-    cursors = [encode_cursor((g.display_name.lower(), str(g.id))) for g in groups[:n]]
+    cursors = [reads.text_pair_cursor(g.display_name.lower(), str(g.id)) for g in groups[:n]]
     page = Page(items=groups[:n], cursors=cursors, has_next=len(groups) > n, has_previous=False)
     loaders = info.context.loaders
 
@@ -320,6 +320,17 @@ def _member_of_connection(info: Info, uid: uuid.UUID, groups: list[GroupRecord],
         return int(await loaders.group_count_by_user.load(uid))
 
     return connection(page, [Group.of(g) for g in page.items], count)
+
+
+_PLAN_IDS: dict[uuid.UUID, tuple[ProductInfo, frozenset[uuid.UUID]]] = {}
+
+
+def _plan_ids(product: ProductInfo) -> frozenset[uuid.UUID]:
+    """`product.plan_ids`, built once per catalog product (ProductInfo builds it on every call)."""
+    found = _PLAN_IDS.get(product.id)
+    if found is None or found[0] is not product:
+        found = _PLAN_IDS[product.id] = (product, product.plan_ids)
+    return found[1]
 
 
 def _licenses(info: Info, paths: list[Any], seats: set[uuid.UUID]) -> list[UserLicense]:
@@ -332,7 +343,7 @@ def _licenses(info: Info, paths: list[Any], seats: set[uuid.UUID]) -> list[UserL
         product = products[product_id]
         product_paths = by_product[product_id]
         enabled = engine.enabled_for_user(
-            product.plan_ids, [frozenset(p.disabled_plan_ids or ()) for p in product_paths if p.state == "ACTIVE"]
+            _plan_ids(product), [frozenset(p.disabled_plan_ids or ()) for p in product_paths if p.state == "ACTIVE"]
         )
         result.append(
             UserLicense(

@@ -54,7 +54,13 @@ async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
             u: sorted(tuple(r) for r in rows) for u, rows in core.items()
         }
         assert sum(len(rows) for rows in plain.values()) == 4  # every member of the licensed group
-        same(await reads.seats_of_users(reader, tenant.id, ids), await licensing.seats_of_users(conn, tenant.id, ids))
+        seats = await reads.seats_of_users(reader, tenant.id, ids)
+        same(seats, await licensing.seats_of_users(conn, tenant.id, ids))
+        both_paths, both_seats = await reads.paths_and_seats_of_users(reader, tenant.id, ids)
+        assert {u: sorted(map(tuple, rows)) for u, rows in both_paths.items()} == {
+            u: sorted(map(tuple, rows)) for u, rows in plain.items()
+        }
+        assert both_seats == seats and sum(map(len, seats.values())) == 2  # EMS has 2 seats for 4 members
         subs, consumed = await reads.tenant_pool(reader, tenant.id)
         assert subs == await subscriptions.tenant_subscriptions(conn, tenant.id) and len(subs) == 2
         assert consumed == await subscriptions.pool_consumed(conn, tenant.id)
@@ -76,4 +82,9 @@ async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
             with pytest.raises(BadCursor) as core_refusal:
                 await directory.users_page(conn, tenant.id, everyone, first=2, after=bad)
             assert str(plain_refusal.value) == str(core_refusal.value)
-    assert len(counted) == 13  # every plain statement is counted
+    assert len(counted) == 14  # every plain statement is counted
+
+
+def test_a_pair_cursor_is_the_same_text_as_encode_cursor() -> None:
+    for pair in [("ada lovelace", "0d7c…"), ('quote " and \\ back', "x"), ("ø æ å ü 中文 🎉", ""), ("\t\n\x01", "\u2028")]:
+        assert reads.text_pair_cursor(*pair) == encode_cursor(pair)
