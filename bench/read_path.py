@@ -43,7 +43,8 @@ def main() -> None:
             sys.exit(f"compare.sh failed (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         (new,) = set(glob.glob(str(WORK / "results" / "*.json"))) - before
         results.append(json.loads(Path(new).read_text())["results"])
-        print(f"run {run + 1} of {args.runs} done ({new})", flush=True)
+        loads = [line for line in done.stdout.splitlines() if line.startswith("load average")]
+        print(f"run {run + 1} of {args.runs} done ({new}; {' / '.join(loads)})", flush=True)
     print(f"\nmedians of {args.runs} runs (200 sequential requests after 20 warm-ups; 8 clients for the req/s)\n")
     print("| query | ours p50 ms | PostGraphile p50 ms | ratio | target | met | ours req/s | PostGraphile req/s | ratio | target | met |")
     print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
