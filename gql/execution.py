@@ -145,6 +145,7 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
         if new_defer_usages:
             return None
         fields: list[tuple[str, Callable[..., Any], Complete, bool]] = []
+        only_attributes = True  # attributes (no resolver) of leaf types
         for response_name, sub_details in grouped.items():
             for details in sub_details:
                 if details.node.directives or getattr(details, "defer_usage", None) is not None:
@@ -157,11 +158,13 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
                 return None
             getter = plain_getter(field_def, object_type) if not sub_details[0].node.arguments else None
             if getter is not None:
+                only_attributes = only_attributes and complete.is_leaf and _is_attribute(field_def)  # type: ignore[attr-defined]
                 if complete.needs_path:  # type: ignore[attr-defined]
                     fields.append((response_name, _ignoring_path(getter), complete, True))
                 else:
                     fields.append((response_name, getter, complete, False))
                 continue
+            only_attributes = False
             resolving = self._resolving(field_def, sub_details, object_type)
             if resolving is None:
                 return None
@@ -169,7 +172,9 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
         is_type_of = object_type.is_type_of
         if is_type_of is not None and inspect.iscoroutinefunction(is_type_of):
             return None
-        return _object(tuple(fields), is_type_of, self.is_awaitable, object_type.name)
+        complete_object = _object(tuple(fields), is_type_of, self.is_awaitable, object_type.name)
+        # attributes and leaves only: a function of the object, which nothing changes during a query
+        return _memoized(complete_object) if only_attributes else complete_object
 
     def _resolving(self, field_def: Any, field_details_list: Any, parent_type: GraphQLObjectType) -> Callable[..., Any] | None:
         """A field with a synchronous Strawberry resolver (permissions, `info`, scalar arguments):
@@ -261,6 +266,13 @@ def _unconverted(type_: Any) -> bool:
     return type_ in _PLAIN_LEAVES
 
 
+def _is_attribute(field_def: Any) -> bool:
+    if field_def is TypeNameMetaFieldDef:
+        return True
+    field = (field_def.extensions or {}).get(_BACKREF)
+    return field is not None and field.base_resolver is None
+
+
 def _has_object(return_type: Any) -> bool:
     while isinstance(return_type, (GraphQLNonNull, GraphQLList)):
         return_type = return_type.of_type
@@ -279,6 +291,27 @@ def _non_null(inner: Complete) -> Complete:
         return completed
 
     complete.needs_path = inner.needs_path  # type: ignore[attr-defined]
+    complete.is_leaf = inner.is_leaf  # type: ignore[attr-defined]
+    return complete
+
+
+def _memoized(inner: Complete) -> Complete:
+    """An object of attributes and leaves, completed once per object in the operation: a users
+    page with plans names the same few dozen plans two thousand times. The object is kept with
+    its answer, so its id is not reused while the operation runs."""
+    done: dict[int, tuple[Any, Any]] = {}
+
+    def complete(value: Any, path: Any) -> Any:
+        found = done.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
+        completed = inner(value, path)
+        if completed is not None:
+            done[id(value)] = (value, completed)
+        return completed
+
+    complete.needs_path = False  # type: ignore[attr-defined]
+    complete.is_leaf = False  # type: ignore[attr-defined]
     return complete
 
 
@@ -293,6 +326,7 @@ def _list(inner: Complete) -> Complete:
             return [inner(item, path.add_key(index, None)) for index, item in enumerate(value)]
 
         complete.needs_path = True  # type: ignore[attr-defined]
+        complete.is_leaf = False  # type: ignore[attr-defined]
         return complete
 
     def complete_unpathed(value: Any, _path: Any) -> Any:
@@ -303,6 +337,7 @@ def _list(inner: Complete) -> Complete:
         return [inner(item, None) for item in value]
 
     complete_unpathed.needs_path = False  # type: ignore[attr-defined]
+    complete_unpathed.is_leaf = False  # type: ignore[attr-defined]
     return complete_unpathed
 
 
@@ -321,6 +356,7 @@ def _leaf(coerce: Callable[[Any], Any], is_awaitable: Callable[[Any], bool]) -> 
         return coerced
 
     complete.needs_path = False  # type: ignore[attr-defined]
+    complete.is_leaf = True  # type: ignore[attr-defined]
     return complete
 
 
@@ -346,4 +382,5 @@ def _object(
         return completed
 
     complete.needs_path = any(pathed for *_, pathed in fields)  # type: ignore[attr-defined]
+    complete.is_leaf = False  # type: ignore[attr-defined]
     return complete

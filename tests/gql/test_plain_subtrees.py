@@ -133,6 +133,7 @@ def _answer(schema: strawberry.Schema, query: str, variables: dict[str, Any] | N
     return result.data, errors
 
 
+SAME, BAD = leaf(7), leaf(8, name=None)
 GOOD = [box([leaf(1), leaf(2)], maybe_leaves=[leaf(3), None], other=leaf(4)), box([], numbers=[])]
 CASES: list[tuple[str, Any]] = [
     ("{ boxes { leaves { id name maybe colour number } } }", GOOD),
@@ -168,6 +169,10 @@ CASES: list[tuple[str, Any]] = [
     ("{ boxes { numbers } }", [box([], numbers=[1, None])]),
     ("{ boxes { one { id } } }", [box([], one=None)]),
     ("{ boxes { shouted { name } } }", [box([leaf(1, name=7)])]),
+    # one object many times (completed once per operation), also where it fails
+    ("{ boxes { leaves { id name } one { id name } } }", [box([SAME, SAME, leaf(2), SAME], one=SAME)]),
+    ("{ boxes { leaves { id colour } } }", [box([SAME, SAME, None, SAME])]),
+    ("{ boxes { maybeLeaves { name } } }", [box([], maybe_leaves=[SAME, None, SAME, BAD]), box([], maybe_leaves=[SAME])]),
 ]
 
 
