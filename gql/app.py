@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -53,8 +54,20 @@ def _user_id_in(sub: str) -> uuid.UUID | None:
     return None
 
 
+_POOL_FIELDS = re.compile(r"\b(products|subscriptions|totalUnits|consumedUnits|availableUnits|prepaidUnits)\b")
+
+
+@functools.lru_cache(maxsize=512)
+def reads_pool(query: str | None) -> bool:
+    """Whether a document may read the tenant's pool (the Licenses page): then it is read with the
+    caller, in the same statement of the same snapshot. A guess from the text (a pure function
+    of it): a wrong one only reads the pool in vain or later, never differently."""
+    return bool(query and _POOL_FIELDS.search(query))
+
+
 async def open_context(
-    runtime: Runtime, claims: Claims | UnverifiedOidcToken, request: Any, keys: KeyCache | None = None
+    runtime: Runtime, claims: Claims | UnverifiedOidcToken, request: Any, keys: KeyCache | None = None,
+    query: str | None = None,
 ) -> Context:
     """The request's context: its read snapshot is opened by resolving the caller in it (the
     tenant must exist, else 401; `sub` names a user by UPN or id, or an admin principal, D5) —
@@ -66,15 +79,25 @@ async def open_context(
             assert keys is not None
             context.actor = await _oidc_actor(context, claims, keys)
             return context
-        found = await context.read_raw(lambda r: reads.caller(r, claims.tenant_id, claims.sub, caller_id(claims)))
-        if found is None:
-            raise AuthError("the token's tenant does not exist")
+        if reads_pool(query):
+            with_pool = await context.read_raw(
+                lambda r: reads.caller_and_pool(r, claims.tenant_id, claims.sub, caller_id(claims))
+            )
+            if with_pool is None:
+                raise AuthError("the token's tenant does not exist")
+            tenant, user, subs, consumed = with_pool
+        else:
+            found = await context.read_raw(lambda r: reads.caller(r, claims.tenant_id, claims.sub, caller_id(claims)))
+            if found is None:
+                raise AuthError("the token's tenant does not exist")
+            (tenant, user), subs = found, None
     except BaseException:
         with contextlib.suppress(Exception):  # closing a connection the server dropped fails too
             await context.close()
         raise
-    tenant, user = found
     context.actor = Actor(tenant=tenant, sub=claims.sub, roles=claims.roles, user=user)
+    if subs is not None:
+        context.loaders.prime_pool(subs, consumed)
     return context
 
 
@@ -125,7 +148,8 @@ def create_app(
         return claims
 
     async def make_context(request: Any, claims: Claims | UnverifiedOidcToken) -> Context:
-        return await open_context(runtime(), claims, request, keys)
+        query = getattr(getattr(request, "state", None), "graphql_query", None)  # set by GraphQLHTTP
+        return await open_context(runtime(), claims, request, keys, query)
 
     async def close_context(ctx: Context) -> None:
         await ctx.close()

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
-from db.records import GroupRecord, UserRecord
+from db.records import GroupRecord, SubscriptionRecord, UserRecord
 from db.repo import group_licenses, reads
 from db.repo.reads import PathRow, Reader
 from services.context import Runtime
@@ -106,6 +106,11 @@ class Loaders:
     async def _seats(self, keys: Sequence[uuid.UUID]) -> list[set[uuid.UUID]]:
         found = await self.read_raw(lambda r: reads.seats_of_users(r, self.tenant_id, keys))
         return [found.get(k, set()) for k in keys]
+
+    def prime_pool(self, subs: list[SubscriptionRecord], consumed: dict[uuid.UUID, int]) -> None:
+        """The tenant's pool, read with the caller in the snapshot's first statement."""
+        pool = self.ready_pool = TenantPool(subs, consumed, self.runtime.clock.now(), self.runtime.cancellation_window)
+        self.tenant_pool_by_tenant.prime(self.tenant_id, pool)
 
     async def _pool(self, keys: Sequence[str]) -> list[TenantPool]:
         subs, consumed = await self.read_raw(lambda r: reads.tenant_pool(r, self.tenant_id))

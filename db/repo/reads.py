@@ -78,6 +78,41 @@ async def caller(
     return TenantRecord(row[0], row[1], row[2], row[3]), (_user(row, 4) if row[4] is not None else None)
 
 
+_SUBSCRIPTION = (
+    "s.id, s.product_id, s.quantity, s.is_trial, s.is_self_service, s.purchased_by, s.starts_at, s.term_starts_at, "
+    "s.term_ends_at, s.recurring_billing, s.cancelled_at"
+)
+CALLER_AND_POOL = f"""
+SELECT t.id, t.display_name, t.domain, t.default_usage_location, {_USER},
+       (SELECT array_agg(ROW({_SUBSCRIPTION}) ORDER BY s.created_seq) FROM subscriptions s WHERE s.tenant_id = t.id),
+       (SELECT array_agg(ROW(p.product_id, p.consumed)) FROM product_pools p WHERE p.tenant_id = t.id)
+FROM tenants t
+LEFT JOIN LATERAL (
+    SELECT * FROM users u
+    WHERE u.tenant_id = t.id AND (lower(u.user_principal_name) COLLATE "C" = $2 OR u.id = $3)
+    LIMIT 1
+) u ON true
+WHERE t.id = $1
+"""
+
+
+async def caller_and_pool(
+    reader: Reader, tenant_id: str, sub: str, user_id: uuid.UUID | None
+) -> tuple[TenantRecord, UserRecord | None, list[SubscriptionRecord], dict[uuid.UUID, int]] | None:
+    """`caller` and `tenant_pool` in one statement (a request that reads the tenant's pool: the
+    Licenses page)."""
+    if "\x00" in tenant_id:
+        return None
+    row = await reader.fetchrow(CALLER_AND_POOL, tenant_id, None if "\x00" in sub else sub.lower(), user_id)
+    if row is None:
+        return None
+    at = 4 + _USER_WIDTH
+    subs = [SubscriptionRecord(*s) for s in row[at] or ()]
+    consumed = {p[0]: int(p[1]) for p in row[at + 1] or ()}
+    user = _user(row, 4) if row[4] is not None else None
+    return TenantRecord(row[0], row[1], row[2], row[3]), user, subs, consumed
+
+
 OIDC_CALLER = f"""
 SELECT t.id, t.display_name, t.domain, t.default_usage_location, t.oidc_issuer, t.oidc_audience, t.oidc_roles_claim,
        {_USER}

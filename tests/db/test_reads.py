@@ -69,6 +69,11 @@ async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
         assert (await reads.caller(reader, tenant.id, "nobody", ids[2]))[1].id == ids[2]  # type: ignore[index, union-attr]
         assert (await reads.caller(reader, tenant.id, "admin@x.example", None))[1] is None  # type: ignore[index]
         assert await reads.caller(reader, "no-such-tenant", "admin@x.example", None) is None
+        with_pool = await reads.caller_and_pool(reader, tenant.id, f"READER.1@{tenant.domain}", None)
+        assert with_pool is not None and with_pool[1] is not None and with_pool[1].id == ids[1]
+        assert (with_pool[0], with_pool[1]) == await reads.caller(reader, tenant.id, f"READER.1@{tenant.domain}", None)
+        assert (with_pool[2], with_pool[3]) == (subs, consumed)
+        assert await reads.caller_and_pool(reader, "no-such-tenant", "admin@x.example", None) is None
         everyone = directory.UserFilterSpec()
         first = await reads.users_page(reader, tenant.id, first=2, after=None)
         same(first, await directory.users_page(conn, tenant.id, everyone, first=2, after=None))
@@ -82,7 +87,7 @@ async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
             with pytest.raises(BadCursor) as core_refusal:
                 await directory.users_page(conn, tenant.id, everyone, first=2, after=bad)
             assert str(plain_refusal.value) == str(core_refusal.value)
-    assert len(counted) == 14  # every plain statement is counted
+    assert len(counted) == 17  # every plain statement is counted
 
 
 def test_a_pair_cursor_is_the_same_text_as_encode_cursor() -> None:

@@ -51,3 +51,15 @@ async def test_a_new_snapshot_after_close(app: Any) -> None:
     finally:
         await ctx.close()
     assert after[2] > before[2]
+
+
+async def test_the_licenses_page_reads_the_pool_with_the_caller(tenant: Any, app: Any) -> None:
+    await tenant.buy("EMS", 3)
+    database = app.state.runtime.db
+    before = database.statement_count
+    data = await tenant.ok("{ products { skuPartNumber totalUnits consumedUnits availableUnits } }")
+    assert data["products"] == [{"skuPartNumber": "EMS", "totalUnits": 3, "consumedUnits": 0, "availableUnits": 3}]
+    assert database.statement_count - before == 1  # the caller and the pool in one statement
+    before = database.statement_count
+    assert (await tenant.ok("{ viewer { roles } }"))["viewer"]["roles"]
+    assert database.statement_count - before == 1  # no pool read for a request that needs none
