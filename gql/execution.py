@@ -231,6 +231,8 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
         strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
         if field.extensions or resolver is None or resolver.is_async or strawberry_schema is None:
             return None
+        if getattr(strawberry_schema, "exception_handlers", ()):  # the wrapper would apply them
+            return None
         if not all(_unconverted(argument.type) for argument in field.arguments):
             return None
         config = strawberry_schema.config
