@@ -3,7 +3,8 @@
     ../shared/peers/postgraphile/setup.sh                 # once: seeds the comparison database
     .venv/bin/python -m bench.read_path --runs 3           # runs compare.sh 3 times, prints medians
 
-Runs the peer's `compare.sh` (with this checkout's venv, so uncommitted changes are measured)
+Runs the peer's `compare.sh` (with this checkout's venv, so uncommitted changes are measured, or
+`--venv` another one, e.g. the peer's own install of a commit)
 `--runs` times, reads the JSON each run writes, and prints per query the median p50 and req/s of
 both servers, their ratios and the target each ratio must meet. The peer folder is only read.
 """
@@ -33,8 +34,9 @@ TARGETS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--venv", default=str(ROOT / ".venv"), help="the service's venv (default: this checkout's)")
     args = parser.parse_args()
-    env = {**os.environ, "VENV": str(ROOT / ".venv"), "WORK": str(WORK)}
+    env = {**os.environ, "VENV": args.venv, "WORK": str(WORK)}
     results = []
     for run in range(args.runs):
         before = set(glob.glob(str(WORK / "results" / "*.json")))
@@ -43,7 +45,8 @@ def main() -> None:
             sys.exit(f"compare.sh failed (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         (new,) = set(glob.glob(str(WORK / "results" / "*.json"))) - before
         results.append(json.loads(Path(new).read_text())["results"])
-        print(f"run {run + 1} of {args.runs} done ({new})", flush=True)
+        loads = [line for line in done.stdout.splitlines() if line.startswith("load average")]
+        print(f"run {run + 1} of {args.runs} done ({new}; {' / '.join(loads)})", flush=True)
     print(f"\nmedians of {args.runs} runs (200 sequential requests after 20 warm-ups; 8 clients for the req/s)\n")
     print("| query | ours p50 ms | PostGraphile p50 ms | ratio | target | met | ours req/s | PostGraphile req/s | ratio | target | met |")
     print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")

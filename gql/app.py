@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import re
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +24,7 @@ from db.config import Settings
 from db.repo import reads
 from db.secrets import jwt_secret
 from db.session import Database
-from gql.auth import UNTRUSTED_ISSUER, AuthError, Claims
+from gql.auth import UNTRUSTED_ISSUER, VERIFIED_TOKENS, AuthError, Claims, decode_token
 from gql.context import Context
 from gql.graphiql import graphiql_asset_routes
 from gql.http import ConcurrencyLimit, GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
@@ -38,15 +41,33 @@ log = logging.getLogger("licensing")
 
 def caller_id(claims: Claims) -> uuid.UUID | None:
     """The user id a token's `sub` names, when it is a User's Relay id (D5)."""
+    return _user_id_in(claims.sub)
+
+
+@functools.lru_cache(maxsize=4096)
+def _user_id_in(sub: str) -> uuid.UUID | None:
+    # a pure function of the text (an admin's `sub` fails to decode: an exception on every request)
     with contextlib.suppress(BadId, ValueError):
-        gid = from_global_id(claims.sub)
+        gid = from_global_id(sub)
         if gid.type_name == "User":
             return gid.uuid()
     return None
 
 
+_POOL_FIELDS = re.compile(r"\b(products|subscriptions|totalUnits|consumedUnits|availableUnits|prepaidUnits)\b")
+
+
+@functools.lru_cache(maxsize=512)
+def reads_pool(query: str | None) -> bool:
+    """Whether a document may read the tenant's pool (the Licenses page): then it is read with the
+    caller, in the same statement of the same snapshot. A guess from the text (a pure function
+    of it): a wrong one only reads the pool in vain or later, never differently."""
+    return bool(query and _POOL_FIELDS.search(query))
+
+
 async def open_context(
-    runtime: Runtime, claims: Claims | UnverifiedOidcToken, request: Any, keys: KeyCache | None = None
+    runtime: Runtime, claims: Claims | UnverifiedOidcToken, request: Any, keys: KeyCache | None = None,
+    query: str | None = None,
 ) -> Context:
     """The request's context: its read snapshot is opened by resolving the caller in it (the
     tenant must exist, else 401; `sub` names a user by UPN or id, or an admin principal, D5) —
@@ -58,15 +79,25 @@ async def open_context(
             assert keys is not None
             context.actor = await _oidc_actor(context, claims, keys)
             return context
-        found = await context.read_raw(lambda r: reads.caller(r, claims.tenant_id, claims.sub, caller_id(claims)))
-        if found is None:
-            raise AuthError("the token's tenant does not exist")
+        if reads_pool(query):
+            with_pool = await context.read_raw(
+                lambda r: reads.caller_and_pool(r, claims.tenant_id, claims.sub, caller_id(claims))
+            )
+            if with_pool is None:
+                raise AuthError("the token's tenant does not exist")
+            tenant, user, subs, consumed = with_pool
+        else:
+            found = await context.read_raw(lambda r: reads.caller(r, claims.tenant_id, claims.sub, caller_id(claims)))
+            if found is None:
+                raise AuthError("the token's tenant does not exist")
+            (tenant, user), subs = found, None
     except BaseException:
         with contextlib.suppress(Exception):  # closing a connection the server dropped fails too
             await context.close()
         raise
-    tenant, user = found
     context.actor = Actor(tenant=tenant, sub=claims.sub, roles=claims.roles, user=user)
+    if subs is not None:
+        context.loaders.prime_pool(subs, consumed)
     return context
 
 
@@ -96,8 +127,19 @@ def create_app(
     def runtime() -> Runtime:
         return state["runtime"]
 
+    hs256_headers: OrderedDict[str, None] = OrderedDict()  # Authorization headers whose token's alg is HS256
+
     async def authenticate(request: Request) -> Claims | UnverifiedOidcToken:
-        return read_credentials(token_secret["HS256"], request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        if authorization is not None and authorization in hs256_headers:
+            # routed by its alg before (a pure function of the text): only the check of the token
+            return decode_token(token_secret["HS256"], authorization)
+        credentials = read_credentials(token_secret["HS256"], authorization)
+        if authorization is not None and isinstance(credentials, Claims):
+            hs256_headers[authorization] = None
+            if len(hs256_headers) > VERIFIED_TOKENS:
+                hs256_headers.popitem(last=False)
+        return credentials
 
     async def authenticate_token(authorization: str | None) -> Claims | UnverifiedOidcToken:
         """The WebSocket's connection_init: a bad token or an unknown tenant closes it (4401)."""
@@ -106,7 +148,8 @@ def create_app(
         return claims
 
     async def make_context(request: Any, claims: Claims | UnverifiedOidcToken) -> Context:
-        return await open_context(runtime(), claims, request, keys)
+        query = getattr(getattr(request, "state", None), "graphql_query", None)  # set by GraphQLHTTP
+        return await open_context(runtime(), claims, request, keys, query)
 
     async def close_context(ctx: Context) -> None:
         await ctx.close()

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.availability import is_database_unavailable
 from db.repo.catalog import Catalog
 from db.repo.reads import Reader
 from gql.loaders import Loaders
@@ -65,8 +66,14 @@ class Context:
         async with self._lock:
             if self._reader is None:
                 raw = await (await self._snapshot()).get_raw_connection()
-                db = self.runtime.db
-                self._reader = Reader(raw.driver_connection, db.count_statement)
+                reader = Reader(raw.driver_connection, self.runtime.db.count_statement)
+                try:
+                    await _begin(raw.dbapi_connection)
+                except Exception as exc:
+                    reader.lost = is_database_unavailable(exc)  # then closing invalidates the connection
+                    self._reader = reader
+                    raise
+                self._reader = reader
             return await work(self._reader)
 
     async def _snapshot(self) -> AsyncConnection:
@@ -94,3 +101,13 @@ class Context:
             # works when a read was cancelled mid-statement (graphql-core cancels the sibling
             # fields of one that errs) and left the transaction invalid
             await cm.__aexit__(_EndSnapshot, _EndSnapshot(), None)
+
+
+async def _begin(adapted: Any) -> None:
+    """BEGIN the snapshot's transaction (REPEATABLE READ, READ ONLY, as `Database.read` set it) if
+    SQLAlchemy has not yet: its asyncpg adapter begins only at its own first statement, so plain
+    statements run first would each see a snapshot of their own. The adapter's own `BEGIN`, so
+    SQLAlchemy ends it as if it had begun it."""
+    async with adapted._execute_mutex:
+        if adapted._transaction is None:
+            await adapted._start_transaction()

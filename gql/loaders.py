@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
-from db.records import AuditRecord, GroupRecord, UserRecord
+from db.records import AuditRecord, GroupRecord, SubscriptionRecord, UserRecord
 from db.repo import audit, group_licenses, reads
 from db.repo.reads import PathRow, Reader
 from services.context import Runtime
@@ -37,14 +37,14 @@ class Loaders:
         self.ready_paths: dict[uuid.UUID, list[PathRow]] = {}
         self.ready_seats: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.ready_first_groups: dict[tuple[uuid.UUID, int], list[GroupRecord]] = {}
+        self.ready_pool: TenantPool | None = None  # once read: the Licenses page's figures resolve without awaiting
 
     async def prefetch_licenses(self, user_ids: Sequence[uuid.UUID]) -> None:
-        """Paths and seats of these users, two statements; primed into the loaders too."""
+        """Paths and seats of these users, one statement; primed into the loaders too."""
         wanted = [u for u in user_ids if u not in self.ready_paths]
         if not wanted:
             return
-        paths = await self.read_raw(lambda r: reads.paths_of_users(r, self.tenant_id, wanted))
-        seats = await self.read_raw(lambda r: reads.seats_of_users(r, self.tenant_id, wanted))
+        paths, seats = await self.read_raw(lambda r: reads.paths_and_seats_of_users(r, self.tenant_id, wanted))
         self.ready_paths.update(paths)
         self.ready_seats.update(seats)
         self.paths_by_user.prime_many(paths)
@@ -107,9 +107,14 @@ class Loaders:
         found = await self.read_raw(lambda r: reads.seats_of_users(r, self.tenant_id, keys))
         return [found.get(k, set()) for k in keys]
 
+    def prime_pool(self, subs: list[SubscriptionRecord], consumed: dict[uuid.UUID, int]) -> None:
+        """The tenant's pool, read with the caller in the snapshot's first statement."""
+        pool = self.ready_pool = TenantPool(subs, consumed, self.runtime.clock.now(), self.runtime.cancellation_window)
+        self.tenant_pool_by_tenant.prime(self.tenant_id, pool)
+
     async def _pool(self, keys: Sequence[str]) -> list[TenantPool]:
         subs, consumed = await self.read_raw(lambda r: reads.tenant_pool(r, self.tenant_id))
-        pool = TenantPool(subs, consumed, self.runtime.clock.now(), self.runtime.cancellation_window)
+        pool = self.ready_pool = TenantPool(subs, consumed, self.runtime.clock.now(), self.runtime.cancellation_window)
         return [pool for _ in keys]
 
     @cached_property

@@ -19,6 +19,7 @@ from db.availability import is_database_unavailable
 from db.config import Settings
 from gql.documents import DocumentChecks
 from gql.errors import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
+from gql.execution import PlainSubtrees
 from gql.http import ExecutionStartedMarker
 from gql.live import SubscriptionRoot
 from gql.mutations import groups, licenses, subscriptions, tenant, users, webhooks
@@ -162,7 +163,8 @@ def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) 
         extensions.append(DisableIntrospection)
     extensions.extend(extra_extensions or [])
     return LicensingSchema(
-        query=Query, mutation=Mutation, subscription=SubscriptionRoot, extensions=extensions, config=StrawberryConfig(name_converter=CachedNames())
+        query=Query, mutation=Mutation, subscription=SubscriptionRoot, extensions=extensions,
+        config=StrawberryConfig(name_converter=CachedNames()), execution_context_class=PlainSubtrees,
     )
 
 

@@ -6,13 +6,16 @@ each statement once per connection. The same rows as their Core counterparts in
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from db.availability import is_database_unavailable
 from db.records import GroupRecord, OidcTrust, SubscriptionRecord, TenantRecord, UserRecord
+from db.repo.paging import BAD_CURSOR, BadCursor, Page, decode_cursor, text_key
 
 _USER = "u.id, u.user_principal_name, u.display_name, u.mail, u.user_type, u.usage_location, u.account_enabled, " \
         "u.department, u.job_title, u.created_at, u.created_seq, u.given_name, u.surname, u.employee_id, u.external_id"
@@ -75,6 +78,41 @@ async def caller(
     return TenantRecord(row[0], row[1], row[2], row[3]), (_user(row, 4) if row[4] is not None else None)
 
 
+_SUBSCRIPTION = (
+    "s.id, s.product_id, s.quantity, s.is_trial, s.is_self_service, s.purchased_by, s.starts_at, s.term_starts_at, "
+    "s.term_ends_at, s.recurring_billing, s.cancelled_at"
+)
+CALLER_AND_POOL = f"""
+SELECT t.id, t.display_name, t.domain, t.default_usage_location, {_USER},
+       (SELECT array_agg(ROW({_SUBSCRIPTION}) ORDER BY s.created_seq) FROM subscriptions s WHERE s.tenant_id = t.id),
+       (SELECT array_agg(ROW(p.product_id, p.consumed)) FROM product_pools p WHERE p.tenant_id = t.id)
+FROM tenants t
+LEFT JOIN LATERAL (
+    SELECT * FROM users u
+    WHERE u.tenant_id = t.id AND (lower(u.user_principal_name) COLLATE "C" = $2 OR u.id = $3)
+    LIMIT 1
+) u ON true
+WHERE t.id = $1
+"""
+
+
+async def caller_and_pool(
+    reader: Reader, tenant_id: str, sub: str, user_id: uuid.UUID | None
+) -> tuple[TenantRecord, UserRecord | None, list[SubscriptionRecord], dict[uuid.UUID, int]] | None:
+    """`caller` and `tenant_pool` in one statement (a request that reads the tenant's pool: the
+    Licenses page)."""
+    if "\x00" in tenant_id:
+        return None
+    row = await reader.fetchrow(CALLER_AND_POOL, tenant_id, None if "\x00" in sub else sub.lower(), user_id)
+    if row is None:
+        return None
+    at = 4 + _USER_WIDTH
+    subs = [SubscriptionRecord(*s) for s in row[at] or ()]
+    consumed = {p[0]: int(p[1]) for p in row[at + 1] or ()}
+    user = _user(row, 4) if row[4] is not None else None
+    return TenantRecord(row[0], row[1], row[2], row[3]), user, subs, consumed
+
+
 OIDC_CALLER = f"""
 SELECT t.id, t.display_name, t.domain, t.default_usage_location, t.oidc_issuer, t.oidc_audience, t.oidc_roles_claim,
        {_USER}
@@ -103,6 +141,43 @@ async def oidc_caller(
         return None
     tenant = TenantRecord(row[0], row[1], row[2], row[3])
     return tenant, OidcTrust(row[4], row[5], row[6]), (_user(row, 7) if row[7] is not None else None)
+
+
+_USER_SORT = 'lower(u.display_name) COLLATE "C"'
+USERS_PAGE = f"SELECT {_USER}, {_USER_SORT} FROM users u WHERE u.tenant_id = $1 ORDER BY {_USER_SORT}, u.id LIMIT $2"
+USERS_PAGE_AFTER = (
+    f"SELECT {_USER}, {_USER_SORT} FROM users u WHERE u.tenant_id = $1 AND ({_USER_SORT}, u.id) > ($3::text, $4::uuid) "
+    f"ORDER BY {_USER_SORT}, u.id LIMIT $2"
+)
+
+
+def text_pair_cursor(first: str, second: str) -> str:
+    """`paging.encode_cursor((first, second))` for two strings — the same text, without the JSON
+    encoder's machinery (a page has a cursor per row)."""
+    text = f"[{encode_basestring_ascii(first)}, {encode_basestring_ascii(second)}]"
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+async def users_page(reader: Reader, tenant_id: str, *, first: int, after: str | None) -> Page[UserRecord]:
+    """A page of all the tenant's users by display name, as `directory.users_page` with no filter
+    (the same rows, cursors and refusal of a cursor this API never returned)."""
+    if after is None:
+        rows = await reader.fetch(USERS_PAGE, tenant_id, first + 1)
+    else:
+        values = decode_cursor(after, 2)
+        try:
+            sort, user_id = text_key(values[0]), uuid.UUID(text_key(values[1]))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise BadCursor(BAD_CURSOR) from exc
+        rows = await reader.fetch(USERS_PAGE_AFTER, tenant_id, first + 1, sort, user_id)
+    has_next = len(rows) > first
+    rows = rows[:first]
+    return Page(
+        items=[_user(r) for r in rows],
+        cursors=[text_pair_cursor(r[_USER_WIDTH], str(r[0])) for r in rows],
+        has_next=has_next,
+        has_previous=after is not None,
+    )
 
 
 USERS_BY_IDS = f"SELECT {_USER} FROM users u WHERE u.tenant_id = $1 AND u.id = ANY($2::uuid[])"
@@ -189,6 +264,29 @@ async def seats_of_users(reader: Reader, tenant_id: str, user_ids: Sequence[uuid
     for r in await reader.fetch(SEATS, tenant_id, list(user_ids)):
         result[r[0]].add(r[1])
     return result
+
+
+PATHS_AND_SEATS = """
+SELECT false, user_id, product_id, group_id, disabled_plan_ids, state, error_code, error_message, updated_at, queue_seq
+FROM license_paths WHERE tenant_id = $1 AND user_id = ANY($2::uuid[])
+UNION ALL
+SELECT true, user_id, product_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM user_licenses WHERE tenant_id = $1 AND user_id = ANY($2::uuid[]) AND holds_seat
+"""
+
+
+async def paths_and_seats_of_users(
+    reader: Reader, tenant_id: str, user_ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, list[PathRow]], dict[uuid.UUID, set[uuid.UUID]]]:
+    """`paths_of_users` and `seats_of_users` in one statement (a users page's licenses)."""
+    paths: dict[uuid.UUID, list[PathRow]] = {u: [] for u in user_ids}
+    seats: dict[uuid.UUID, set[uuid.UUID]] = {u: set() for u in user_ids}
+    for r in await reader.fetch(PATHS_AND_SEATS, tenant_id, list(user_ids)):
+        if r[0]:
+            seats[r[1]].add(r[2])
+        else:
+            paths[r[1]].append(PathRow(*tuple(r)[1:]))
+    return paths, seats
 
 
 async def tenant_pool(reader: Reader, tenant_id: str) -> tuple[list[SubscriptionRecord], dict[uuid.UUID, int]]:

@@ -224,7 +224,7 @@ class GraphQLHTTP:
 
     * ``authenticate(request)`` returns an opaque principal or raises ``AuthError`` (HTTP 401,
       ``WWW-Authenticate: Bearer``); ``make_context(request, principal)`` builds a context
-      per operation — each operation of a batch gets its own (it may raise ``AuthError`` too,
+      per operation (its document in ``request.state.graphql_query``) — each operation of a batch gets its own (it may raise ``AuthError`` too,
       e.g. for an unknown tenant); ``close_context(ctx)`` is always awaited once the operation
       is done, whatever happened.
     * ``GET`` runs queries only (a mutation is 405 with ``Allow: POST``); ``GET`` without
@@ -330,6 +330,7 @@ class GraphQLHTTP:
             # one context per operation: each batched operation reads its own snapshot, after
             # the changes of the ones before it
             try:
+                request.state.graphql_query = params.query  # what make_context may read ahead for
                 context = await self.make_context(request, principal)
             except AuthError as exc:
                 return _unauthenticated(exc, media_type)

@@ -18,12 +18,12 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment
 import engine
 from db.models import DIRECT
 from db.records import GroupRecord, SubscriptionRecord, UserRecord
-from db.repo import directory, group_licenses
+from db.repo import directory, group_licenses, reads
 from db.repo.catalog import ProductInfo
-from db.repo.paging import Page, encode_cursor
+from db.repo.paging import BadCursor, Page
 from engine.subscription_lifecycle import view as subscription_view
 from engine.subscription_pool import PoolFigures
-from gql.errors import ErrorCode, LicenseError, PublicError, page_size
+from gql.errors import ErrorCode, LicenseError, PublicError, bad_user_input, page_size
 from gql.permissions import CanReadTenant
 from gql.types import registry
 from gql.types.catalog import PrepaidUnits, ServicePlan
@@ -80,22 +80,33 @@ class Product(Node):
         pool = await info.context.loaders.tenant_pool()
         return pool.figures(self.info_.id)  # type: ignore[no-any-return]
 
+    def _figure(self, info: Info, name: str) -> int:
+        """One of the product's figures; without awaiting once the request has read the pool
+        (the Licenses page: `products` reads it first)."""
+        pool = info.context.loaders.ready_pool
+        if pool is not None:
+            return getattr(pool.figures(self.info_.id), name)  # type: ignore[no-any-return]
+        return self._awaited_figure(info, name)  # type: ignore[return-value]  # awaited by graphql-core
+
+    async def _awaited_figure(self, info: Info, name: str) -> int:
+        return getattr(await self._figures(info), name)  # type: ignore[no-any-return]
+
     @strawberry.field(permission_classes=[CanReadTenant])
     async def prepaid_units(self, info: Info) -> PrepaidUnits:
         f = await self._figures(info)
         return PrepaidUnits(enabled=f.enabled, warning=f.warning, suspended=f.suspended)
 
     @strawberry.field(permission_classes=[CanReadTenant])
-    async def total_units(self, info: Info) -> int:
-        return (await self._figures(info)).total
+    def total_units(self, info: Info) -> int:
+        return self._figure(info, "total")
 
     @strawberry.field(permission_classes=[CanReadTenant])
-    async def consumed_units(self, info: Info) -> int:
-        return (await self._figures(info)).consumed
+    def consumed_units(self, info: Info) -> int:
+        return self._figure(info, "consumed")
 
     @strawberry.field(permission_classes=[CanReadTenant])
-    async def available_units(self, info: Info) -> int:
-        return (await self._figures(info)).available
+    def available_units(self, info: Info) -> int:
+        return self._figure(info, "available")
 
     @strawberry.field(permission_classes=[CanReadTenant])
     async def subscriptions(self, info: Info) -> list[Subscription]:
@@ -301,7 +312,7 @@ async def _groups_of(info: Info, paths: list[Any]) -> dict[uuid.UUID, GroupRecor
 
 
 def _member_of_connection(info: Info, uid: uuid.UUID, groups: list[GroupRecord], n: int) -> Connection[Group]:
-    cursors = [encode_cursor((g.display_name.lower(), str(g.id))) for g in groups[:n]]
+    cursors = [reads.text_pair_cursor(g.display_name.lower(), str(g.id)) for g in groups[:n]]
     page = Page(items=groups[:n], cursors=cursors, has_next=len(groups) > n, has_previous=False)
     loaders = info.context.loaders
 
@@ -309,6 +320,17 @@ def _member_of_connection(info: Info, uid: uuid.UUID, groups: list[GroupRecord],
         return int(await loaders.group_count_by_user.load(uid))
 
     return connection(page, [Group.of(g) for g in page.items], count)
+
+
+_PLAN_IDS: dict[uuid.UUID, tuple[ProductInfo, frozenset[uuid.UUID]]] = {}
+
+
+def _plan_ids(product: ProductInfo) -> frozenset[uuid.UUID]:
+    """`product.plan_ids`, built once per catalog product (ProductInfo builds it on every call)."""
+    found = _PLAN_IDS.get(product.id)
+    if found is None or found[0] is not product:
+        found = _PLAN_IDS[product.id] = (product, product.plan_ids)
+    return found[1]
 
 
 def _licenses(info: Info, paths: list[Any], seats: set[uuid.UUID]) -> list[UserLicense]:
@@ -321,7 +343,7 @@ def _licenses(info: Info, paths: list[Any], seats: set[uuid.UUID]) -> list[UserL
         product = products[product_id]
         product_paths = by_product[product_id]
         enabled = engine.enabled_for_user(
-            product.plan_ids, [frozenset(p.disabled_plan_ids or ()) for p in product_paths if p.state == "ACTIVE"]
+            _plan_ids(product), [frozenset(p.disabled_plan_ids or ()) for p in product_paths if p.state == "ACTIVE"]
         )
         result.append(
             UserLicense(
@@ -382,11 +404,20 @@ async def prefetch_page(info: Info, users: list[UserRecord]) -> None:
         await loaders.prefetch_first_groups(ids, size + 1)
 
 
+_ALL_USERS = directory.UserFilterSpec()
+
+
 async def user_connection(info: Info, spec: directory.UserFilterSpec, first: int | None, after: str | None) -> Connection[User]:
     n = page_size(first)
     ctx = info.context
     tid = ctx.tenant_id
-    page = await fetch_page(info, lambda c: directory.users_page(c, tid, spec, first=n, after=after))
+    if spec == _ALL_USERS:  # the users page: plain SQL (db.repo.reads), the same rows and cursors
+        try:
+            page = await ctx.read_raw(lambda r: reads.users_page(r, tid, first=n, after=after))
+        except BadCursor as exc:
+            raise bad_user_input(str(exc)) from exc
+    else:
+        page = await fetch_page(info, lambda c: directory.users_page(c, tid, spec, first=n, after=after))
     for u in page.items:
         ctx.loaders.user_by_id.prime(u.id, u)
     await prefetch_page(info, page.items)

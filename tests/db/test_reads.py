@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from db.repo import directory, licensing, reads, subscriptions
+from db.repo.paging import BadCursor, encode_cursor
 from db.repo.reads import Reader
 from services.ids import from_global_id
 from tests.gql.test_assign_licenses import product
@@ -51,7 +54,13 @@ async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
             u: sorted(tuple(r) for r in rows) for u, rows in core.items()
         }
         assert sum(len(rows) for rows in plain.values()) == 4  # every member of the licensed group
-        same(await reads.seats_of_users(reader, tenant.id, ids), await licensing.seats_of_users(conn, tenant.id, ids))
+        seats = await reads.seats_of_users(reader, tenant.id, ids)
+        same(seats, await licensing.seats_of_users(conn, tenant.id, ids))
+        both_paths, both_seats = await reads.paths_and_seats_of_users(reader, tenant.id, ids)
+        assert {u: sorted(map(tuple, rows)) for u, rows in both_paths.items()} == {
+            u: sorted(map(tuple, rows)) for u, rows in plain.items()
+        }
+        assert both_seats == seats and sum(map(len, seats.values())) == 2  # EMS has 2 seats for 4 members
         subs, consumed = await reads.tenant_pool(reader, tenant.id)
         assert subs == await subscriptions.tenant_subscriptions(conn, tenant.id) and len(subs) == 2
         assert consumed == await subscriptions.pool_consumed(conn, tenant.id)
@@ -60,4 +69,27 @@ async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
         assert (await reads.caller(reader, tenant.id, "nobody", ids[2]))[1].id == ids[2]  # type: ignore[index, union-attr]
         assert (await reads.caller(reader, tenant.id, "admin@x.example", None))[1] is None  # type: ignore[index]
         assert await reads.caller(reader, "no-such-tenant", "admin@x.example", None) is None
-    assert len(counted) == 11  # every plain statement is counted
+        with_pool = await reads.caller_and_pool(reader, tenant.id, f"READER.1@{tenant.domain}", None)
+        assert with_pool is not None and with_pool[1] is not None and with_pool[1].id == ids[1]
+        assert (with_pool[0], with_pool[1]) == await reads.caller(reader, tenant.id, f"READER.1@{tenant.domain}", None)
+        assert (with_pool[2], with_pool[3]) == (subs, consumed)
+        assert await reads.caller_and_pool(reader, "no-such-tenant", "admin@x.example", None) is None
+        everyone = directory.UserFilterSpec()
+        first = await reads.users_page(reader, tenant.id, first=2, after=None)
+        same(first, await directory.users_page(conn, tenant.id, everyone, first=2, after=None))
+        assert first.has_next and len(first.items) == 2
+        rest = await reads.users_page(reader, tenant.id, first=10, after=first.cursors[-1])
+        same(rest, await directory.users_page(conn, tenant.id, everyone, first=10, after=first.cursors[-1]))
+        assert rest.has_previous and not rest.has_next and len(rest.items) >= 2
+        for bad in ("garbage", encode_cursor(["a"]), encode_cursor(["a", "not-a-uuid"]), encode_cursor([1, str(ids[0])])):
+            with pytest.raises(BadCursor) as plain_refusal:
+                await reads.users_page(reader, tenant.id, first=2, after=bad)
+            with pytest.raises(BadCursor) as core_refusal:
+                await directory.users_page(conn, tenant.id, everyone, first=2, after=bad)
+            assert str(plain_refusal.value) == str(core_refusal.value)
+    assert len(counted) == 17  # every plain statement is counted
+
+
+def test_a_pair_cursor_is_the_same_text_as_encode_cursor() -> None:
+    for pair in [("ada lovelace", "0d7c…"), ('quote " and \\ back', "x"), ("ø æ å ü 中文 🎉", ""), ("\t\n\x01", "\u2028")]:
+        assert reads.text_pair_cursor(*pair) == encode_cursor(pair)
