@@ -325,21 +325,17 @@ WRITE_PATHS = (
     WHERE r.removed AND p.tenant_id = :t AND p.user_id = r.user_id AND p.product_id = r.product_id AND p.group_id = r.group_id
     """,
     """
-    WITH drawn AS (  -- the places in line drawn, numbered in their order (a sequence's values
-                     -- increase in the order a scan draws them: the n-th drawn is the n-th smallest) ...
-        SELECT n AS rank, nextval('order_seq') AS seq FROM generate_series(1, :new_paths) AS n
-    ),
-    ranked AS (  -- ... and the new paths numbered in creation order: the n-th takes the n-th place
-        SELECT r.*, row_number() OVER (ORDER BY r.created_seq, r.product_id, r.group_id) AS rank
-        FROM gb_result r WHERE r.kind = 'N'
-    )
     INSERT INTO license_paths (tenant_id, user_id, product_id, group_id, disabled_plan_ids, queue_seq, state, error_code,
                                error_message, subscription_id, updated_at)
-    SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled, drawn.seq, r.state, r.error_code,"""
+    SELECT :t, r.user_id, r.product_id, r.group_id, r.disabled, r.seq, r.state, r.error_code,"""
     + _MESSAGE + """,
            r.subscription_id, :now
-    FROM ranked r""" + _MESSAGES + """
-    JOIN drawn ON drawn.rank = r.rank
+    FROM (  -- the new paths in creation order, each drawing its place as it comes: PostgreSQL
+            -- evaluates a volatile output expression after its query's ORDER BY, so the n-th
+            -- path in that order draws the n-th place (no numbering, no join of drawn places)
+        SELECT n.*, nextval('order_seq') AS seq FROM gb_result n WHERE n.kind = 'N'
+        ORDER BY n.created_seq, n.product_id, n.group_id
+    ) r""" + _MESSAGES + """
     ORDER BY r.user_id, r.product_id, r.group_id  -- primary-key order: one sweep over its pages
     """,
     """
@@ -652,7 +648,7 @@ class GroupBatch:
         await self.conn.execute(text("ANALYZE gb_result, gb_licenses"))
         await self._run(WRITE_PATHS[0])
         if self.new_paths:
-            await self._run(WRITE_PATHS[1], {"now": now, "new_paths": self.new_paths, **message_params})
+            await self._run(WRITE_PATHS[1], {"now": now, **message_params})
         await self._run(WRITE_PATHS[2], {"now": now, **message_params})
         for statement in WRITE_LICENSES:
             await self._run(statement, {"now": now})
