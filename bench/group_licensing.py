@@ -1,8 +1,8 @@
 """Group-based licensing at large-tenant scale, against the real server over HTTP.
 
-    .venv/bin/python -m bench.group_licensing [--server-url postgresql://…/postgres] [--fresh] [--runs 3]
+    .venv/bin/python -m bench.group_licensing [--server-url postgresql://…/postgres] [--database NAME] [--fresh] [--runs 3]
 
-Seeds (once; reused afterwards) a 1,000,000-user tenant in database `licensing_bench_groups`,
+Seeds (once; reused afterwards) a 1,000,000-user tenant in database `licensing_bench_groups` (or `--database`),
 makes a security group of 100,000 of its users (every tenth, in creation order), buys 150,000
 seats each of three products nobody holds (Microsoft 365 E5, EMS E5, Project Online Premium),
 starts `licensing serve` on a free port, and times, `--runs` times over:
@@ -257,9 +257,11 @@ def main() -> None:
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--fresh", action="store_true", help="drop and re-seed the scratch database")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--database", default="licensing_bench_groups",
+                        help="the scratch database's name (seeded on first use; default %(default)s)")
     args = parser.parse_args()
 
-    url = bench_database(args.server_url, "licensing_bench_groups", fresh=args.fresh)
+    url = bench_database(args.server_url, args.database, fresh=args.fresh)
     ensure_seeded(url, TENANT, USERS, groups=200)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with running_server(url) as server:

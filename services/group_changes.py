@@ -88,10 +88,9 @@ class BatchDecision:
 
     async def append_events(self, change: Change) -> None:
         """From the rows the batch staged (db.repo.group_batch.APPEND_EVENTS), set-based."""
-        n = await self.batch.event_count()
-        if n:
+        if await self.batch.has_events():
             await self.batch.append_events(
-                n, error_messages(change, self.batch.products), actor=change.actor.sub,
+                error_messages(change, self.batch.products), actor=change.actor.sub,
                 audit_id=await change.audit_number(), now=change.now,
             )
             await events.notify_events(change.conn, change.tenant_id)
