@@ -167,6 +167,32 @@ async def external_id_taken(conn: AsyncConnection, tenant_id: str, external_id: 
     return (await conn.execute(query.limit(1))).first() is not None
 
 
+def _upn_is(tenant_id: str, upn: str) -> ColumnElement[bool]:
+    return and_(U.c.tenant_id == tenant_id, func.lower(U.c.user_principal_name).collate("C") == upn.lower())
+
+
+async def names_taken(conn: AsyncConnection, tenant_id: str, upn: str, external_id: str | None) -> tuple[bool, bool]:
+    """`upn_taken` and `external_id_taken` of a new user, in one statement."""
+    upn_query = select(U.c.id).where(_upn_is(tenant_id, upn))
+    if external_id is None:
+        return (await conn.execute(upn_query.limit(1))).first() is not None, False
+    ext_query = select(U.c.id).where(U.c.tenant_id == tenant_id, U.c.external_id == external_id)
+    row = (await conn.execute(select(upn_query.limit(1).exists(), ext_query.limit(1).exists()))).one()
+    return bool(row[0]), bool(row[1])
+
+
+async def insert_user_if_free(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> UserRecord | None:
+    """`insert_user` unless its UPN (case-insensitive) or external id is taken: None then.
+    The check and the insert are one statement (INSERT … SELECT … WHERE NOT EXISTS)."""
+    row_values = {"tenant_id": tenant_id, "id": uuid.uuid4(), **values}
+    free: list[ColumnElement[bool]] = [~select(U.c.id).where(_upn_is(tenant_id, values["user_principal_name"])).exists()]
+    if values.get("external_id") is not None:
+        free.append(~select(U.c.id).where(U.c.tenant_id == tenant_id, U.c.external_id == values["external_id"]).exists())
+    source = select(*(literal(v, U.c[k].type) for k, v in row_values.items())).where(*free)
+    row = (await conn.execute(insert(U).from_select(list(row_values), source).returning(*USER_COLUMNS))).first()
+    return UserRecord.from_row(row) if row is not None else None
+
+
 async def insert_user(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> UserRecord:
     row = (
         await conn.execute(insert(U).values(tenant_id=tenant_id, id=uuid.uuid4(), **values).returning(*USER_COLUMNS))
