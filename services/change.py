@@ -45,6 +45,14 @@ class Change:
     dry_run: bool
     now: datetime
     _audit_number: int | None = None
+    _license_locked: bool = False
+
+    async def lock_licenses(self) -> None:
+        """D21: take the tenant's license lock for the rest of the transaction (once: a second
+        call costs no round trip). A dry run takes none."""
+        if not self.dry_run and not self._license_locked:
+            await lock_tenant_licenses(self.conn, self.tenant_id)
+            self._license_locked = True
 
     async def audit_number(self) -> int:
         """The number of this change's audit event, taken the first time it is needed (its
@@ -82,9 +90,10 @@ async def begin(
     db = runtime.db
     try:
         async with db.scratch() if dry_run else db.write() as conn:
-            if license_lock and not dry_run:
-                await lock_tenant_licenses(conn, actor.tenant.id)
-            yield Change(conn, actor, runtime, dry_run, runtime.clock.now())
+            change = Change(conn, actor, runtime, dry_run, runtime.clock.now())
+            if license_lock:
+                await change.lock_licenses()
+            yield change
     except IntegrityError as exc:
         if sqlstate(exc) == UNIQUE_VIOLATION:
             raise refuse(ErrorCode.ALREADY_EXISTS, already_exists) from exc
