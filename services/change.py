@@ -47,6 +47,14 @@ class Change:
     _audit_number: int | None = None
     _license_locked: bool = False
 
+    @property
+    def license_locked(self) -> bool:
+        return self._license_locked
+
+    def took_license_lock(self) -> None:
+        """A statement of this change took the tenant's license lock itself (see `lock_licenses`)."""
+        self._license_locked = True
+
     async def lock_licenses(self) -> None:
         """D21: take the tenant's license lock for the rest of the transaction (once: a second
         call costs no round trip). A dry run takes none."""

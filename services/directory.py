@@ -127,11 +127,13 @@ async def create_user(rt: Runtime, actor: Actor, request: CreateUser) -> UserCha
             await _names_free(conn, tid, values)
             user = directory.unsaved_user(values, change.now)
         else:
-            # the names are checked in the insert's statement; when one is taken, which one is asked after
-            stored = await directory.insert_user_if_free(conn, tid, values)
+            # the names are checked in the insert's statement (when one is taken, which one is asked
+            # after), and it takes the license lock that following the rules needs next (D21)
+            stored = await directory.insert_user_if_free(conn, tid, values, lock_licenses=not change.license_locked)
             if stored is None:
                 await _names_free(conn, tid, values)
                 raise refuse(ErrorCode.ALREADY_EXISTS, UPN_TAKEN)  # freed in between by a concurrent change
+            change.took_license_lock()
             user = stored
         # checked after the names, as before (a refusal rolls the insert back)
         adds = license_inputs(
