@@ -85,6 +85,14 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
 def _process_tree(pid: int) -> list[int]:
     """The process and its children (the workers of `--workers N`)."""
     found = [pid]
@@ -104,8 +112,9 @@ class Cpu:
     def __init__(self, server_pid: int, database_url: str) -> None:
         self.server_pid = server_pid
         self.url = libpq_url(database_url)
-        self.used: dict[str, tuple[float, float, float]] = {}
+        self.used: dict[str, tuple[float, float, float, float]] = {}
         self._start: dict[int, float] = {}
+        self._machine = (0.0, 0.0)
 
     async def _pids(self) -> tuple[list[int], list[int]]:
         conn = await asyncpg.connect(self.url)
@@ -118,6 +127,7 @@ class Cpu:
     async def start(self) -> None:
         server, backends = await self._pids()
         self._start = {p: _cpu_seconds(p) for p in [*server, *backends, os.getpid()]}
+        self._machine = _machine_busy()
 
     async def stop(self, name: str) -> None:
         server, backends = await self._pids()
@@ -125,13 +135,15 @@ class Cpu:
         def used(pids: list[int]) -> float:
             return sum(_cpu_seconds(p) - self._start.get(p, 0.0) for p in pids)
 
-        self.used[name] = (used(server), used(backends), used([os.getpid()]))
+        busy, _ = _machine_busy()
+        self.used[name] = (used(server), used(backends), used([os.getpid()]), busy - self._machine[0])
 
     def line(self, name: str, requests: int, wall: float) -> str:
-        server, pg, client = self.used[name]
+        server, pg, client, machine = self.used[name]
         per = 1000 / max(1, requests)
         return (f"  CPU per request: server {server * per:.2f} ms, PostgreSQL {pg * per:.2f} ms, client {client * per:.2f} ms "
-                f"(cores busy: server {server / wall:.2f}, PostgreSQL {pg / wall:.2f}, client {client / wall:.2f})")
+                f"(cores busy: server {server / wall:.2f}, PostgreSQL {pg / wall:.2f}, client {client / wall:.2f}; "
+                f"whole machine {machine / wall:.2f} of {os.cpu_count()})")
 
 
 async def _send(client: httpx.AsyncClient, timings: Timings, method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
