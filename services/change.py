@@ -98,10 +98,11 @@ async def begin(
     db = runtime.db
     try:
         async with db.scratch() if dry_run else db.write() as conn:
-            change = Change(conn, actor, runtime, dry_run, runtime.clock.now())
-            if license_lock:
-                await change.lock_licenses()
-            yield change
+            locked = license_lock and not dry_run
+            if locked:
+                await lock_tenant_licenses(conn, actor.tenant.id)
+            # `now` is read once the lock is held (a change that waited is timed after the one before)
+            yield Change(conn, actor, runtime, dry_run, runtime.clock.now(), _license_locked=locked)
     except IntegrityError as exc:
         if sqlstate(exc) == UNIQUE_VIOLATION:
             raise refuse(ErrorCode.ALREADY_EXISTS, already_exists) from exc
