@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,15 +130,15 @@ class Server:
 
 
 @contextmanager
-def running_server(database_url: str) -> Iterator[Server]:
-    """`licensing serve` on a free port against the database; stopped (by its pid) at the end."""
+def running_server(database_url: str, serve_args: Sequence[str] = ()) -> Iterator[Server]:
+    """`licensing serve [serve_args]` on a free port against the database; stopped (by its pid) at the end."""
     port = free_port()
     secret = secrets.token_hex(32)
     env = {**os.environ, "DATABASE_URL": database_url, "LICENSING_JWT_SECRET": secret}
     log = Path(tempfile.mkstemp(prefix="licensing-bench-server-", suffix=".log")[1])
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("licensing")), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(Path(sys.executable).with_name("licensing")), "serve", "--host", "127.0.0.1", "--port", str(port), *serve_args],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     server = Server(process, f"http://127.0.0.1:{port}", secret, log)

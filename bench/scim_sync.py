@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from bench.common import GraphQL, bench_database, console, load_average, running_server
 from db.clock import SystemClock
 from db.repo import tenants
 from db.session import Database
+from db.urls import libpq_url
 from services.ids import to_global_id
 from services.scim_tokens import create_token
 
@@ -72,6 +76,76 @@ class Timings:
                 f"p50 {statistics.median(ordered):.1f} ms, p90 {p90:.1f} ms, max {ordered[-1]:.1f} ms; errors {len(self.errors)}")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+def _process_tree(pid: int) -> list[int]:
+    """The process and its children (the workers of `--workers N`)."""
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+class Cpu:
+    """CPU seconds of each phase: the server's processes, PostgreSQL's backends serving the
+    bench database, and this client (which shares the machine with both)."""
+
+    def __init__(self, server_pid: int, database_url: str) -> None:
+        self.server_pid = server_pid
+        self.url = libpq_url(database_url)
+        self.used: dict[str, tuple[float, float, float, float]] = {}
+        self._start: dict[int, float] = {}
+        self._machine = (0.0, 0.0)
+
+    async def _pids(self) -> tuple[list[int], list[int]]:
+        conn = await asyncpg.connect(self.url)
+        try:
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        finally:
+            await conn.close()
+        return _process_tree(self.server_pid), [r[0] for r in rows]
+
+    async def start(self) -> None:
+        server, backends = await self._pids()
+        self._start = {p: _cpu_seconds(p) for p in [*server, *backends, os.getpid()]}
+        self._machine = _machine_busy()
+
+    async def stop(self, name: str) -> None:
+        server, backends = await self._pids()
+
+        def used(pids: list[int]) -> float:
+            return sum(_cpu_seconds(p) - self._start.get(p, 0.0) for p in pids)
+
+        busy, _ = _machine_busy()
+        self.used[name] = (used(server), used(backends), used([os.getpid()]), busy - self._machine[0])
+
+    def line(self, name: str, requests: int, wall: float) -> str:
+        server, pg, client, machine = self.used[name]
+        per = 1000 / max(1, requests)
+        return (f"  CPU per request: server {server * per:.2f} ms, PostgreSQL {pg * per:.2f} ms, client {client * per:.2f} ms "
+                f"(cores busy: server {server / wall:.2f}, PostgreSQL {pg / wall:.2f}, client {client / wall:.2f}; "
+                f"whole machine {machine / wall:.2f} of {os.cpu_count()})")
+
+
 async def _send(client: httpx.AsyncClient, timings: Timings, method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
     started = time.perf_counter()
     response = await client.request(method, path, json=body)
@@ -94,7 +168,7 @@ async def _pool(jobs: list[Any], work: Any) -> None:
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
 
-async def _sync(base_url: str, token: str, users: int, groups: int) -> tuple[list[str], dict[str, Timings], dict[str, float]]:
+async def _sync(base_url: str, token: str, users: int, groups: int, cpu: Cpu) -> tuple[list[str], dict[str, Timings], dict[str, float]]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": MEDIA, "Accept": MEDIA}
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     timings = {"POST /Users": Timings(), "POST /Groups": Timings(), "PATCH /Groups members": Timings()}
@@ -112,9 +186,11 @@ async def _sync(base_url: str, token: str, users: int, groups: int) -> tuple[lis
             if created:
                 ids[i] = created["id"]
 
+        await cpu.start()
         started = time.perf_counter()
         await _pool(list(range(users)), post_user)
         walls["POST /Users"] = time.perf_counter() - started
+        await cpu.stop("POST /Users")
 
         group_ids: list[str] = [""] * groups
 
@@ -124,9 +200,11 @@ async def _sync(base_url: str, token: str, users: int, groups: int) -> tuple[lis
             if created:
                 group_ids[g] = created["id"]
 
+        await cpu.start()
         started = time.perf_counter()
         await _pool(list(range(groups)), post_group)
         walls["POST /Groups"] = time.perf_counter() - started
+        await cpu.stop("POST /Groups")
 
         per_group = max(1, users // max(1, groups))
 
@@ -136,9 +214,11 @@ async def _sync(base_url: str, token: str, users: int, groups: int) -> tuple[lis
                 await _send(client, timings["PATCH /Groups members"], "PATCH", f"/Groups/{group_ids[g]}",
                             {"schemas": [PATCH_OP], "Operations": [{"op": "Add", "path": "members", "value": members}]})
 
+        await cpu.start()
         started = time.perf_counter()
         await _pool(list(range(groups)), patch_group)
         walls["PATCH /Groups members"] = time.perf_counter() - started
+        await cpu.stop("PATCH /Groups members")
     return [i for i in ids if i], timings, walls
 
 
@@ -166,19 +246,25 @@ def main() -> None:
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--groups", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=1, help="`licensing serve --workers N` (default 1)")
+    parser.add_argument("--database", default="licensing_bench_scim", help="the scratch database (dropped and re-created)")
     args = parser.parse_args()
 
-    url = bench_database(args.server_url, "licensing_bench_scim", fresh=True)
+    url = bench_database(args.server_url, args.database, fresh=True)
     token = asyncio.run(_prepare(url))
-    with running_server(url) as server:
+    with running_server(url, ["--workers", str(args.workers)] if args.workers > 1 else []) as server:
         api = GraphQL(server, server.token(TENANT, "bench-admin"))
         api.client.timeout = httpx.Timeout(600)
-        console.print(f"Initial sync: {args.users:,} users, {args.groups:,} groups, {CONCURRENCY} connections; load {load_average()}")
+        console.print(f"Initial sync: {args.users:,} users, {args.groups:,} groups, {CONCURRENCY} connections, "
+                      f"{args.workers} server worker process(es); load {load_average()}")
         started = time.perf_counter()
-        user_ids, timings, walls = asyncio.run(_sync(server.base_url, token, args.users, args.groups))
+        cpu = Cpu(server.pid, url)
+        user_ids, timings, walls = asyncio.run(_sync(server.base_url, token, args.users, args.groups, cpu))
         total = time.perf_counter() - started
         for name, timing in timings.items():
             console.print(timing.line(name, walls[name]))
+            if timing.ms:
+                console.print(cpu.line(name, len(timing.ms), walls[name]))
             for error in timing.errors[:5]:
                 console.print(f"  [red]{error}[/]")
         errors = sum(len(t.errors) for t in timings.values())

@@ -24,8 +24,11 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, lock_timeout_ms: int = 10_000) -> None:
         self.url = url
         self.lock_timeout_ms = lock_timeout_ms
+        # lock_timeout is set for the connection's session when it connects (asyncpg sends it in
+        # the startup packet), not by a SET LOCAL per write transaction: one round trip fewer each
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+            connect_args={"server_settings": {"lock_timeout": f"{int(lock_timeout_ms)}ms"}},
         )
         self.statement_count = 0
         self.live_reads = asyncio.Semaphore(max(1, pool_size // 2))  # see live_read
@@ -81,7 +84,6 @@ class Database:
         async with self.engine.connect() as conn:
             trans = await conn.begin()
             try:
-                await conn.execute(text(f"SET LOCAL lock_timeout = {int(self.lock_timeout_ms)}"))
                 yield conn
             except BaseException:
                 await trans.rollback()

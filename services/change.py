@@ -45,6 +45,22 @@ class Change:
     dry_run: bool
     now: datetime
     _audit_number: int | None = None
+    _license_locked: bool = False
+
+    @property
+    def license_locked(self) -> bool:
+        return self._license_locked
+
+    def took_license_lock(self) -> None:
+        """A statement of this change took the tenant's license lock itself (see `lock_licenses`)."""
+        self._license_locked = True
+
+    async def lock_licenses(self) -> None:
+        """D21: take the tenant's license lock for the rest of the transaction (once: a second
+        call costs no round trip). A dry run takes none."""
+        if not self.dry_run and not self._license_locked:
+            await lock_tenant_licenses(self.conn, self.tenant_id)
+            self._license_locked = True
 
     async def audit_number(self) -> int:
         """The number of this change's audit event, taken the first time it is needed (its
@@ -82,9 +98,11 @@ async def begin(
     db = runtime.db
     try:
         async with db.scratch() if dry_run else db.write() as conn:
-            if license_lock and not dry_run:
+            locked = license_lock and not dry_run
+            if locked:
                 await lock_tenant_licenses(conn, actor.tenant.id)
-            yield Change(conn, actor, runtime, dry_run, runtime.clock.now())
+            # `now` is read once the lock is held (a change that waited is timed after the one before)
+            yield Change(conn, actor, runtime, dry_run, runtime.clock.now(), _license_locked=locked)
     except IntegrityError as exc:
         if sqlstate(exc) == UNIQUE_VIOLATION:
             raise refuse(ErrorCode.ALREADY_EXISTS, already_exists) from exc

@@ -89,12 +89,10 @@ def _upn_taken(upn: str) -> Any:
     )
 
 
-async def user_values(conn: AsyncConnection, tenant_id: str, request: CreateUser) -> dict[str, Any]:
-    """Validated columns of a new member (D8); ALREADY_EXISTS when the UPN is taken."""
-    upn = _upn(request.user_principal_name, request.from_identity_provider)
-    external_id = v.external_id(request.external_id, "input.externalId")
-    values = {
-        "user_principal_name": upn,
+def new_user_values(request: CreateUser) -> dict[str, Any]:
+    """Validated columns of a new member (D8)."""
+    return {
+        "user_principal_name": _upn(request.user_principal_name, request.from_identity_provider),
         "display_name": v.required_text(request.display_name, "input.displayName"),
         "mail": v.mail_address(request.mail, "input.mail"),
         "usage_location": v.usage_location(request.usage_location, "input.usageLocation"),
@@ -105,27 +103,44 @@ async def user_values(conn: AsyncConnection, tenant_id: str, request: CreateUser
         "employee_id": v.employee_id(request.employee_id, "input.employeeId"),
         "account_enabled": True if request.account_enabled is None else request.account_enabled,
         "user_type": _user_type(request.user_type),
-        "external_id": external_id,
+        "external_id": v.external_id(request.external_id, "input.externalId"),
     }
-    if await directory.upn_taken(conn, tenant_id, upn):
+
+
+async def _names_free(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> None:
+    """ALREADY_EXISTS when the UPN (or else the external id) is taken."""
+    upn, external_id = values["user_principal_name"], values["external_id"]
+    upn_taken, external_id_taken = await directory.names_taken(conn, tenant_id, upn, external_id)
+    if upn_taken:
         raise _upn_taken(upn)
-    if external_id is not None and await directory.external_id_taken(conn, tenant_id, external_id):
+    if external_id_taken:
         raise _external_id_taken(external_id)
-    return values
 
 
 async def create_user(rt: Runtime, actor: Actor, request: CreateUser) -> UserChanged:
     """R16: create the user and assign licenses in one transaction (all or nothing)."""
     async with begin(rt, actor, dry_run=request.dry_run, license_lock=bool(request.licenses), already_exists=UPN_TAKEN) as change:
-        values = await user_values(change.conn, change.tenant_id, request)
+        conn, tid = change.conn, change.tenant_id
+        values = new_user_values(request)
+        # the names are checked in the insert's statement (when one is taken, which one is asked
+        # after), and a real run's takes the license lock that following the rules needs next
+        # (D21). A dry run stores the user too, in its own transaction, which is always rolled
+        # back: the dynamic groups it would join and their licenses are decided as a real run
+        # decides them (R19); it takes no lock.
+        stored = await directory.insert_user_if_free(
+            conn, tid, values, lock_licenses=not change.dry_run and not change.license_locked
+        )
+        if stored is None:
+            await _names_free(conn, tid, values)
+            raise refuse(ErrorCode.ALREADY_EXISTS, UPN_TAKEN)  # freed in between by a concurrent change
+        if not change.dry_run:
+            change.took_license_lock()
+        user = stored
+        # checked after the names, as before (a refusal rolls the insert back)
         adds = license_inputs(
             change.catalog, request.licenses, "input.licenses",
             no_subscription="New users get organisation seats; leave `subscriptionId` out.",
         )
-        # a dry run stores the user in its own transaction, which is always rolled back: the
-        # dynamic groups it would join and their licenses are decided as a real run decides
-        # them (R19), behind everyone in line as a new user is
-        user = await directory.insert_user(change.conn, change.tenant_id, values)
         followed = await users_changed(change, created=[user], refuse_new_errors=not request.from_identity_provider)
         changes = followed.changes
         if adds:

@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.records import GroupRecord, UserRecord
 from db.repo import directory
 from db.repo import dynamic_groups as rows
-from db.session import lock_tenant_licenses
 from engine.membership_rules import MAX_RULE_LENGTH, PROPERTIES, Rule, RuleError, parse_cached
 from services.change import Change, sqlstate
 from services.context import Runtime
@@ -209,10 +208,9 @@ async def follow_rules(
     users = [*created, *moved]
     if not users and not stored_ids:
         return RuleMoves(changes=ChangeSummary(change.dry_run))
-    if not change.dry_run:
-        # D21: rule-driven membership is a license change; the lock also orders this change
-        # after a concurrent createGroup/updateGroup of a rule, so neither misses the other
-        await lock_tenant_licenses(conn, tid)
+    # D21: rule-driven membership is a license change; the lock also orders this change
+    # after a concurrent createGroup/updateGroup of a rule, so neither misses the other
+    await change.lock_licenses()
     texts = await rows.rules(conn, tid)
     if not texts:
         return RuleMoves(changes=ChangeSummary(change.dry_run))
@@ -224,11 +222,12 @@ async def follow_rules(
     matches = {(g, u.id) for u in users for g, rule in plain.items() if rule.matches(attributes(u))}
     ids = [u.id for u in users]
     order = {u.id: u.created_seq for u in users}
-    async with under_rule_timeout(change.runtime, conn):
-        if with_regex and users:
-            matches |= await rows.matches_of_values(conn, [_columns(u) for u in users], with_regex)
-        if stored_ids:
-            matches |= await rows.matches_of_users(conn, tid, stored_ids, rules)
+    if (with_regex and users) or stored_ids:  # the timeout costs three statements: only when rules run in SQL
+        async with under_rule_timeout(change.runtime, conn):
+            if with_regex and users:
+                matches |= await rows.matches_of_values(conn, [_columns(u) for u in users], with_regex)
+            if stored_ids:
+                matches |= await rows.matches_of_users(conn, tid, stored_ids, rules)
     if stored_ids:
         ids += list(stored_ids)
         order.update(await rows.created_order(conn, tid, stored_ids))

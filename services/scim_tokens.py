@@ -93,8 +93,7 @@ async def authenticate(db: Database, clock: Clock, authorization: str | None) ->
     now = clock.now()
     found = None
     if secret.startswith(PREFIX):
-        async with db.read() as conn:
-            found = await scim_tokens.token_by_hash(conn, token_hash(secret))
+        found = await scim_tokens.lookup(db, token_hash(secret))
     if found is None:
         raise ScimAuthError("The bearer token is not a SCIM token of this service.")
     record, tenant = found

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Text, func, insert, literal, select, update
+from sqlalchemy import BigInteger, DateTime, Text, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -40,19 +40,34 @@ async def append(
 ) -> int:
     """Append one event; returns its number in the tenant. `number`: one taken before with
     `reserve` (the change's license events already point at it)."""
+    params = {
+        "tid": tenant_id, "occurred_at": occurred_at, "actor": actor, "action": action, "target_id": target_id,
+        "summary": summary, "details": details or {},
+    }
     if number is not None:
-        taken: Any = literal(number, BigInteger)
+        params["number"] = number
+    return int((await conn.execute(_APPEND[number is not None], params)).scalar_one())
+
+
+def _append_statement(reserved: bool) -> Any:
+    """The INSERT of `append`, built once (its values are bound parameters)."""
+    if reserved:
+        taken: Any = bindparam("number", type_=BigInteger)
     else:
         cte = (
-            update(T).where(T.c.id == tenant_id).values(audit_seq=T.c.audit_seq + 1).returning(T.c.audit_seq.label("id"))
+            update(T).where(T.c.id == bindparam("tid")).values(audit_seq=T.c.audit_seq + 1).returning(T.c.audit_seq.label("id"))
         ).cte("next_number")
         taken = cte.c.id
     row = select(
-        literal(tenant_id, Text), taken, literal(occurred_at, DateTime(timezone=True)), literal(actor, Text),
-        literal(action, Text), literal(target_id, Text), literal(summary, Text), literal(details or {}, JSONB),
+        bindparam("tid", type_=Text), taken, bindparam("occurred_at", type_=DateTime(timezone=True)),
+        bindparam("actor", type_=Text), bindparam("action", type_=Text), bindparam("target_id", type_=Text),
+        bindparam("summary", type_=Text), bindparam("details", type_=JSONB),
     )
     columns = ["tenant_id", "id", "occurred_at", "actor", "action", "target_id", "summary", "details"]
-    return int((await conn.execute(insert(A).from_select(columns, row).returning(A.c.id))).scalar_one())
+    return insert(A).from_select(columns, row).returning(A.c.id)
+
+
+_APPEND = {False: _append_statement(False), True: _append_statement(True)}
 
 
 async def reserve(conn: AsyncConnection, tenant_id: str) -> int:

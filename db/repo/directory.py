@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -38,6 +40,7 @@ from db.models import (
 )
 from db.records import GroupRecord, TenantRecord, UserRecord
 from db.repo.paging import Page, int_key, keyset_page, text_key
+from db.session import TENANT_LOCK_NAMESPACE
 from db.sql import any_uuid
 
 U = User.__table__
@@ -165,6 +168,50 @@ async def external_id_taken(conn: AsyncConnection, tenant_id: str, external_id: 
     if except_id is not None:
         query = query.where(U.c.id != except_id)
     return (await conn.execute(query.limit(1))).first() is not None
+
+
+def _upn_is(tenant_id: str, upn: str) -> ColumnElement[bool]:
+    return and_(U.c.tenant_id == tenant_id, func.lower(U.c.user_principal_name).collate("C") == upn.lower())
+
+
+async def names_taken(conn: AsyncConnection, tenant_id: str, upn: str, external_id: str | None) -> tuple[bool, bool]:
+    """`upn_taken` and `external_id_taken` of a new user, in one statement."""
+    upn_query = select(U.c.id).where(_upn_is(tenant_id, upn))
+    if external_id is None:
+        return (await conn.execute(upn_query.limit(1))).first() is not None, False
+    ext_query = select(U.c.id).where(U.c.tenant_id == tenant_id, U.c.external_id == external_id)
+    row = (await conn.execute(select(upn_query.limit(1).exists(), ext_query.limit(1).exists()))).one()
+    return bool(row[0]), bool(row[1])
+
+
+@functools.cache
+def _insert_if_free(columns: tuple[str, ...], with_external_id: bool, lock: bool) -> Any:
+    """The statement of `insert_user_if_free`, built once per shape (bound parameters: the
+    columns by name, `tid`, `upn` lowered, `external_id`, `ns`)."""
+    free: list[ColumnElement[bool]] = [~select(U.c.id).where(
+        U.c.tenant_id == bindparam("tid"), func.lower(U.c.user_principal_name).collate("C") == bindparam("upn"),
+    ).exists()]
+    if with_external_id:
+        free.append(~select(U.c.id).where(U.c.tenant_id == bindparam("tid"), U.c.external_id == bindparam("xid")).exists())
+    source = select(*(bindparam(f"v_{c}", type_=U.c[c].type) for c in columns)).where(*free)
+    if lock:  # D21's tenant license lock (db.session.lock_tenant_licenses), taken by the same statement
+        source = source.select_from(select(func.pg_advisory_xact_lock(bindparam("ns"), func.hashtext(bindparam("tid")))).subquery())
+    return insert(U).from_select(list(columns), source).returning(*USER_COLUMNS)
+
+
+async def insert_user_if_free(
+    conn: AsyncConnection, tenant_id: str, values: dict[str, Any], *, lock_licenses: bool = False
+) -> UserRecord | None:
+    """`insert_user` unless its UPN (case-insensitive) or external id is taken: None then.
+    The check and the insert are one statement (INSERT … SELECT … WHERE NOT EXISTS);
+    `lock_licenses`: it also takes the tenant's license lock (when it inserts)."""
+    row_values = {"tenant_id": tenant_id, "id": uuid.uuid4(), **values}
+    external_id = values.get("external_id")
+    stmt = _insert_if_free(tuple(row_values), external_id is not None, lock_licenses)
+    params = {f"v_{c}": v for c, v in row_values.items()}
+    params.update(tid=tenant_id, upn=values["user_principal_name"].lower(), xid=external_id, ns=TENANT_LOCK_NAMESPACE)
+    row = (await conn.execute(stmt, params)).first()
+    return UserRecord.from_row(row) if row is not None else None
 
 
 async def insert_user(conn: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> UserRecord:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.models import ScimToken, Tenant
+from db.availability import is_database_unavailable
+from db.models import ScimToken
 from db.records import TenantRecord
+from db.session import Database
 
 T = ScimToken.__table__
-TN = Tenant.__table__
-TENANT_COLUMNS = [TN.c.id, TN.c.display_name, TN.c.domain, TN.c.default_usage_location]
 _MINUTE = timedelta(minutes=1)
 COLUMNS = [T.c.tenant_id, T.c.id, T.c.name, T.c.created_at, T.c.expires_at, T.c.revoked_at, T.c.last_used_at]
 
@@ -48,14 +49,33 @@ async def tokens_of(conn: AsyncConnection, tenant_id: str) -> list[ScimTokenReco
     return [ScimTokenRecord(*r) for r in rows]
 
 
-async def token_by_hash(conn: AsyncConnection, token_hash: bytes) -> tuple[ScimTokenRecord, TenantRecord] | None:
-    """The token with this hash and its tenant, in one statement (every SCIM request asks)."""
-    query = select(*COLUMNS, *TENANT_COLUMNS).join(TN, TN.c.id == T.c.tenant_id).where(T.c.token_hash == token_hash)
-    row = (await conn.execute(query)).first()
-    if row is None:
-        return None
+BY_HASH = """
+SELECT k.tenant_id, k.id, k.name, k.created_at, k.expires_at, k.revoked_at, k.last_used_at,
+       t.id, t.display_name, t.domain, t.default_usage_location
+FROM scim_tokens k JOIN tenants t ON t.id = k.tenant_id
+WHERE k.token_hash = $1
+"""
+
+
+async def lookup(db: Database, token_hash: bytes) -> tuple[ScimTokenRecord, TenantRecord] | None:
+    """The token with this hash and its tenant. Every SCIM request asks, so: one prepared
+    statement on a pooled connection outside any transaction (one round trip, no BEGIN and
+    COMMIT, no SQL building)."""
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        db.count_statement()
+        try:
+            row = await raw.driver_connection.fetchrow(BY_HASH, token_hash)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                await conn.invalidate()  # SQLAlchemy did not see the plain statement fail
+            raise
+    return _found(row) if row is not None else None
+
+
+def _found(row: Any) -> tuple[ScimTokenRecord, TenantRecord]:
     width = len(COLUMNS)
-    return ScimTokenRecord(*row[:width]), TenantRecord(*row[width:])
+    return ScimTokenRecord(*(row[i] for i in range(width))), TenantRecord(*(row[i] for i in range(width, width + 4)))
 
 
 async def revoke(conn: AsyncConnection, tenant_id: str, token_id: uuid.UUID, now: datetime) -> ScimTokenRecord | None:

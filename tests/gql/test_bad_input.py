@@ -379,6 +379,24 @@ async def test_d20_duplicate_upn_even_by_case_is_already_exists(world: World) ->
         await world.refused(CREATE_USER, {"i": {"userPrincipalName": dup, "displayName": "Other Ann"}}, "ALREADY_EXISTS")
 
 
+async def test_createuser_judges_its_name_before_its_licenses_and_stores_nothing_when_refused(world: World) -> None:
+    # the name check is part of the INSERT's statement; a refusal after it rolls the user back
+    domain = world.tenant.domain
+    bad_license = [{"productId": "UHJvZHVjdDpub25l"}]
+    await world.refused(
+        CREATE_USER, {"i": {"userPrincipalName": f"ANN.able@{domain}", "displayName": "Ann", "licenses": bad_license}},
+        "ALREADY_EXISTS", "input.userPrincipalName",
+    )
+    await world.refused(
+        CREATE_USER, {"i": {"userPrincipalName": f"fresh@{domain}", "displayName": "Fresh", "licenses": bad_license}},
+        "INVALID_INPUT", "input.licenses.0.productId",
+    )
+    await world.refused(
+        CREATE_USER, {"i": {"userPrincipalName": f"ann.able@{domain}", "displayName": "Ann", "dryRun": True}},
+        "ALREADY_EXISTS", "input.userPrincipalName",
+    )
+
+
 async def test_d8_bad_guest_email_is_invalid_input(world: World) -> None:
     for bad in ("", "   ", "not-an-email", "a@b", "a@@partner.example", "a b@partner.example", "@partner.example"):
         await world.refused(INVITE, {"i": {"email": bad, "displayName": "Guest"}}, "INVALID_INPUT", "input.email")
