@@ -69,7 +69,16 @@ class Not:
     inner: Node
 
 
-Node = Compare | And | Or | Not
+@dataclass(frozen=True)
+class Some:
+    """`members[…]`: some one member satisfies the whole inner filter (a multi-valued attribute:
+    `members[not (value eq "x")]` is a group with a member other than x)."""
+
+    attr: str
+    inner: Node
+
+
+Node = Compare | And | Or | Not | Some
 
 
 class FilterError(ValueError):
@@ -167,6 +176,36 @@ def _user_compare(tenant_id: str, node: Compare) -> ColumnElement[bool]:
     return _compare(column, kind, node.op, node.value)
 
 
+def _member_row(table: Any, column: Any, kind: str, node: Node) -> ColumnElement[bool]:
+    """The inner filter of `members[…]` over one member row (`column`: the member's id)."""
+    if isinstance(node, Compare):
+        if node.attr not in ("members", "members.value", "members.type"):
+            raise FilterError(f"Group members have no filterable attribute {node.attr!r}")
+        if node.op == "pr":
+            return true()  # a member row has a value and a type
+        by_value = node.attr in ("members", "members.value")
+        target = cast(column, Text) if by_value else literal(kind)
+        return func.coalesce(_compare(target, "exact" if by_value else "ci", node.op, _lower_uuid(node)), false())  # type: ignore[no-any-return]
+    if isinstance(node, And):
+        return and_(_member_row(table, column, kind, node.left), _member_row(table, column, kind, node.right))
+    if isinstance(node, Or):
+        return or_(_member_row(table, column, kind, node.left), _member_row(table, column, kind, node.right))
+    if isinstance(node, Not):
+        return not_(_member_row(table, column, kind, node.inner))
+    raise FilterError("A value filter inside a value filter is not supported.")
+
+
+def _members_some(tenant_id: str, node: Some) -> ColumnElement[bool]:
+    """`members[…]`: EXISTS one member row, of either table, satisfying the inner filter."""
+    branches = []
+    for table, column, kind in ((GUM, GUM.c.user_id, "User"), (GGM, GGM.c.member_group_id, "Group")):
+        query = select(1).select_from(table).where(
+            table.c.tenant_id == tenant_id, table.c.group_id == G.c.id, _member_row(table, column, kind, node.inner)
+        )
+        branches.append(exists(query.correlate(G)))
+    return or_(*branches)
+
+
 def _members_compare(tenant_id: str, node: Compare) -> ColumnElement[bool]:
     """`members[value eq "…"]`, `members.type eq "User"`, `members pr`: EXISTS over both member tables."""
     value = _lower_uuid(node)
@@ -204,6 +243,10 @@ def _compile(tenant_id: str, node: Node, leaf: Any) -> ColumnElement[bool]:
         return and_(_compile(tenant_id, node.left, leaf), _compile(tenant_id, node.right, leaf))
     if isinstance(node, Or):
         return or_(_compile(tenant_id, node.left, leaf), _compile(tenant_id, node.right, leaf))
+    if isinstance(node, Some):
+        if leaf is not _group_compare or node.attr != "members":
+            raise FilterError(f"{node.attr!r} has no values to filter")
+        return _members_some(tenant_id, node)
     return not_(_compile(tenant_id, node.inner, leaf))
 
 

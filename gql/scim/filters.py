@@ -19,7 +19,7 @@ from scim2_filter_parser import ast as scim_ast
 from scim2_filter_parser.lexer import SCIMLexer
 from scim2_filter_parser.parser import SCIMParser
 
-from db.repo.scim import And, Compare, Node, Not, Or, Value
+from db.repo.scim import And, Compare, Node, Not, Or, Some, Value
 from gql.scim.protocol import ScimError
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:user"
@@ -87,7 +87,10 @@ def _node(node: Any, namespace: str | None) -> Node:
 
 def _some_value(attribute: Any, inner: Node) -> Node:
     """`emails[…]` matches when a value of `emails` satisfies the inner filter: there must be a
-    value (`emails[not (type eq "work")]` does not match a user without an email)."""
+    value (`emails[not (type eq "work")]` does not match a user without an email). A user has at
+    most one of each; a group has many members: one of them must satisfy all of it."""
+    if str(attribute) == "members":
+        return Some("members", inner)
     return And(Compare(str(attribute), "pr", None), inner)
 
 

@@ -115,6 +115,12 @@ async def test_group_filters(scim: Scim, people: dict[str, str]) -> None:
     assert await groups(f'members[value eq "{people["alice"]}"]') == ["Sales Team"]
     assert await groups(f'members.value eq "{people["alice"].upper()}"') == ["Sales Team"]
     assert await groups(f'displayName sw "S" and not (members[value eq "{people["alice"]}"])') == ["Support Team"]
+    # a value filter is about one member: some member other than alice (both groups have bob),
+    # some member other than bob (only Sales has alice); one member both alice and a User
+    assert await groups(f'members[not (value eq "{people["alice"]}")]') == ["Sales Team", "Support Team"]
+    assert await groups(f'members[not (value eq "{people["bob"]}")]') == ["Sales Team"]
+    assert await groups(f'members[value eq "{people["alice"]}" and type eq "User"]') == ["Sales Team"]
+    assert await groups(f'members[value eq "{people["alice"]}" and type eq "Group"]') == []
     assert await groups(f'id eq "{sales["id"]}"') == ["Sales Team"]
     await scim.create_group("Empty")
     assert await groups("members pr") == ["Sales Team", "Support Team"]
