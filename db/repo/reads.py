@@ -53,8 +53,8 @@ def _group(r: Any, at: int = 0) -> GroupRecord:
     return GroupRecord(*(r[i] for i in range(at, at + 6)))
 
 
-CALLER = f"""
-SELECT t.id, t.display_name, t.domain, t.default_usage_location, {_USER}
+# the tenant ($1) and the user its token's sub names (UPN lowered $2, or id $3)
+_CALLER_FROM = """
 FROM tenants t
 LEFT JOIN LATERAL (
     SELECT * FROM users u
@@ -63,6 +63,7 @@ LEFT JOIN LATERAL (
 ) u ON true
 WHERE t.id = $1
 """
+CALLER = f"SELECT t.id, t.display_name, t.domain, t.default_usage_location, {_USER}{_CALLER_FROM}"
 
 
 async def caller(
@@ -85,15 +86,7 @@ _SUBSCRIPTION = (
 CALLER_AND_POOL = f"""
 SELECT t.id, t.display_name, t.domain, t.default_usage_location, {_USER},
        (SELECT array_agg(ROW({_SUBSCRIPTION}) ORDER BY s.created_seq) FROM subscriptions s WHERE s.tenant_id = t.id),
-       (SELECT array_agg(ROW(p.product_id, p.consumed)) FROM product_pools p WHERE p.tenant_id = t.id)
-FROM tenants t
-LEFT JOIN LATERAL (
-    SELECT * FROM users u
-    WHERE u.tenant_id = t.id AND (lower(u.user_principal_name) COLLATE "C" = $2 OR u.id = $3)
-    LIMIT 1
-) u ON true
-WHERE t.id = $1
-"""
+       (SELECT array_agg(ROW(p.product_id, p.consumed)) FROM product_pools p WHERE p.tenant_id = t.id){_CALLER_FROM}"""
 
 
 async def caller_and_pool(
