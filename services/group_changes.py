@@ -215,7 +215,7 @@ async def reconcile(
     tenant = await tenants.get_tenant(conn, tid)
     licensing = None if below is None else await batch.supergroups(below)
     products = await batch.licensed_products(overlay, licensing)
-    removes = bool(overlay.remove_user_edges or overlay.remove_group_edges or overlay.removed_groups)
+    removes = bool(overlay.remove_user_edges or overlay.remove_group_edges or overlay.removed_groups or overlay.ends_group_licenses)
     if removes and products:
         # the seats a change's leavers give up go first to whoever already waits for them (R4),
         # not to another claim of the batch behind them in line: the first waiting users join

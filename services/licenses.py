@@ -446,7 +446,9 @@ async def assign_group_licenses(rt: Runtime, actor: Actor, request: AssignGroupL
             )
         after = {p: d for p, d in current.items() if p not in removes}
         after.update(adds)
-        reconciled = await reconcile(change, Overlay(group_licenses={group.id: after}), groups=[group.id], below=[])
+        reconciled = await reconcile(
+            change, Overlay(group_licenses={group.id: after}, ends_group_licenses=bool(removes)), groups=[group.id], below=[]
+        )
         changes = reconciled.decided.summary(change)
         if not change.dry_run:
             await gl_repo.upsert(conn, tid, group.id, adds)

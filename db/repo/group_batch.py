@@ -393,6 +393,7 @@ class Overlay:
     removed_groups: list[uuid.UUID] = field(default_factory=list)
     # group licenses as the change leaves them, for these groups: {group: {product: disabled plans}}
     group_licenses: dict[uuid.UUID, dict[uuid.UUID, frozenset[uuid.UUID]]] = field(default_factory=dict)
+    ends_group_licenses: bool = False  # some group license is removed: its holders' seats may be freed
 
     def params(self) -> dict[str, object]:
         """The overlay as the array parameters of DOWN and FILL_PATHS."""

@@ -26,3 +26,4 @@ async def test_r6_two_exclusive_products_of_one_group(api: Any) -> None:
     await members(tenant, "addGroupMembers", group, [user])
     got = {sku: (state, code) for sku, _group, state, code in await states(tenant, user)}
     assert "MUTUALLY_EXCLUSIVE_VIOLATION" in {code for _state, code in got.values()}, got
+

@@ -278,3 +278,28 @@ async def test_r6_a_mixed_batch_the_engine_judges_its_users_and_sql_the_others(t
         assert await states(tenant, users[i]) == [("SPE_E3", group, "ACTIVE", None)]
     view = (await tenant.ok(GROUP_VIEW, {"id": group}))["group"]
     assert view["licenses"] == [{"product": {"skuPartNumber": "SPE_E3"}, "activeUserCount": 5, "errorUserCount": 1}]
+
+
+async def test_r4_a_removed_group_license_frees_its_seat_for_the_first_in_line_not_a_member_behind(api: Any) -> None:
+    """Found by the property test on 2026-12-03 (present before this session too): removing a
+    group's license freed its holder's seat, and a member of that group, waiting for the seat
+    through another group, took it ahead of an earlier waiter outside the batch (R4, D2).
+    The waiters join the batch for a license removal as they do for a membership removal."""
+    tenant = await api.new_tenant(default_usage_location=None)
+    await tenant.buy("M365EDU_A3_FACULTY", 1)
+    faculty = (await product(tenant, "M365EDU_A3_FACULTY"))["id"]
+    ann = await tenant.create_user("Ann", location="US", department="Sales")
+    bob = await tenant.create_user("Bob", location="US", department="Sales")
+    cid = await tenant.create_user("Cid", location="US")
+    holders = await tenant.create_group("Holders", [cid])
+    assert (await license_group(tenant, holders, [{"productId": faculty}]))["errors"] == []
+    sales = await tenant.create_group("Sales", [ann, bob])
+    assert (await license_group(tenant, sales, [{"productId": faculty}]))["errors"] == []
+    team = await tenant.create_group("Team", [bob])
+    assert (await members(tenant, "addGroupMembers", holders, [team]))["errors"] == []
+    assert [s[2:] for s in await states(tenant, ann)] == [("ERROR", "COUNT_VIOLATION")]
+    removed = await license_group(tenant, holders, [], removeProductIds=[faculty])
+    assert removed["errors"] == []
+    assert await states(tenant, cid) == []
+    assert [s[2:] for s in await states(tenant, ann)] == [("ACTIVE", None)]  # first in line
+    assert [s[2:] for s in await states(tenant, bob)] == [("ERROR", "COUNT_VIOLATION")]
