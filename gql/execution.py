@@ -53,14 +53,19 @@ def _attribute(python_name: str) -> Callable[[Any], Any]:
     return attrgetter(python_name)
 
 
+def _settled(value: Any, is_awaitable: Callable[[Any], bool] = inspect.isawaitable) -> Any:
+    """A resolver's value as it is; an awaitable one is not for this pass (GiveUp), and a
+    coroutine that will never be awaited is closed."""
+    if is_awaitable(value):
+        if inspect.iscoroutine(value):
+            value.close()
+        raise GiveUp
+    return value
+
+
 def _self_resolver(func: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def run(source: Any) -> Any:
-        value = func(source)
-        if inspect.isawaitable(value):
-            if inspect.iscoroutine(value):
-                value.close()
-            raise GiveUp
-        return value
+        return _settled(func(source))
 
     return run
 
@@ -202,22 +207,12 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
             call = direct
 
             def get_direct(source: Any, path: Any) -> Any:
-                value = call(source, build_info(field_def, nodes, parent_type, path))
-                if is_awaitable(value):
-                    if inspect.iscoroutine(value):
-                        value.close()
-                    raise GiveUp
-                return value
+                return _settled(call(source, build_info(field_def, nodes, parent_type, path)), is_awaitable)
 
             return get_direct
 
         def get(source: Any, path: Any) -> Any:
-            value = resolve(source, build_info(field_def, nodes, parent_type, path), **args)
-            if is_awaitable(value):
-                if inspect.iscoroutine(value):
-                    value.close()
-                raise GiveUp
-            return value
+            return _settled(resolve(source, build_info(field_def, nodes, parent_type, path), **args), is_awaitable)
 
         return get
 

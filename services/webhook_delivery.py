@@ -44,8 +44,7 @@ import engine
 from db.notify_listener import listen_forever
 from db.repo import audit
 from db.repo import webhooks as rows
-from db.repo.events import EVENTS_CHANNEL, EventRecord
-from db.repo.paging import encode_cursor
+from db.repo.events import EVENTS_CHANNEL, EventRecord, event_cursor
 from db.repo.webhooks import WebhookRecord
 from services.context import SYSTEM_ACTOR, Runtime
 from services.ids import numbered_id, to_global_id
@@ -61,11 +60,6 @@ MAX_BATCHES_PER_PASS = 50  # a webhook far behind yields to the others between p
 CONCURRENT_WEBHOOKS = 4
 READ_AHEAD_EVENTS = 1000  # events read per query: ten batches
 USER_AGENT = "licensing-webhooks/1"
-
-
-def event_cursor(seq: int) -> str:
-    """The event's cursor, as GraphQL gives it (gql.types.events.event_cursor)."""
-    return encode_cursor(["ev", seq])
 
 
 def retry_delay(attempts: int) -> timedelta:

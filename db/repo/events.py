@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import DIRECT
+from db.repo.paging import encode_cursor
 
 EVENTS_CHANNEL = "license_events"
 SEATS_CHANNEL = "license_seats"
@@ -292,3 +293,11 @@ async def delete_older_than(conn: AsyncConnection, cutoff: datetime, *, limit: i
         {"cutoff": cutoff, "limit": limit},
     )
     return int(result.rowcount or 0)
+
+
+CURSOR_TAG = "ev"
+
+
+def event_cursor(seq: int) -> str:
+    """An event's cursor, as GraphQL and webhook bodies give it (D33)."""
+    return encode_cursor([CURSOR_TAG, seq])

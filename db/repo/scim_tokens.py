@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.availability import is_database_unavailable
 from db.models import ScimToken
 from db.records import TenantRecord
+from db.repo.reads import Reader
 from db.session import Database
 
 T = ScimToken.__table__
@@ -62,14 +62,12 @@ async def lookup(db: Database, token_hash: bytes) -> tuple[ScimTokenRecord, Tena
     statement on a pooled connection outside any transaction (one round trip, no BEGIN and
     COMMIT, no SQL building)."""
     async with db.engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        db.count_statement()
+        reader = Reader((await conn.get_raw_connection()).driver_connection, db.count_statement)
         try:
-            row = await raw.driver_connection.fetchrow(BY_HASH, token_hash)
-        except Exception as exc:
-            if is_database_unavailable(exc):
+            row = await reader.fetchrow(BY_HASH, token_hash)
+        finally:
+            if reader.lost:
                 await conn.invalidate()  # SQLAlchemy did not see the plain statement fail
-            raise
     return _found(row) if row is not None else None
 
 

@@ -13,8 +13,8 @@ from strawberry.types import Info
 
 import engine
 from db.repo import events
-from db.repo.events import EventFilter, EventPath, EventRecord
-from db.repo.paging import BadCursor, Page, decode_cursor, encode_cursor
+from db.repo.events import CURSOR_TAG, EventFilter, EventPath, EventRecord, event_cursor
+from db.repo.paging import BadCursor, Page, decode_cursor
 from gql.errors import ErrorCode, LicenseError, PublicError, page_size, public_error
 from gql.types import registry
 from gql.types.audit import AuditEvent
@@ -22,8 +22,6 @@ from gql.types.catalog import ServicePlan
 from gql.types.common import AssignmentState, Connection, Node, connection
 from services.errors import Refused
 from services.ids import MAX_NUMBER, number_in_tenant, numbered_id, product_id_arg, to_global_id, uuid_arg
-
-CURSOR_TAG = "ev"
 
 BAD_AFTER = "`after` is not a license-event cursor this API returned; pass a `cursor` of an event or an `endCursor`."
 
@@ -43,10 +41,6 @@ class LicenseEventFilter:
     kinds: list[LicenseEventKind] | None = None
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
-
-
-def event_cursor(seq: int) -> str:
-    return encode_cursor([CURSOR_TAG, seq])
 
 
 def parse_after(after: str | None) -> int | None:

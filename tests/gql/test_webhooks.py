@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ipaddress
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -331,18 +332,26 @@ async def test_a_changed_url_applies_to_events_not_yet_delivered(private_api: Ap
     assert ok.ok and [e["userPrincipalName"][:3] for e in receiver.received[0].events] == ["ann"]
 
 
-async def test_the_app_delivers_a_committed_event_within_5_seconds(
-    private_api: Api, receiver: Receiver, database_url: str, clock: Any
-) -> None:
+@contextlib.asynccontextmanager
+async def delivering_app(api: Api, database_url: str, clock: Any) -> AsyncIterator[None]:
+    """An app process running its delivery loop (polling only every 60 s: what arrives sooner
+    was woken by NOTIFY), its listener connected."""
     from gql.app import create_app
 
-    tenant = await private_api.new_tenant()
-    await tenant.buy("SPE_E3", 5)
-    await create(tenant, receiver.url())
-    app = create_app(private_api.settings.model_copy(update={"webhook_poll_seconds": 60}), database_url, clock=clock,
+    app = create_app(api.settings.model_copy(update={"webhook_poll_seconds": 60}), database_url, clock=clock,
                      run_lifecycle_job=False, run_webhook_delivery=True)
     async with app.router.lifespan_context(app):
         await asyncio.sleep(0.5)  # its listener connects
+        yield
+
+
+async def test_the_app_delivers_a_committed_event_within_5_seconds(
+    private_api: Api, receiver: Receiver, database_url: str, clock: Any
+) -> None:
+    tenant = await private_api.new_tenant()
+    await tenant.buy("SPE_E3", 5)
+    await create(tenant, receiver.url())
+    async with delivering_app(private_api, database_url, clock):
         await licensed_users(tenant, ["Ann"])
         started = asyncio.get_running_loop().time()
         got = await asyncio.to_thread(receiver.got_one.wait, 5)
@@ -500,18 +509,13 @@ async def test_a_kept_connection_the_receiver_dropped_is_retried_at_once_on_a_ne
 async def test_the_app_goes_on_at_once_when_a_pass_stops_at_its_cap(
     private_api: Api, keep_alive_receiver: Receiver, database_url: str, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gql.app import create_app
-
     receiver = keep_alive_receiver
     monkeypatch.setattr(webhook_delivery, "MAX_EVENTS_PER_REQUEST", 1)
     monkeypatch.setattr(webhook_delivery, "MAX_BATCHES_PER_PASS", 1)
     tenant = await private_api.new_tenant()
     await tenant.buy("SPE_E3", 5)
     await create(tenant, receiver.url())
-    app = create_app(private_api.settings.model_copy(update={"webhook_poll_seconds": 60}), database_url, clock=clock,
-                     run_lifecycle_job=False, run_webhook_delivery=True)
-    async with app.router.lifespan_context(app):
-        await asyncio.sleep(0.5)  # its listener connects
+    async with delivering_app(private_api, database_url, clock):
         await licensed_users(tenant, ["Ann", "Bob", "Cid"])  # one commit, one NOTIFY, three batches
         for _ in range(50):
             if len(receiver.received) == 3:
