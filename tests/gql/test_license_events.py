@@ -271,3 +271,43 @@ async def test_d13_filter_ids_of_another_type_or_tenant_name_nothing_and_guids_a
     assert (await tenant.ok(node, {"id": mine["id"]}))["node"] == {"userPrincipalName": f"ann@{tenant.domain}"}
     too_big = base64.b64encode(f"LicenseEvent:{tenant.id}:99999999999999999999999".encode()).decode()
     assert await tenant.gql(node, {"id": too_big}) == {"data": {"node": None}}
+
+
+async def test_r25_an_event_holds_every_path_of_its_pair_in_group_order(tenant: Tenant) -> None:
+    """A pair with several paths (direct and through groups): the set-based group change lists
+    them all, ordered by group (the direct path first), and names only the groups it changed."""
+    await tenant.buy("EMS", 5)
+    ems = (await product(tenant, "EMS"))["id"]
+    ann = await tenant.create_user("Ann")
+    bob = await tenant.create_user("Bob")
+    both = await tenant.create_group("Both", [ann, bob])
+    only = await tenant.create_group("Only Ann", [ann])
+    path = {"state": "ACTIVE", "error": None}
+    direct = {"groupId": None, "assignedByGroup": None, **path}
+
+    def through(*groups: str) -> list[dict[str, Any]]:
+        ordered = sorted(groups, key=lambda g: from_global_id(g).uuid())
+        return [{"groupId": g, "assignedByGroup": {"id": g}, **path} for g in ordered]
+
+    assert (await assign(tenant, [ann], [{"productId": ems}]))["errors"] == []
+    assert (await license_group(tenant, only, [{"productId": ems}]))["errors"] == []
+    assert (await license_group(tenant, both, [{"productId": ems}]))["errors"] == []
+    got = await feed(tenant)
+    assert [(e["userId"], e["kind"]) for e in got] == [(ann, "ADDED"), (ann, "CHANGED"), (ann, "CHANGED"), (bob, "ADDED")]
+    assert got[1]["paths"] == [direct, *through(only)]
+    assert got[2]["paths"] == [direct, *through(only, both)]
+    assert got[3]["paths"] == through(both)
+    by_group = "query($g: ID!) { licenseEvents(first: 10, filter: {groupId: $g}) { edges { node { userId kind } } } }"
+
+    async def of_group(group: str) -> list[tuple[str, str]]:
+        data = await tenant.ok(by_group, {"g": group})
+        return [(e["node"]["userId"], e["node"]["kind"]) for e in data["licenseEvents"]["edges"]]
+
+    assert await of_group(both) == [(ann, "CHANGED"), (bob, "ADDED")]  # D29: the groups the change changed
+    assert await of_group(only) == [(ann, "CHANGED")]
+    # one group's license ends: Ann keeps her two other paths (CHANGED, seat kept), Bob is untouched
+    assert (await license_group(tenant, only, [], removeProductIds=[ems]))["errors"] == []
+    tail = (await feed(tenant))[4:]
+    assert [(e["userId"], e["kind"], e["holdsSeat"]) for e in tail] == [(ann, "CHANGED", True)]
+    assert tail[0]["paths"] == [direct, *through(both)]
+    assert await of_group(only) == [(ann, "CHANGED"), (ann, "CHANGED")]
