@@ -119,3 +119,38 @@ async def test_d17_adding_a_group_to_itself_is_invalid_and_changes_nothing(tenan
     assert data["addGroupMembers"]["errors"] == [{"code": "INVALID_INPUT", "field": "input.memberIds.0"}]
     after = await tenant.ok(GROUP, {"id": group})
     assert after["group"]["members"]["totalCount"] == 0
+
+
+async def test_deleting_a_user_or_a_group_deletes_its_memberships(tenant: Tenant) -> None:
+    """Memberships have no foreign keys (migration 0012): the deletions remove them, and a user
+    re-created under the same name is in no group."""
+    from sqlalchemy import text
+
+    from services.ids import from_global_id
+
+    ann = await tenant.create_user("Ann")
+    bob = await tenant.create_user("Bob")
+    staff = await tenant.create_group("Staff", [ann, bob])
+    other = await tenant.create_group("Other", [ann, bob])
+
+    async def rows() -> set[tuple[str, str]]:
+        async with tenant.api.database().read() as conn:
+            found = await conn.execute(
+                text("SELECT group_id, user_id FROM group_user_members WHERE tenant_id = :t"), {"t": tenant.id}
+            )
+            return {(str(r.group_id), str(r.user_id)) for r in found}
+
+    def key(group: str, user: str) -> tuple[str, str]:
+        return (from_global_id(group).key, from_global_id(user).key)
+
+    assert await rows() == {key(g, u) for g in (staff, other) for u in (ann, bob)}
+    gone = await tenant.ok("mutation($i: DeleteUserInput!) { deleteUser(input: $i) { errors { code } } }", {"i": {"userId": ann}})
+    assert gone["deleteUser"]["errors"] == []
+    assert await rows() == {key(staff, bob), key(other, bob)}
+    gone = await tenant.ok("mutation($i: DeleteGroupInput!) { deleteGroup(input: $i) { errors { code } } }", {"i": {"groupId": other}})
+    assert gone["deleteGroup"]["errors"] == []
+    assert await rows() == {key(staff, bob)}
+    again = await tenant.create_user("Ann")
+    member_of = "query($id: ID!) { user(id: $id) { memberOf(first: 10) { edges { node { id } } } } }"
+    assert (await tenant.ok(member_of, {"id": again}))["user"]["memberOf"]["edges"] == []
+    assert (await tenant.ok(member_of, {"id": bob}))["user"]["memberOf"]["edges"] == [{"node": {"id": staff}}]

@@ -54,12 +54,15 @@ async def states(tenant: Tenant, user: str) -> list[tuple[str, str | None, str, 
              s["error"] and s["error"]["code"]) for s in data]
 
 
-@pytest.fixture(params=[False, True], ids=["small-batch plans", "large-batch plans"])
+@pytest.fixture(params=["small", "medium", "large"], ids=["small-batch plans", "medium-batch plans", "large-batch plans"])
 def batch_plans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches above db.repo.group_batch.LARGE_BATCH users are planned without nested loops; the
-    decisions must not depend on it."""
-    if request.param:
+    """Batches above db.repo.group_batch.LARGE_BATCH users are planned without nested loops, and
+    above PROBED_BATCH read their stored rows by scans instead of per-user probes; the decisions
+    must not depend on either."""
+    if request.param in ("medium", "large"):
         monkeypatch.setattr("db.repo.group_batch.LARGE_BATCH", 0)
+    if request.param == "large":
+        monkeypatch.setattr("db.repo.group_batch.PROBED_BATCH", -1)
 
 
 async def test_r10_r4_a_group_license_reaches_nested_members_and_seats_go_in_order(tenant: Tenant, batch_plans: None) -> None:
