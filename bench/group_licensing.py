@@ -11,7 +11,12 @@ starts `licensing serve` on a free port, and times, `--runs` times over:
 - giving it the 3 products for real (300,000 paths, 300,000 seats), while another thread asks
   `/healthz` every 50 ms (its slowest answer is printed: the event loop must stay responsive);
 - adding 10,000 more users to the group (30,000 paths), and removing them again;
-- removing the 3 products from the group.
+- removing the 3 products from the group;
+
+then, once, the group licensed again with `--subscribers` (default 200) graphql-transport-ws
+clients subscribed to `licenseEvents` and `seatsChanged` on the same server: the server's RSS,
+sampled every 100 ms from before the change until every subscriber has caught up or been ended
+(SUBSCRIBER_TOO_SLOW, R27), against the license-events issue's 500 MB.
 
 The floor is the issue's: a raw `INSERT … SELECT` of 3 × 100,000 rows into a path-shaped table
 (tenant, user, product, group, state, time; primary key) in the same database — an ordinary,
@@ -257,6 +262,8 @@ def main() -> None:
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--fresh", action="store_true", help="drop and re-seed the scratch database")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--subscribers", type=int, default=200,
+                        help="subscribers connected for the last, untimed licensing of the group (0: none)")
     parser.add_argument("--database", default="licensing_bench_groups",
                         help="the scratch database's name (seeded on first use; default %(default)s)")
     args = parser.parse_args()
@@ -305,6 +312,9 @@ def main() -> None:
             console.print(f"run {run + 1} (mixed): {len(mixed_users):,} members hold {MIXED_SKU}; errors {errors}")
             _call(api, ASSIGN, remove, "assignGroupLicenses")
             _direct(api, mixed_users, mixed_product, add=False)
+        subscribed = asyncio.run(_with_subscribers(server, api, add, args.subscribers)) if args.subscribers else []
+        if args.subscribers:
+            _call(api, ASSIGN, remove, "assignGroupLicenses")
         floor = samples["floor"]
         figures = [
             Figure("license a 100,000-member group with 3 products", samples["assign"], floor, 5000,
@@ -323,8 +333,70 @@ def main() -> None:
             f"Group-based licensing, tenant of {USERS:,} users (floor: INSERT … SELECT of 3 × 100,000 path rows)",
             figures,
             [f"/healthz during the real assignments: slowest answer {slowest_health:.0f} ms",
-             f"server peak RSS {server.peak_rss_mb():.0f} MB (target ≤ 500 MB)", f"load average {load_average()}"],
+             *subscribed, f"server peak RSS {server.peak_rss_mb():.0f} MB (target ≤ 500 MB)", f"load average {load_average()}"],
         )
+
+
+async def _with_subscribers(server: Server, api: GraphQL, add: dict[str, Any], n: int) -> list[str]:
+    """License the group with `n` subscribers connected; the lines to print."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    from bench.live_events import rss_mb
+
+    token = server.token(TENANT, "bench-admin")
+    ws_url = server.base_url.replace("http://", "ws://") + "/graphql"
+    received = [0] * n
+    ended: dict[str, int] = {}
+    sockets = []
+    readers = []
+
+    async def read(index: int, ws: Any) -> None:
+        async for raw in ws:
+            message = json.loads(raw)
+            if message["type"] == "next" and message["id"] == "events":
+                received[index] += 1
+            elif message["type"] in ("error", "complete"):
+                codes = [e.get("extensions", {}).get("code", "?") for e in message.get("payload") or []] or [message["type"]]
+                for code in codes:
+                    ended[code] = ended.get(code, 0) + 1
+                if message["id"] == "events":
+                    return
+
+    for index in range(n):
+        ws = await connect(ws_url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "events", "type": "subscribe", "payload": {"query": "subscription { licenseEvents { cursor kind } }"}}))
+        await ws.send(json.dumps({"id": "seats", "type": "subscribe", "payload": {"query": "subscription { seatsChanged { consumedUnits } }"}}))
+        sockets.append(ws)
+        readers.append(asyncio.get_running_loop().create_task(read(index, ws)))
+    await asyncio.sleep(2)  # every subscription takes its starting point
+    rss_with = rss_mb(server.pid)
+    peak = rss_with
+    change = asyncio.get_running_loop().run_in_executor(None, _call, api, ASSIGN, add, "assignGroupLicenses")
+    started = time.perf_counter()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        peak = max(peak, rss_mb(server.pid))
+        if change.done() and all(r.done() or received[i] >= 300_000 for i, r in enumerate(readers)):
+            break
+        await asyncio.sleep(0.1)
+    ms, _ = await change
+    settled = (time.perf_counter() - started) * 1000
+    for ws in sockets:
+        await ws.close()
+    for reader in readers:
+        reader.cancel()
+    caught_up = sum(1 for count in received if count >= 300_000)
+    return [
+        f"with {n} subscribers (licenseEvents + seatsChanged) connected: licensing the group took {ms:,.0f} ms; "
+        f"server RSS {rss_with:.0f} MB with them before the change, peak {peak:.0f} MB until all had caught up or "
+        f"were ended ({settled / 1000:.0f} s; target ≤ 500 MB)",
+        f"… subscribers: {caught_up} received all 300,000 events, ended: {ended or 'none'}; "
+        f"{sum(received):,} events delivered in all",
+    ]
 
 
 def _median(values: list[float]) -> float:
