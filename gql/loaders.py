@@ -45,6 +45,10 @@ class Loaders:
         if not wanted:
             return
         paths, seats = await self.read_raw(lambda r: reads.paths_and_seats_of_users(r, self.tenant_id, wanted))
+        self.prime_licenses(paths, seats)
+
+    def prime_licenses(self, paths: dict[uuid.UUID, list[PathRow]], seats: dict[uuid.UUID, set[uuid.UUID]]) -> None:
+        """Paths and seats read ahead (a users page reads them with the page)."""
         self.ready_paths.update(paths)
         self.ready_seats.update(seats)
         self.paths_by_user.prime_many(paths)
@@ -52,6 +56,9 @@ class Loaders:
 
     async def prefetch_first_groups(self, user_ids: Sequence[uuid.UUID], limit: int) -> None:
         found = await self.read_raw(lambda r: reads.first_groups_of_users(r, self.tenant_id, list(user_ids), limit))
+        self.prime_first_groups(found, limit)
+
+    def prime_first_groups(self, found: dict[uuid.UUID, list[GroupRecord]], limit: int) -> None:
         for user_id, groups in found.items():
             self.ready_first_groups[(user_id, limit)] = groups
             self.first_groups_by_user.prime((user_id, limit), groups)

@@ -385,26 +385,58 @@ def _first(value: Any) -> int | None:
         return None
 
 
-async def prefetch_page(info: Info, users: list[UserRecord]) -> None:
-    """What the page's nodes will ask for, read for all of them at once on the request's snapshot:
-    paths and seats for `licenses`, the first groups for `memberOf(first:)`. Their resolvers then
-    need no loader round (no task per user)."""
-    if not users or not info.selected_fields:
-        return
+def _page_needs(info: Info) -> tuple[bool, list[int]]:
+    """What a page's nodes will ask for: whether `licenses`, and the sizes of `memberOf(first:)`
+    (direct, from the start) they select."""
+    if not info.selected_fields:
+        return False, []
     fields = _node_fields(info.selected_fields[0].selections)
-    loaders = info.context.loaders
-    ids = [u.id for u in users]
-    if "licenses" in fields:
-        await loaders.prefetch_licenses(ids)
     sizes = {
         _first(f.arguments.get("first"))
         for f in fields.get("memberOf", []) if not f.arguments.get("transitive") and f.arguments.get("after") is None
     }
-    for size in sorted(n for n in sizes if n is not None):
+    return "licenses" in fields, sorted(n for n in sizes if n is not None)
+
+
+async def prefetch_page(info: Info, users: list[UserRecord]) -> None:
+    """What the page's nodes will ask for, read for all of them at once on the request's snapshot:
+    paths and seats for `licenses`, the first groups for `memberOf(first:)`. Their resolvers then
+    need no loader round (no task per user)."""
+    if not users:
+        return
+    licenses, sizes = _page_needs(info)
+    loaders = info.context.loaders
+    ids = [u.id for u in users]
+    if licenses:
+        await loaders.prefetch_licenses(ids)
+    for size in sizes:
         await loaders.prefetch_first_groups(ids, size + 1)
 
 
 _ALL_USERS = directory.UserFilterSpec()
+
+
+async def _all_users_page(info: Info, first: int, after: str | None) -> Page[UserRecord]:
+    """The users page (no filter) in one plain statement, with the paths, seats and first groups
+    its nodes select (db.repo.reads.users_page_with): the same rows and cursors."""
+    ctx = info.context
+    licenses, sizes = _page_needs(info)
+    groups_limit = sizes[0] + 1 if sizes else None
+    try:
+        found = await ctx.read_raw(
+            lambda r: reads.users_page_with(r, ctx.tenant_id, first=first, after=after, licenses=licenses, groups_limit=groups_limit)
+        )
+    except BadCursor as exc:
+        raise bad_user_input(str(exc)) from exc
+    loaders = ctx.loaders
+    if found.paths is not None and found.seats is not None:
+        loaders.prime_licenses(found.paths, found.seats)
+    if found.first_groups is not None and groups_limit is not None:
+        loaders.prime_first_groups(found.first_groups, groups_limit)
+    ids = [u.id for u in found.page.items]
+    for size in sizes[1:]:  # another size of memberOf(first:): a statement of its own
+        await loaders.prefetch_first_groups(ids, size + 1)
+    return found.page
 
 
 async def user_connection(info: Info, spec: directory.UserFilterSpec, first: int | None, after: str | None) -> Connection[User]:
@@ -412,15 +444,14 @@ async def user_connection(info: Info, spec: directory.UserFilterSpec, first: int
     ctx = info.context
     tid = ctx.tenant_id
     if spec == _ALL_USERS:  # the users page: plain SQL (db.repo.reads), the same rows and cursors
-        try:
-            page = await ctx.read_raw(lambda r: reads.users_page(r, tid, first=n, after=after))
-        except BadCursor as exc:
-            raise bad_user_input(str(exc)) from exc
+        page = await _all_users_page(info, n, after)
+        for u in page.items:
+            ctx.loaders.user_by_id.prime(u.id, u)
     else:
         page = await fetch_page(info, lambda c: directory.users_page(c, tid, spec, first=n, after=after))
-    for u in page.items:
-        ctx.loaders.user_by_id.prime(u.id, u)
-    await prefetch_page(info, page.items)
+        for u in page.items:
+            ctx.loaders.user_by_id.prime(u.id, u)
+        await prefetch_page(info, page.items)
 
     async def count() -> int:
         return await ctx.read(lambda c: directory.users_count(c, tid, spec))
