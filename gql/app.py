@@ -29,6 +29,7 @@ from gql.context import Context
 from gql.graphiql import graphiql_asset_routes
 from gql.http import ConcurrencyLimit, GraphQLHTTP, GraphQLWebSocket, RequestBodyLimit, refusal_response
 from gql.oidc import KeyCache, UnverifiedOidcToken, read_credentials, roles_from, verify
+from gql.one_statement import OneStatementDocuments
 from gql.schema import build_schema
 from gql.scim.protocol import limit_refusal
 from gql.scim.routes import scim_routes
@@ -67,13 +68,16 @@ def reads_pool(query: str | None) -> bool:
 
 async def open_context(
     runtime: Runtime, claims: Claims | UnverifiedOidcToken, request: Any, keys: KeyCache | None = None,
-    query: str | None = None,
+    query: str | None = None, one_statement: bool = False,
 ) -> Context:
     """The request's context: its read snapshot is opened by resolving the caller in it (the
     tenant must exist, else 401; `sub` names a user by UPN or id, or an admin principal, D5) —
     one statement, no cache of tenants or users across requests (D36). An OIDC token is
-    checked there against the settings of the tenant that trusts its issuer (R31)."""
+    checked there against the settings of the tenant that trusts its issuer (R31).
+    `one_statement`: the document is answered by the caller-and-pool statement alone
+    (`gql.one_statement`), which then runs without an explicit transaction."""
     context = Context(runtime=runtime, actor=None, request=request)  # type: ignore[arg-type]
+    context.one_statement = one_statement and not isinstance(claims, UnverifiedOidcToken) and reads_pool(query)
     try:
         if isinstance(claims, UnverifiedOidcToken):
             assert keys is not None
@@ -120,6 +124,7 @@ def create_app(
     run_webhook_delivery: bool | None = None,  # default: as run_lifecycle_job
 ) -> Starlette:
     schema = build_schema(settings)
+    pool_answers = OneStatementDocuments(schema._schema)
     state: dict[str, Runtime] = {}
     token_secret: dict[str, str] = {}  # set at start: the setting, or the secret kept in the database
     keys = KeyCache(allow_http_loopback=settings.oidc_allow_http_loopback)  # OIDC issuers' keys (R31)
@@ -149,14 +154,19 @@ def create_app(
 
     async def make_context(request: Any, claims: Claims | UnverifiedOidcToken) -> Context:
         query = getattr(getattr(request, "state", None), "graphql_query", None)  # set by GraphQLHTTP
-        return await open_context(runtime(), claims, request, keys, query)
+        one = query is not None and pool_answers.answers_from_pool(query, schema.document_checks.known(query))
+        return await open_context(runtime(), claims, request, keys, query, one)
 
     async def close_context(ctx: Context) -> None:
         await ctx.close()
 
+    def close_after_answer(ctx: Context) -> bool:
+        """A request that changed nothing has only its read snapshot to end: after the answer."""
+        return not ctx.changed
+
     http = GraphQLHTTP(
         schema, authenticate=authenticate, make_context=make_context, close_context=close_context,
-        graphiql=settings.graphiql, allow_batching=settings.allow_batching,
+        close_after_answer=close_after_answer, graphiql=settings.graphiql, allow_batching=settings.allow_batching,
     )
     websocket = GraphQLWebSocket(
         schema, authenticate_token=authenticate_token, make_context=make_context, close_context=close_context
