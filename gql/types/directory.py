@@ -445,8 +445,9 @@ async def user_connection(info: Info, spec: directory.UserFilterSpec, first: int
     tid = ctx.tenant_id
     if spec == _ALL_USERS:  # the users page: plain SQL (db.repo.reads), the same rows and cursors
         page = await _all_users_page(info, n, after)
+        ready = ctx.loaders.ready_users
         for u in page.items:
-            ctx.loaders.user_by_id.prime(u.id, u)
+            ready[u.id] = u
     else:
         page = await fetch_page(info, lambda c: directory.users_page(c, tid, spec, first=n, after=after))
         for u in page.items:
