@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import re
 import uuid
@@ -122,6 +123,7 @@ async def _oidc_actor(context: Context, token: UnverifiedOidcToken, keys: KeyCac
 def create_app(
     settings: Settings, database_url: str, *, clock: Clock | None = None, run_lifecycle_job: bool = True,
     run_webhook_delivery: bool | None = None,  # default: as run_lifecycle_job
+    tune_gc: bool = False,  # the server process (licensing serve): see tune_garbage_collector
 ) -> Starlette:
     schema = build_schema(settings)
     pool_answers = OneStatementDocuments(schema._schema)
@@ -201,6 +203,8 @@ def create_app(
         job = asyncio.create_task(_lifecycle_loop(db, the_clock, settings)) if run_lifecycle_job else None
         deliver = run_lifecycle_job if run_webhook_delivery is None else run_webhook_delivery
         delivery = asyncio.create_task(webhook_delivery.run_forever(state["runtime"], database_url)) if deliver else None
+        if tune_gc:
+            tune_garbage_collector()
         try:
             yield
         finally:
@@ -255,6 +259,23 @@ def create_app(
     application.state.database_url = database_url
     application.state.settings = settings
     return application
+
+
+# objects allocated (net) between two young collections; CPython's default is 700
+YOUNG_COLLECTION_THRESHOLD = 20_000
+
+
+def tune_garbage_collector() -> None:
+    """For a serving process, once started: what exists now (modules, the schema, the catalog,
+    the pool) is kept out of every later collection (`gc.freeze`), and young collections run
+    every 20,000 net allocations instead of 700, the older ones 50 and 100 times rarer.
+    A users page allocates tens of thousands of short-lived objects; with the defaults the cyclic
+    collector took about a fifth of such a request's CPU, mostly re-scanning the objects loaded at
+    start in full collections. Memory is freed as before (by reference counting; cycles a little
+    later)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, 50, 100)
 
 
 async def _lifecycle_loop(db: Database, clock: Clock, settings: Settings) -> None:
