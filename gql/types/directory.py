@@ -323,6 +323,8 @@ def _member_of_connection(info: Info, uid: uuid.UUID, groups: list[GroupRecord],
 
 
 _PLAN_IDS: dict[uuid.UUID, tuple[ProductInfo, frozenset[uuid.UUID]]] = {}
+_SORT_KEYS: dict[uuid.UUID, tuple[ProductInfo, tuple[str, str]]] = {}
+_NO_PLANS: frozenset[uuid.UUID] = frozenset()
 
 
 def _plan_ids(product: ProductInfo) -> frozenset[uuid.UUID]:
@@ -333,25 +335,33 @@ def _plan_ids(product: ProductInfo) -> frozenset[uuid.UUID]:
     return found[1]
 
 
+def _sort_key(product: ProductInfo) -> tuple[str, str]:
+    """A license's place in a user's list (D19: by product display name, then id), once per
+    catalog product."""
+    found = _SORT_KEYS.get(product.id)
+    if found is None or found[0] is not product:
+        found = _SORT_KEYS[product.id] = (product, (product.display_name.lower(), str(product.id)))
+    return found[1]
+
+
 def _licenses(info: Info, paths: list[Any], seats: set[uuid.UUID]) -> list[UserLicense]:
     by_product: dict[uuid.UUID, list[Any]] = {}
     for path in paths:
         by_product.setdefault(path.product_id, []).append(path)
     products = info.context.catalog.products
+    owned = [(products[product_id], product_paths) for product_id, product_paths in by_product.items()]
+    if len(owned) > 1:
+        owned.sort(key=lambda entry: _sort_key(entry[0]))
+    active, error = AssignmentState.ACTIVE, AssignmentState.ERROR
     result = []
-    for product_id in sorted(by_product, key=lambda p: (products[p].display_name.lower(), str(p))):
-        product = products[product_id]
-        product_paths = by_product[product_id]
-        enabled = engine.enabled_for_user(
-            _plan_ids(product), [frozenset(p.disabled_plan_ids or ()) for p in product_paths if p.state == "ACTIVE"]
-        )
+    for product, product_paths in owned:
         result.append(
             UserLicense(
                 product=Product.of(product),
-                state=AssignmentState.ACTIVE if product_id in seats else AssignmentState.ERROR,
+                state=active if product.id in seats else error,
                 assigned_directly=any(p.group_id == DIRECT for p in product_paths),
                 info_=product,
-                enabled_=enabled,
+                paths_=product_paths,
                 group_ids_=tuple(p.group_id for p in product_paths if p.group_id != DIRECT),
             )
         )
@@ -466,8 +476,19 @@ class UserLicense:
     state: AssignmentState  # type: ignore[valid-type]
     assigned_directly: bool
     info_: strawberry.Private[ProductInfo]
-    enabled_: strawberry.Private[frozenset[uuid.UUID]]
+    paths_: strawberry.Private[list[Any]]  # the user's paths of this product
     group_ids_: strawberry.Private[tuple[uuid.UUID, ...]]
+    _enabled: strawberry.Private[frozenset[uuid.UUID] | None] = None
+
+    @property
+    def enabled_(self) -> frozenset[uuid.UUID]:
+        """R5: the plans the user's ACTIVE paths enable (worked out when first asked for)."""
+        if self._enabled is None:
+            self._enabled = engine.enabled_for_user(
+                _plan_ids(self.info_),
+                [frozenset(d) if (d := p.disabled_plan_ids) else _NO_PLANS for p in self.paths_ if p.state == "ACTIVE"],
+            )
+        return self._enabled
 
     @strawberry.field
     async def inherited_from(self, info: Info) -> list[Group]:
