@@ -36,6 +36,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
 from graphql.type.introspection import TypeNameMetaFieldDef
+from strawberry.permission import PermissionExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
@@ -218,13 +219,18 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
 
 
     def _direct_call(self, field: Any, args: dict[str, Any]) -> Callable[[Any, Any], Any] | None:
-        """For a resolver without field extensions (no permission classes) whose arguments are
-        plain scalars: what Strawberry's wrapper would do (its Info, arguments by their Python
-        names — converting an int, str, bool or float, or null, leaves it as it is — `self`,
-        `root`/`parent`, `info`), without building the wrapper's chain on every call."""
+        """For a resolver without field extensions whose arguments are plain scalars, or one whose
+        only extension is its permission classes and that takes no arguments: what Strawberry's
+        wrapper would do (each permission asked, giving up unless it says True; its Info,
+        arguments by their Python names — converting an int, str, bool or float, or null, leaves
+        it as it is — `self`, `root`/`parent`, `info`), without building the wrapper's chain on
+        every call."""
         resolver = field.base_resolver
         strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
-        if field.extensions or resolver is None or resolver.is_async or strawberry_schema is None:
+        permissions = _permissions_only(field)
+        if permissions is None or resolver is None or resolver.is_async or strawberry_schema is None:
+            return None
+        if permissions and field.arguments:
             return None
         if getattr(strawberry_schema, "exception_handlers", ()):  # the wrapper would apply them
             return None
@@ -247,11 +253,31 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
             kwargs = dict(given)
             for name in source_names:
                 kwargs[name] = source
-            if info_name is not None:
-                kwargs[info_name] = info_class(_raw_info=raw_info, _field=field)
+            if info_name is not None or permissions:
+                info = info_class(_raw_info=raw_info, _field=field)
+                for permission in permissions:
+                    if permission.has_permission(source, info) is not True:
+                        raise GiveUp  # refused (or not a plain yes): the usual way says so
+                if info_name is not None:
+                    kwargs[info_name] = info
             return func(source, **kwargs) if takes_self else func(**kwargs)
 
         return call
+
+
+def _permissions_only(field: Any) -> tuple[Any, ...] | None:
+    """The permission classes of a field whose only extension is Strawberry's permission check
+    (`permission_classes=`: D22), checked synchronously and failing loudly; () for a field
+    without extensions; None for anything else. `_direct_call` asks them as Strawberry's
+    extension would (`has_permission(source, info)`), and gives up unless each says True."""
+    if not field.extensions:
+        return ()
+    if len(field.extensions) != 1 or type(field.extensions[0]) is not PermissionExtension:
+        return None
+    extension = field.extensions[0]
+    if extension.fail_silently or not extension.supports_sync:
+        return None
+    return tuple(extension.permissions)
 
 
 def _unconverted(type_: Any) -> bool:
