@@ -8,6 +8,7 @@ snapshot (`fetch_page`); never SQL of their own.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -395,17 +396,39 @@ def _first(value: Any) -> int | None:
         return None
 
 
-def _page_needs(info: Info) -> tuple[bool, list[int]]:
+# (the users field's nodes) -> (those nodes, kept so their ids stay theirs; what they select)
+_PAGE_NEEDS: OrderedDict[tuple[int, ...], tuple[Any, tuple[bool, tuple[int, ...]]]] = OrderedDict()
+_PAGE_NEEDS_KEPT = 512
+
+
+def _page_needs(info: Info) -> tuple[bool, tuple[int, ...]]:
     """What a page's nodes will ask for: whether `licenses`, and the sizes of `memberOf(first:)`
-    (direct, from the start) they select."""
+    (direct, from the start) they select. A function of the field's nodes in the (cached,
+    validated) document when the operation has no variables: then worked out once per document."""
+    raw = info._raw_info
+    if getattr(raw.variable_values, "coerced", raw.variable_values):  # graphql-core 3.3: VariableValues
+        return _selected_needs(info)
+    nodes = raw.field_nodes
+    key = tuple(map(id, nodes))
+    found = _PAGE_NEEDS.get(key)
+    if found is not None and len(found[0]) == len(nodes) and all(a is b for a, b in zip(found[0], nodes)):
+        return found[1]
+    needs = _selected_needs(info)
+    _PAGE_NEEDS[key] = (nodes, needs)
+    if len(_PAGE_NEEDS) > _PAGE_NEEDS_KEPT:
+        _PAGE_NEEDS.popitem(last=False)
+    return needs
+
+
+def _selected_needs(info: Info) -> tuple[bool, tuple[int, ...]]:
     if not info.selected_fields:
-        return False, []
+        return False, ()
     fields = _node_fields(info.selected_fields[0].selections)
     sizes = {
         _first(f.arguments.get("first"))
         for f in fields.get("memberOf", []) if not f.arguments.get("transitive") and f.arguments.get("after") is None
     }
-    return "licenses" in fields, sorted(n for n in sizes if n is not None)
+    return "licenses" in fields, tuple(sorted(n for n in sizes if n is not None))
 
 
 async def prefetch_page(info: Info, users: list[UserRecord]) -> None:
