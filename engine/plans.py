@@ -25,6 +25,8 @@ def enabled_for_user(plan_ids: AbstractSet[T], disabled_by_active_path: Iterable
     product's plans minus that path's disabled plans (nothing without an ACTIVE path)."""
     enabled: set[T] = set()
     for disabled in disabled_by_active_path:
+        if not disabled:  # this path enables every plan: so does the union
+            return frozenset(plan_ids)
         enabled.update(plan_ids - disabled)
     return frozenset(enabled)
 

@@ -30,6 +30,11 @@ class _EndSnapshot(Exception):
     """Thrown into the snapshot's context manager to end its transaction with a rollback."""
 
 
+class OneStatementOnly(RuntimeError):
+    """A request opened for one statement (`gql.one_statement`) asked for a second: it would not
+    read the first one's snapshot, so it is refused (a field on that list that should not be)."""
+
+
 @dataclass
 class Context:
     runtime: Runtime
@@ -40,6 +45,10 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
     _reader: Reader | None = None
+    # the request is answered by its first statement (gql.one_statement): no explicit
+    # transaction, since one statement is its own snapshot; a second one is refused
+    one_statement: bool = False
+    changed: bool = False  # a change was made in this request (the snapshot was reset for it)
 
     @property
     def tenant_id(self) -> str:
@@ -59,6 +68,8 @@ class Context:
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `work` on the request's snapshot connection, one statement batch at a time."""
         async with self._lock:
+            if self.one_statement:
+                raise OneStatementOnly("this request was to be answered by one statement")
             return await work(await self._snapshot())
 
     async def read_raw(self, work: Callable[[Reader], Awaitable[T]]) -> T:
@@ -67,6 +78,9 @@ class Context:
             if self._reader is None:
                 raw = await (await self._snapshot()).get_raw_connection()
                 reader = Reader(raw.driver_connection, self.runtime.db.count_statement)
+                if self.one_statement:  # no BEGIN: the one statement is its own snapshot
+                    self._reader = reader
+                    return await work(reader)
                 try:
                     await _begin(raw.dbapi_connection)
                 except Exception as exc:
@@ -74,6 +88,8 @@ class Context:
                     self._reader = reader
                     raise
                 self._reader = reader
+            elif self.one_statement:
+                raise OneStatementOnly("this request was to be answered by one statement")
             return await work(self._reader)
 
     async def _snapshot(self) -> AsyncConnection:
@@ -86,6 +102,8 @@ class Context:
         """Drop the snapshot and the loaders' caches (after a change, dry or not)."""
         async with self._lock:
             await self._close_locked()
+            self.one_statement = False  # what comes next is read the usual way
+            self.changed = True
         self._loaders = None
 
     async def close(self) -> None:

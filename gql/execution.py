@@ -22,6 +22,7 @@ async resolvers or resolvers taking `info` are never plain.
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
@@ -36,6 +37,7 @@ from graphql import (
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
 from graphql.type.introspection import TypeNameMetaFieldDef
+from strawberry.permission import PermissionExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
@@ -43,6 +45,24 @@ from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 Complete = Callable[[Any, Any], Any]  # (value, its path: None where nothing below needs one)
 _BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 _MISSING = object()
+
+
+class _Running:
+    """The execution whose plain sub-tree is being completed: completion is synchronous, so one
+    at a time. Shared completers (`PlainSubtrees._shared_completer`) take from here what is per
+    execution: its resolve infos and its memo of completed objects."""
+
+    __slots__ = ("context", "memo")
+
+    def __init__(self) -> None:
+        self.context: PlainSubtrees | None = None
+        self.memo: dict[Any, dict[int, tuple[Any, Any]]] | None = None
+
+
+_RUNNING = _Running()
+# (return type, ids of the field nodes) -> (the nodes, the completer or None, the type)
+_SHARED: OrderedDict[tuple[Any, tuple[int, ...]], tuple[tuple[Any, ...], Complete | None, Any]] = OrderedDict()
+_SHARED_KEPT = 4096
 
 
 class GiveUp(Exception):  # noqa: N818 - not an error: the usual completion takes over
@@ -102,6 +122,7 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # (return type, id of the field details list) -> (that list, kept alive; its completer or None)
         self._plain: dict[tuple[Any, int], tuple[Any, Complete | None]] = {}
+        self._memo: dict[Any, dict[int, tuple[Any, Any]]] = {}  # see _memoized
         middleware = self.middleware_manager
         self._no_middleware = middleware is None or not middleware.middlewares
 
@@ -112,14 +133,36 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
         key = (return_type, id(field_details_list))
         found = self._plain.get(key)
         if found is None:
-            found = self._plain[key] = (field_details_list, self._completer(return_type, field_details_list, top=True))
+            found = self._plain[key] = (field_details_list, self._shared_completer(return_type, field_details_list))
         complete = found[1]
         if complete is not None:
+            running = _RUNNING
+            running.context, running.memo = self, self._memo
             try:
                 return complete(result, path)
             except Exception:  # noqa: BLE001, S110 - GiveUp or anything unusual: the usual way decides
                 pass
+            finally:
+                running.context = running.memo = None
         return super().complete_value(return_type, field_details_list, info, path, result, position_context)
+
+    def _shared_completer(self, return_type: GraphQLOutputType, field_details_list: Any) -> Complete | None:
+        """The completer of these fields, built once for every operation that selects them the
+        same way: the same field nodes of a (cached) document, with no variables (a variable can
+        change an argument or an @include). Completers take what is per execution from
+        `_RUNNING`; otherwise they are a function of the nodes and the schema."""
+        if getattr(self.variable_values, "coerced", self.variable_values):  # graphql-core 3.3: VariableValues
+            return self._completer(return_type, field_details_list, top=True)
+        nodes = tuple(details.node for details in field_details_list)
+        key = (return_type, tuple(map(id, nodes)))
+        found = _SHARED.get(key)
+        if found is not None and all(a is b for a, b in zip(found[0], nodes)):
+            return found[1]
+        complete = self._completer(return_type, field_details_list, top=True)
+        _SHARED[key] = (nodes, complete, return_type)  # the nodes and type kept: their ids stay theirs
+        if len(_SHARED) > _SHARED_KEPT:
+            _SHARED.popitem(last=False)
+        return complete
 
     # ------------------------------------------------------------------ building completers
 
@@ -200,8 +243,11 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
             if any(value is not None and type(value) not in _PLAIN_LEAVES for value in args.values()):
                 return None  # lists and input objects: fresh ones for every call, the usual way
         nodes = [d.node for d in field_details_list]
-        build_info = self.build_resolve_info
         is_awaitable = self.is_awaitable
+        running = _RUNNING
+
+        def build_info(*args: Any) -> Any:
+            return running.context.build_resolve_info(*args)  # type: ignore[union-attr]
         direct = self._direct_call(field, args)
         if direct is not None:
             call = direct
@@ -218,13 +264,18 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
 
 
     def _direct_call(self, field: Any, args: dict[str, Any]) -> Callable[[Any, Any], Any] | None:
-        """For a resolver without field extensions (no permission classes) whose arguments are
-        plain scalars: what Strawberry's wrapper would do (its Info, arguments by their Python
-        names — converting an int, str, bool or float, or null, leaves it as it is — `self`,
-        `root`/`parent`, `info`), without building the wrapper's chain on every call."""
+        """For a resolver without field extensions whose arguments are plain scalars, or one whose
+        only extension is its permission classes and that takes no arguments: what Strawberry's
+        wrapper would do (each permission asked, giving up unless it says True; its Info,
+        arguments by their Python names — converting an int, str, bool or float, or null, leaves
+        it as it is — `self`, `root`/`parent`, `info`), without building the wrapper's chain on
+        every call."""
         resolver = field.base_resolver
         strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
-        if field.extensions or resolver is None or resolver.is_async or strawberry_schema is None:
+        permissions = _permissions_only(field)
+        if permissions is None or resolver is None or resolver.is_async or strawberry_schema is None:
+            return None
+        if permissions and field.arguments:
             return None
         if getattr(strawberry_schema, "exception_handlers", ()):  # the wrapper would apply them
             return None
@@ -247,11 +298,31 @@ class PlainSubtrees(StrawberryGraphQLCoreExecutionContext):
             kwargs = dict(given)
             for name in source_names:
                 kwargs[name] = source
-            if info_name is not None:
-                kwargs[info_name] = info_class(_raw_info=raw_info, _field=field)
+            if info_name is not None or permissions:
+                info = info_class(_raw_info=raw_info, _field=field)
+                for permission in permissions:
+                    if permission.has_permission(source, info) is not True:
+                        raise GiveUp  # refused (or not a plain yes): the usual way says so
+                if info_name is not None:
+                    kwargs[info_name] = info
             return func(source, **kwargs) if takes_self else func(**kwargs)
 
         return call
+
+
+def _permissions_only(field: Any) -> tuple[Any, ...] | None:
+    """The permission classes of a field whose only extension is Strawberry's permission check
+    (`permission_classes=`: D22), checked synchronously and failing loudly; () for a field
+    without extensions; None for anything else. `_direct_call` asks them as Strawberry's
+    extension would (`has_permission(source, info)`), and gives up unless each says True."""
+    if not field.extensions:
+        return ()
+    if len(field.extensions) != 1 or type(field.extensions[0]) is not PermissionExtension:
+        return None
+    extension = field.extensions[0]
+    if extension.fail_silently or not extension.supports_sync:
+        return None
+    return tuple(extension.permissions)
 
 
 def _unconverted(type_: Any) -> bool:
@@ -295,10 +366,14 @@ def _non_null(inner: Complete) -> Complete:
 def _memoized(inner: Complete) -> Complete:
     """An object of attributes and leaves, completed once per object in the operation: a users
     page with plans names the same few dozen plans two thousand times. The object is kept with
-    its answer, so its id is not reused while the operation runs."""
-    done: dict[int, tuple[Any, Any]] = {}
+    its answer, so its id is not reused while the operation runs (the answers are the running
+    operation's: `_RUNNING.memo`)."""
 
     def complete(value: Any, path: Any) -> Any:
+        memo = _RUNNING.memo
+        done = memo.get(complete)  # type: ignore[union-attr]
+        if done is None:
+            done = memo[complete] = {}  # type: ignore[index]
         found = done.get(id(value))
         if found is not None and found[0] is value:
             return found[1]

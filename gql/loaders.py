@@ -37,6 +37,9 @@ class Loaders:
         self.ready_paths: dict[uuid.UUID, list[PathRow]] = {}
         self.ready_seats: dict[uuid.UUID, set[uuid.UUID]] = {}
         self.ready_first_groups: dict[tuple[uuid.UUID, int], list[GroupRecord]] = {}
+        # users already read (a page's): the loader takes them from here (a dict entry, where
+        # priming the loader would make a future per user)
+        self.ready_users: dict[uuid.UUID, UserRecord] = {}
         self.ready_pool: TenantPool | None = None  # once read: the Licenses page's figures resolve without awaiting
 
     async def prefetch_licenses(self, user_ids: Sequence[uuid.UUID]) -> None:
@@ -45,37 +48,47 @@ class Loaders:
         if not wanted:
             return
         paths, seats = await self.read_raw(lambda r: reads.paths_and_seats_of_users(r, self.tenant_id, wanted))
+        self.prime_licenses(paths, seats)
+
+    def prime_licenses(self, paths: dict[uuid.UUID, list[PathRow]], seats: dict[uuid.UUID, set[uuid.UUID]]) -> None:
+        """Paths and seats read ahead (a users page reads them with the page); the loaders take
+        them from here too."""
         self.ready_paths.update(paths)
         self.ready_seats.update(seats)
-        self.paths_by_user.prime_many(paths)
-        self.seats_by_user.prime_many(seats)
 
     async def prefetch_first_groups(self, user_ids: Sequence[uuid.UUID], limit: int) -> None:
         found = await self.read_raw(lambda r: reads.first_groups_of_users(r, self.tenant_id, list(user_ids), limit))
+        self.prime_first_groups(found, limit)
+
+    def prime_first_groups(self, found: dict[uuid.UUID, list[GroupRecord]], limit: int) -> None:
+        ready = self.ready_first_groups
         for user_id, groups in found.items():
-            self.ready_first_groups[(user_id, limit)] = groups
-            self.first_groups_by_user.prime((user_id, limit), groups)
+            ready[(user_id, limit)] = groups
 
     # ---------------------------------------------------------------------- directory
 
     async def _users(self, keys: Sequence[uuid.UUID]) -> list[UserRecord | None]:
-        found = await self.read_raw(lambda r: reads.users_by_ids(r, self.tenant_id, keys))
-        return [found.get(k) for k in keys]
+        ready = self.ready_users
+        missing = [k for k in keys if k not in ready]
+        found = await self.read_raw(lambda r: reads.users_by_ids(r, self.tenant_id, missing)) if missing else {}
+        return [ready.get(k) or found.get(k) for k in keys]
 
     async def _groups(self, keys: Sequence[uuid.UUID]) -> list[GroupRecord | None]:
         found = await self.read_raw(lambda r: reads.groups_by_ids(r, self.tenant_id, keys))
         return [found.get(k) for k in keys]
 
     async def _first_groups(self, keys: Sequence[tuple[uuid.UUID, int]]) -> list[list[GroupRecord]]:
+        ready = self.ready_first_groups
         by_limit: dict[int, list[uuid.UUID]] = defaultdict(list)
         for user_id, limit in keys:
-            by_limit[limit].append(user_id)
+            if (user_id, limit) not in ready:
+                by_limit[limit].append(user_id)
         found: dict[tuple[uuid.UUID, int], list[GroupRecord]] = {}
         for limit, ids in by_limit.items():
             rows = await self.read_raw(lambda r, ids=ids, limit=limit: reads.first_groups_of_users(r, self.tenant_id, ids, limit))
             for user_id, groups in rows.items():
                 found[(user_id, limit)] = groups
-        return [found.get(k, []) for k in keys]
+        return [ready[k] if k in ready else found.get(k, []) for k in keys]
 
     async def _group_counts(self, keys: Sequence[uuid.UUID]) -> list[int]:
         counts = await self.read_raw(lambda r: reads.direct_group_counts_of_users(r, self.tenant_id, keys))
@@ -100,12 +113,16 @@ class Loaders:
     # ---------------------------------------------------------------------- licenses
 
     async def _paths(self, keys: Sequence[uuid.UUID]) -> list[list[PathRow]]:
-        found = await self.read_raw(lambda r: reads.paths_of_users(r, self.tenant_id, keys))
-        return [found.get(k, []) for k in keys]
+        ready = self.ready_paths
+        missing = [k for k in keys if k not in ready]
+        found = await self.read_raw(lambda r: reads.paths_of_users(r, self.tenant_id, missing)) if missing else {}
+        return [ready[k] if k in ready else found.get(k, []) for k in keys]
 
     async def _seats(self, keys: Sequence[uuid.UUID]) -> list[set[uuid.UUID]]:
-        found = await self.read_raw(lambda r: reads.seats_of_users(r, self.tenant_id, keys))
-        return [found.get(k, set()) for k in keys]
+        ready = self.ready_seats
+        missing = [k for k in keys if k not in ready]
+        found = await self.read_raw(lambda r: reads.seats_of_users(r, self.tenant_id, missing)) if missing else {}
+        return [ready[k] if k in ready else found.get(k, set()) for k in keys]
 
     def prime_pool(self, subs: list[SubscriptionRecord], consumed: dict[uuid.UUID, int]) -> None:
         """The tenant's pool, read with the caller in the snapshot's first statement."""

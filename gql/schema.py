@@ -143,13 +143,15 @@ class CachedNames(NameConverter):
 
 
 class LicensingSchema(strawberry.Schema):
+    document_checks: DocumentChecks  # the documents that passed validation, by text
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # Strawberry logs every error at ERROR with its traceback, refusals included.
         for error in errors:
             log_error(error)
 
 
-def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) -> LicensingSchema:
     checks = DocumentChecks(
         max_depth=settings.max_depth, max_aliases=settings.max_aliases, max_tokens=settings.max_tokens,
         rules=[OneLicenseChangePerOperation],
@@ -162,10 +164,12 @@ def build_schema(settings: Settings, extra_extensions: list[Any] | None = None) 
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     extensions.extend(extra_extensions or [])
-    return LicensingSchema(
+    schema = LicensingSchema(
         query=Query, mutation=Mutation, subscription=SubscriptionRoot, extensions=extensions,
         config=StrawberryConfig(name_converter=CachedNames()), execution_context_class=PlainSubtrees,
     )
+    schema.document_checks = checks
+    return schema
 
 
 __all__ = ["Info", "build_schema"]

@@ -300,3 +300,85 @@ SELECT * FROM (
     FROM product_pools p WHERE p.tenant_id = $1
 ) pool ORDER BY position
 """
+
+
+class UsersPageWith(NamedTuple):
+    """A users page and what its nodes will ask for, read in one statement (`users_page_with`)."""
+
+    page: Page[UserRecord]
+    paths: dict[uuid.UUID, list[PathRow]] | None  # None: not read
+    seats: dict[uuid.UUID, set[uuid.UUID]] | None
+    first_groups: dict[uuid.UUID, list[GroupRecord]] | None
+
+
+_PAGE_PATHS = """(SELECT array_agg(ROW(p.product_id, p.group_id, p.disabled_plan_ids, p.state, p.error_code, p.error_message,
+                             p.updated_at, p.queue_seq))
+        FROM license_paths p WHERE p.tenant_id = $1 AND p.user_id = u.id)"""
+_PAGE_SEATS = "(SELECT array_agg(l.product_id) FROM user_licenses l WHERE l.tenant_id = $1 AND l.user_id = u.id AND l.holds_seat)"
+# $3 is the groups' limit, $4/$5 the cursor's key (the numbers do not depend on which parts are read)
+_PAGE_GROUPS = """(SELECT array_agg(ROW(g.id, g.display_name, g.description, g.security_enabled, g.created_at, g.membership_rule)
+                ORDER BY lower(g.display_name) COLLATE "C", g.id)
+        FROM (SELECT gr.* FROM group_user_members m
+              JOIN groups gr ON gr.tenant_id = m.tenant_id AND gr.id = m.group_id
+              WHERE m.tenant_id = $1 AND m.user_id = u.id
+              ORDER BY lower(gr.display_name) COLLATE "C", gr.id
+              LIMIT $3) g)"""
+
+
+def _users_page_with_sql(licenses: bool, groups: bool, after: bool) -> str:
+    parts = [_PAGE_PATHS, _PAGE_SEATS] if licenses else []
+    if groups:
+        parts.append(_PAGE_GROUPS)
+    else:
+        parts.append("$3::int")  # keeps $3 typed and used
+    keyset = f" AND ({_USER_SORT}, u.id) > ($4::text, $5::uuid)" if after else ""
+    return (
+        f"SELECT {_USER}, u.sort, {', '.join(parts)}\n"
+        f"FROM (SELECT u.*, {_USER_SORT} AS sort FROM users u WHERE u.tenant_id = $1{keyset} "
+        f"ORDER BY {_USER_SORT}, u.id LIMIT $2) u\nORDER BY u.sort, u.id"
+    )
+
+
+USERS_PAGE_WITH = {
+    (licenses, groups, after): _users_page_with_sql(licenses, groups, after)
+    for licenses in (False, True) for groups in (False, True) for after in (False, True)
+}
+
+
+async def users_page_with(
+    reader: Reader, tenant_id: str, *, first: int, after: str | None, licenses: bool, groups_limit: int | None
+) -> UsersPageWith:
+    """`users_page`, with — for the page's users, in the same statement — their paths and seats
+    (`paths_and_seats_of_users`) when `licenses`, and their first `groups_limit` direct groups
+    (`first_groups_of_users`) when that is given."""
+    groups = groups_limit is not None
+    sql = USERS_PAGE_WITH[(licenses, groups, after is not None)]
+    limit = groups_limit if groups_limit is not None else 0
+    if after is None:
+        rows = await reader.fetch(sql, tenant_id, first + 1, limit)
+    else:
+        values = decode_cursor(after, 2)
+        try:
+            sort, user_id = text_key(values[0]), uuid.UUID(text_key(values[1]))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise BadCursor(BAD_CURSOR) from exc
+        rows = await reader.fetch(sql, tenant_id, first + 1, limit, sort, user_id)
+    has_next = len(rows) > first
+    rows = rows[:first]
+    page = Page(
+        items=[_user(r) for r in rows],
+        cursors=[text_pair_cursor(r[_USER_WIDTH], str(r[0])) for r in rows],
+        has_next=has_next,
+        has_previous=after is not None,
+    )
+    at = _USER_WIDTH + 1
+    paths: dict[uuid.UUID, list[PathRow]] | None = None
+    seats: dict[uuid.UUID, set[uuid.UUID]] | None = None
+    first_groups: dict[uuid.UUID, list[GroupRecord]] | None = None
+    if licenses:
+        paths = {r[0]: [PathRow(r[0], *p) for p in r[at] or ()] for r in rows}
+        seats = {r[0]: set(r[at + 1] or ()) for r in rows}
+        at += 2
+    if groups:
+        first_groups = {r[0]: [GroupRecord(*g) for g in r[at] or ()] for r in rows}
+    return UsersPageWith(page, paths, seats, first_groups)

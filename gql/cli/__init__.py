@@ -93,7 +93,7 @@ def serve(
             if workers > 1:
                 console.print(f"Workers:   {workers} processes on one port")
             console.rule()
-            run_workers(lambda: create_app(config, url), host, port, config, workers)
+            run_workers(lambda: create_app(config, url, tune_gc=True), host, port, config, workers)
     except embedded.EmbeddedPostgresError as exc:
         raise fail(str(exc)) from exc
 

@@ -23,7 +23,7 @@ from graphql import GraphQLError
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLRequestData, process_result
 from strawberry.http.ides import get_graphql_ide_html
@@ -202,6 +202,22 @@ def refusal_response(scope: Scope, refusal: Refusal) -> Response:
     return error_response(refusal.message, refusal.status, media_type, code=refusal.code, headers=refusal.headers)
 
 
+class _ThenClose(Response):
+    """`response`, then `close` once it is sent — or sending failed, or was cancelled: the
+    request's context is always closed, its connection never left out of the pool."""
+
+    def __init__(self, response: Response, close: Callable[[], Awaitable[None]]) -> None:
+        self.status_code, self.body, self.background = response.status_code, response.body, response.background
+        self.raw_headers = response.raw_headers
+        self._close_context = close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._close_context()
+
+
 @dataclass
 class _Outcome:
     body: dict[str, Any]
@@ -226,7 +242,10 @@ class GraphQLHTTP:
       ``WWW-Authenticate: Bearer``); ``make_context(request, principal)`` builds a context
       per operation (its document in ``request.state.graphql_query``) — each operation of a batch gets its own (it may raise ``AuthError`` too,
       e.g. for an unknown tenant); ``close_context(ctx)`` is always awaited once the operation
-      is done, whatever happened.
+      is done, whatever happened — for a single operation for which ``close_after_answer(ctx)``
+      says so (nothing closing could report would change the answer: a read snapshot's
+      rollback), once its answer is sent, so the client does not wait for it; a failure then is
+      logged.
     * ``GET`` runs queries only (a mutation is 405 with ``Allow: POST``); ``GET`` without
       ``query`` from a browser (``Accept`` names ``text/html``) serves GraphiQL, no token needed.
     * ``POST`` takes ``application/json`` (UTF-8). Other content types are 415; a body that is
@@ -250,6 +269,7 @@ class GraphQLHTTP:
         graphiql: bool = True,
         allow_batching: bool = False,
         close_context: Callable[[Any], Awaitable[None]] | None = None,
+        close_after_answer: Callable[[Any], bool] | None = None,
     ) -> None:
         if not has_marker(schema):
             logger.warning(
@@ -263,6 +283,7 @@ class GraphQLHTTP:
         self.graphiql = graphiql
         self.allow_batching = allow_batching
         self.close_context = close_context
+        self.close_after_answer = close_after_answer
         self._graphiql_page = _graphiql_html() if graphiql else ""
 
     async def handle(self, request: Request) -> Response:
@@ -334,10 +355,19 @@ class GraphQLHTTP:
                 context = await self.make_context(request, principal)
             except AuthError as exc:
                 return _unauthenticated(exc, media_type)
+            later = False
             try:
-                outcomes.append(await self._execute(params, context, allowed, method))
+                outcome = await self._execute(params, context, allowed, method)
+                outcomes.append(outcome)
+                # one operation, answered: its context (a read snapshot's ROLLBACK, the connection
+                # back to the pool) is closed once the answer is sent, not before
+                later = (
+                    not batch and not outcome.database_unavailable and self.close_context is not None
+                    and self.close_after_answer is not None and self.close_after_answer(context)
+                )
             finally:
-                await self._close(context, database_lost=any(o.database_unavailable for o in outcomes))
+                if not later:
+                    await self._close(context, database_lost=any(o.database_unavailable for o in outcomes))
 
         if any(outcome.database_unavailable for outcome in outcomes):
             body = [o.body for o in outcomes] if batch else outcomes[0].body
@@ -345,7 +375,16 @@ class GraphQLHTTP:
         if batch:
             return json_response([outcome.body for outcome in outcomes], 200, media_type)
         outcome = outcomes[0]
-        return json_response(outcome.body, outcome.status(media_type), media_type, headers=outcome.headers)
+        response = json_response(outcome.body, outcome.status(media_type), media_type, headers=outcome.headers)
+        return _ThenClose(response, lambda: self._close_after_answer(context)) if later else response
+
+    async def _close_after_answer(self, context: Any) -> None:
+        """Close a context whose answer has been sent: a failure can no longer change the answer
+        (the change, if any, is committed), so it is logged."""
+        try:
+            await self._close(context, database_lost=False)
+        except Exception:
+            logger.exception("closing a request's context after its answer failed")
 
     async def _close(self, context: Any, *, database_lost: bool) -> None:
         if self.close_context is None:

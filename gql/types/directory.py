@@ -8,6 +8,7 @@ snapshot (`fetch_page`); never SQL of their own.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -323,6 +324,8 @@ def _member_of_connection(info: Info, uid: uuid.UUID, groups: list[GroupRecord],
 
 
 _PLAN_IDS: dict[uuid.UUID, tuple[ProductInfo, frozenset[uuid.UUID]]] = {}
+_SORT_KEYS: dict[uuid.UUID, tuple[ProductInfo, tuple[str, str]]] = {}
+_NO_PLANS: frozenset[uuid.UUID] = frozenset()
 
 
 def _plan_ids(product: ProductInfo) -> frozenset[uuid.UUID]:
@@ -333,25 +336,33 @@ def _plan_ids(product: ProductInfo) -> frozenset[uuid.UUID]:
     return found[1]
 
 
+def _sort_key(product: ProductInfo) -> tuple[str, str]:
+    """A license's place in a user's list (D19: by product display name, then id), once per
+    catalog product."""
+    found = _SORT_KEYS.get(product.id)
+    if found is None or found[0] is not product:
+        found = _SORT_KEYS[product.id] = (product, (product.display_name.lower(), str(product.id)))
+    return found[1]
+
+
 def _licenses(info: Info, paths: list[Any], seats: set[uuid.UUID]) -> list[UserLicense]:
     by_product: dict[uuid.UUID, list[Any]] = {}
     for path in paths:
         by_product.setdefault(path.product_id, []).append(path)
     products = info.context.catalog.products
+    owned = [(products[product_id], product_paths) for product_id, product_paths in by_product.items()]
+    if len(owned) > 1:
+        owned.sort(key=lambda entry: _sort_key(entry[0]))
+    active, error = AssignmentState.ACTIVE, AssignmentState.ERROR
     result = []
-    for product_id in sorted(by_product, key=lambda p: (products[p].display_name.lower(), str(p))):
-        product = products[product_id]
-        product_paths = by_product[product_id]
-        enabled = engine.enabled_for_user(
-            _plan_ids(product), [frozenset(p.disabled_plan_ids or ()) for p in product_paths if p.state == "ACTIVE"]
-        )
+    for product, product_paths in owned:
         result.append(
             UserLicense(
                 product=Product.of(product),
-                state=AssignmentState.ACTIVE if product_id in seats else AssignmentState.ERROR,
+                state=active if product.id in seats else error,
                 assigned_directly=any(p.group_id == DIRECT for p in product_paths),
                 info_=product,
-                enabled_=enabled,
+                paths_=product_paths,
                 group_ids_=tuple(p.group_id for p in product_paths if p.group_id != DIRECT),
             )
         )
@@ -385,26 +396,80 @@ def _first(value: Any) -> int | None:
         return None
 
 
-async def prefetch_page(info: Info, users: list[UserRecord]) -> None:
-    """What the page's nodes will ask for, read for all of them at once on the request's snapshot:
-    paths and seats for `licenses`, the first groups for `memberOf(first:)`. Their resolvers then
-    need no loader round (no task per user)."""
-    if not users or not info.selected_fields:
-        return
+# (the users field's nodes) -> (those nodes, kept so their ids stay theirs; what they select)
+_PAGE_NEEDS: OrderedDict[tuple[int, ...], tuple[Any, tuple[bool, tuple[int, ...]]]] = OrderedDict()
+_PAGE_NEEDS_KEPT = 512
+
+
+def _page_needs(info: Info) -> tuple[bool, tuple[int, ...]]:
+    """What a page's nodes will ask for: whether `licenses`, and the sizes of `memberOf(first:)`
+    (direct, from the start) they select. A function of the field's nodes in the (cached,
+    validated) document when the operation has no variables: then worked out once per document."""
+    raw = info._raw_info
+    if getattr(raw.variable_values, "coerced", raw.variable_values):  # graphql-core 3.3: VariableValues
+        return _selected_needs(info)
+    nodes = raw.field_nodes
+    key = tuple(map(id, nodes))
+    found = _PAGE_NEEDS.get(key)
+    if found is not None and len(found[0]) == len(nodes) and all(a is b for a, b in zip(found[0], nodes)):
+        return found[1]
+    needs = _selected_needs(info)
+    _PAGE_NEEDS[key] = (nodes, needs)
+    if len(_PAGE_NEEDS) > _PAGE_NEEDS_KEPT:
+        _PAGE_NEEDS.popitem(last=False)
+    return needs
+
+
+def _selected_needs(info: Info) -> tuple[bool, tuple[int, ...]]:
+    if not info.selected_fields:
+        return False, ()
     fields = _node_fields(info.selected_fields[0].selections)
-    loaders = info.context.loaders
-    ids = [u.id for u in users]
-    if "licenses" in fields:
-        await loaders.prefetch_licenses(ids)
     sizes = {
         _first(f.arguments.get("first"))
         for f in fields.get("memberOf", []) if not f.arguments.get("transitive") and f.arguments.get("after") is None
     }
-    for size in sorted(n for n in sizes if n is not None):
+    return "licenses" in fields, tuple(sorted(n for n in sizes if n is not None))
+
+
+async def prefetch_page(info: Info, users: list[UserRecord]) -> None:
+    """What the page's nodes will ask for, read for all of them at once on the request's snapshot:
+    paths and seats for `licenses`, the first groups for `memberOf(first:)`. Their resolvers then
+    need no loader round (no task per user)."""
+    if not users:
+        return
+    licenses, sizes = _page_needs(info)
+    loaders = info.context.loaders
+    ids = [u.id for u in users]
+    if licenses:
+        await loaders.prefetch_licenses(ids)
+    for size in sizes:
         await loaders.prefetch_first_groups(ids, size + 1)
 
 
 _ALL_USERS = directory.UserFilterSpec()
+
+
+async def _all_users_page(info: Info, first: int, after: str | None) -> Page[UserRecord]:
+    """The users page (no filter) in one plain statement, with the paths, seats and first groups
+    its nodes select (db.repo.reads.users_page_with): the same rows and cursors."""
+    ctx = info.context
+    licenses, sizes = _page_needs(info)
+    groups_limit = sizes[0] + 1 if sizes else None
+    try:
+        found = await ctx.read_raw(
+            lambda r: reads.users_page_with(r, ctx.tenant_id, first=first, after=after, licenses=licenses, groups_limit=groups_limit)
+        )
+    except BadCursor as exc:
+        raise bad_user_input(str(exc)) from exc
+    loaders = ctx.loaders
+    if found.paths is not None and found.seats is not None:
+        loaders.prime_licenses(found.paths, found.seats)
+    if found.first_groups is not None and groups_limit is not None:
+        loaders.prime_first_groups(found.first_groups, groups_limit)
+    ids = [u.id for u in found.page.items]
+    for size in sizes[1:]:  # another size of memberOf(first:): a statement of its own
+        await loaders.prefetch_first_groups(ids, size + 1)
+    return found.page
 
 
 async def user_connection(info: Info, spec: directory.UserFilterSpec, first: int | None, after: str | None) -> Connection[User]:
@@ -412,15 +477,15 @@ async def user_connection(info: Info, spec: directory.UserFilterSpec, first: int
     ctx = info.context
     tid = ctx.tenant_id
     if spec == _ALL_USERS:  # the users page: plain SQL (db.repo.reads), the same rows and cursors
-        try:
-            page = await ctx.read_raw(lambda r: reads.users_page(r, tid, first=n, after=after))
-        except BadCursor as exc:
-            raise bad_user_input(str(exc)) from exc
+        page = await _all_users_page(info, n, after)
+        ready = ctx.loaders.ready_users
+        for u in page.items:
+            ready[u.id] = u
     else:
         page = await fetch_page(info, lambda c: directory.users_page(c, tid, spec, first=n, after=after))
-    for u in page.items:
-        ctx.loaders.user_by_id.prime(u.id, u)
-    await prefetch_page(info, page.items)
+        for u in page.items:
+            ctx.loaders.user_by_id.prime(u.id, u)
+        await prefetch_page(info, page.items)
 
     async def count() -> int:
         return await ctx.read(lambda c: directory.users_count(c, tid, spec))
@@ -434,8 +499,19 @@ class UserLicense:
     state: AssignmentState  # type: ignore[valid-type]
     assigned_directly: bool
     info_: strawberry.Private[ProductInfo]
-    enabled_: strawberry.Private[frozenset[uuid.UUID]]
+    paths_: strawberry.Private[list[Any]]  # the user's paths of this product
     group_ids_: strawberry.Private[tuple[uuid.UUID, ...]]
+    _enabled: strawberry.Private[frozenset[uuid.UUID] | None] = None
+
+    @property
+    def enabled_(self) -> frozenset[uuid.UUID]:
+        """R5: the plans the user's ACTIVE paths enable (worked out when first asked for)."""
+        if self._enabled is None:
+            self._enabled = engine.enabled_for_user(
+                _plan_ids(self.info_),
+                [frozenset(d) if (d := p.disabled_plan_ids) else _NO_PLANS for p in self.paths_ if p.state == "ACTIVE"],
+            )
+        return self._enabled
 
     @strawberry.field
     async def inherited_from(self, info: Info) -> list[Group]:

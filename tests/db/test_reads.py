@@ -87,7 +87,26 @@ async def test_plain_reads_equal_the_core_statements(tenant: Tenant) -> None:
             with pytest.raises(BadCursor) as core_refusal:
                 await directory.users_page(conn, tenant.id, everyone, first=2, after=bad)
             assert str(plain_refusal.value) == str(core_refusal.value)
-    assert len(counted) == 17  # every plain statement is counted
+        for after in (None, first.cursors[0]):
+            for licenses, limit in ((False, None), (True, None), (False, 2), (True, 2)):
+                bundle = await reads.users_page_with(reader, tenant.id, first=3, after=after, licenses=licenses, groups_limit=limit)
+                same(bundle.page, await reads.users_page(reader, tenant.id, first=3, after=after))
+                page_ids = [u.id for u in bundle.page.items]
+                if licenses:
+                    alone_paths, alone_seats = await reads.paths_and_seats_of_users(reader, tenant.id, page_ids)
+                    assert {u: sorted(map(tuple, rows)) for u, rows in (bundle.paths or {}).items()} == {
+                        u: sorted(map(tuple, rows)) for u, rows in alone_paths.items()
+                    }
+                    same(bundle.seats, alone_seats)
+                else:
+                    assert bundle.paths is None and bundle.seats is None
+                if limit is not None:
+                    same(bundle.first_groups, await reads.first_groups_of_users(reader, tenant.id, page_ids, limit))
+                else:
+                    assert bundle.first_groups is None
+        with pytest.raises(BadCursor):
+            await reads.users_page_with(reader, tenant.id, first=2, after="garbage", licenses=True, groups_limit=2)
+    assert len(counted) == 17 + 8 * 2 + 4 + 4  # every plain statement is counted
 
 
 def test_a_pair_cursor_is_the_same_text_as_encode_cursor() -> None:

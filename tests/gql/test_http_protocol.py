@@ -562,3 +562,40 @@ def test_deeply_nested_json_websocket_message_closes_4400(recorder: Recorder) ->
             with pytest.raises(WebSocketDisconnect) as excinfo:
                 ws.receive_json()
     assert excinfo.value.code == 4400
+
+
+async def test_a_context_closed_after_its_answer_is_closed_and_its_failure_logged(
+    recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """close_after_answer: the context is closed once the answer is sent; a failure then cannot
+    change the answer, and is logged."""
+    order: list[str] = []
+
+    async def close(ctx: Any) -> None:
+        order.append("closed")
+        await recorder.close_context(ctx)
+        if ctx["principal"] == "alice" and len(recorder.closed) == 2:
+            raise RuntimeError("the rollback failed")
+
+    http = GraphQLHTTP(
+        schema, authenticate=authenticate, make_context=recorder.make_context, close_context=close,
+        close_after_answer=lambda ctx: True,
+    )
+    app = Starlette(routes=[Route("/graphql", http.handle, methods=["GET", "POST"])])
+
+    async def sent(scope: Any, receive: Any, send: Any) -> None:
+        async def recording_send(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                order.append("sent")
+            await send(message)
+
+        await app(scope, receive, recording_send)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sent), base_url="http://test") as c:
+        first = await c.post("/graphql", json={"query": "{ hello }"}, headers=AUTH)
+        second = await c.post("/graphql", json={"query": "{ hello }"}, headers=AUTH)
+    assert first.status_code == second.status_code == 200
+    assert second.json() == {"data": {"hello": "hello world from alice"}}
+    assert order == ["sent", "closed", "sent", "closed"]
+    assert len(recorder.made) == 2 and recorder.closed == recorder.made
+    assert "closing a request's context after its answer failed" in caplog.text

@@ -12,6 +12,7 @@ import pytest
 import strawberry
 from strawberry.permission import BasePermission
 
+from gql.documents import DocumentChecks
 from gql.execution import PlainSubtrees
 
 
@@ -123,6 +124,10 @@ def box(leaves: list[Any], **kw: Any) -> Box:
 
 PLAIN = strawberry.Schema(query=Query, execution_context_class=PlainSubtrees)
 USUAL = strawberry.Schema(query=Query)
+# documents kept as validated (as the service keeps them): the same nodes on every request, so
+# completers are shared between operations
+CHECKS = DocumentChecks(max_depth=20, max_aliases=20, max_tokens=2000, rules=[])
+PLAIN_CACHED = strawberry.Schema(query=Query, execution_context_class=PlainSubtrees, extensions=[CHECKS.extension])
 
 
 def _answer(schema: strawberry.Schema, query: str, variables: dict[str, Any] | None = None) -> Any:
@@ -182,6 +187,19 @@ def test_the_short_cut_answers_as_the_usual_executor(query: str, boxes: Any) -> 
     usual = _answer(USUAL, query)
     BOXES[:] = boxes() if callable(boxes) else boxes
     assert _answer(PLAIN, query) == usual
+
+
+def test_completers_shared_between_operations_of_one_document_answer_each_as_the_usual_executor() -> None:
+    """Every case twice more on one kept document (its completers built by the first operation
+    of that text, whichever case it was): each answer still is that of the usual executor for
+    that case's data — nothing of one operation (memoised objects, resolve infos, paths) leaks
+    into the next."""
+    for query, boxes in CASES * 2:
+        BOXES[:] = boxes() if callable(boxes) else boxes
+        usual = _answer(USUAL, query)
+        BOXES[:] = boxes() if callable(boxes) else boxes
+        assert _answer(PLAIN_CACHED, query) == usual, query
+    assert CHECKS.known(CASES[0][0]) is not None
 
 
 def test_an_awaitable_in_a_plain_attribute_is_awaited_as_before() -> None:
