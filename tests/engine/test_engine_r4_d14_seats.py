@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from engine_kit import CATALOG, RULES, direct, outcome, run, user, via
 
-from engine import ErrorCode, evaluate
+from engine import ErrorCode, PathFacts, evaluate
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,59 @@ def test_d14_seat_changes_count_new_holders_only(
     change = run(users, paths, {"E3": available}).seat_changes["E3"]
     assert (change.acquired, change.released) == (acquired, released)
     assert change.available_after == available - acquired + released
+
+
+def _holder_whose_prerequisite_comes_back() -> list[PathFacts]:
+    """u1 holds E5 (MCOSTANDARD off) and AUDIO; both need MCOSTANDARD (R7), which only A3 can
+    give, and A3's YAMMER_EDU excludes E5's YAMMER_ENTERPRISE (R6). u2 loses its usage location,
+    which frees an A3 seat for u1 (u0, without one either, cannot take it). u3 (with SKYPE)
+    waits for AUDIO, u4 for E5."""
+    return [
+        via("g1", "u1", "E5", 0, holds=True, off=["MCOSTANDARD"]),
+        direct("u1", "AUDIO", 2, holds=True),
+        via("g2", "u1", "AUDIO", 6),
+        direct("u1", "A3", 0),
+        via("g2", "u1", "A3", 0),
+        via("g1", "u2", "A3", 4, holds=True),
+        via("g2", "u0", "A3", 5),
+        via("g3", "u3", "AUDIO", 1),
+        direct("u3", "SKYPE", 1, holds=True),
+        via("g3", "u4", "E5", 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("audio_seats", "e5_seats"),
+    [
+        pytest.param(-1, 0, id="over-assigned pool: the seat given up would only shrink the overage"),
+        pytest.param(0, 0, id="the seat given up would go to the next in line"),
+    ],
+)
+def test_d14_a_holder_keeps_its_seat_when_its_prerequisite_comes_from_the_exclusive_rival(
+    audio_seats: int, e5_seats: int
+) -> None:
+    # Judged with u1's holders first, E5 wins R6 against A3, then E5 and AUDIO fail R7 (no
+    # MCOSTANDARD). That is not a fixed point (D14: evaluating the result again must reproduce
+    # it): without those holders A3 wins (R4 order), E5 errs, and A3 gives AUDIO its
+    # prerequisite. AUDIO's own paths then have no cause of error, so its holder keeps the seat
+    # (D14) — never COUNT_VIOLATION, whatever the pool's overage or the line behind it.
+    users = [user("u0", location=None), user("u1"), user("u2", location=None), user("u3"), user("u4")]
+    paths = _holder_whose_prerequisite_comes_back()
+    result = run(users, paths, {"AUDIO": audio_seats, "A3": 0, "E5": e5_seats})
+    assert outcome(result) == {
+        ("u0", "A3", "g2"): "USAGE_LOCATION_REQUIRED",
+        ("u1", "A3", None): "ACTIVE",
+        ("u1", "A3", "g2"): "ACTIVE",
+        ("u1", "AUDIO", None): "ACTIVE",
+        ("u1", "AUDIO", "g2"): "ACTIVE",
+        ("u1", "E5", "g1"): "MUTUALLY_EXCLUSIVE_VIOLATION",
+        ("u2", "A3", "g1"): "USAGE_LOCATION_REQUIRED",
+        ("u3", "AUDIO", "g3"): "COUNT_VIOLATION",
+        ("u3", "SKYPE", None): "ACTIVE",
+        # E5's own paths err, so its seat does go to the next in line (D14)
+        ("u4", "E5", "g3"): "ACTIVE",
+    }
+    audio, a3, e5 = (result.seat_changes[p] for p in ("AUDIO", "A3", "E5"))
+    assert (audio.acquired, audio.released, audio.available_after) == (0, 0, audio_seats)
+    assert (a3.acquired, a3.released, a3.available_after) == (1, 1, 0)
+    assert (e5.acquired, e5.released, e5.available_after) == (1, 1, e5_seats)
