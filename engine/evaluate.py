@@ -75,11 +75,11 @@ def evaluate(
     for _ in range(2 * len(batch.holders) + 2):  # each retry grows `banned`, or else `set_aside`
         judged = _Pass(batch, unchanged_holder, batch.holders, free, set_aside).run(batch.paths_of)
         outcome = judged.outcome
-        if not judged.unsettled:
+        if not judged.unsettled and not set_aside:
             return decide(batch, outcome, available_units)
         again = sorted(judged.unsettled | {user_id for user_id, _ in set_aside})
         in_again = set(again)
-        kept = {seat for seat in batch.holders if seat[0] in in_again} - banned
+        kept = {seat for seat in batch.holders if seat[0] in in_again and batch.could_hold(seat)} - banned
         given_up = {seat for seat in kept - set_aside if not judged.seated(seat)}
         if given_up:  # judge everyone again without handing these seats out
             set_aside |= given_up
