@@ -110,7 +110,11 @@ def _unused_seats_wanted(
     batch: Batch, outcome: Mapping[int, Outcome], kept: set[Seat], active: frozenset[int], free: Mapping[str, int]
 ) -> set[Seat]:
     """The set-aside seats no ACTIVE path keeps, of products where someone waits for a seat
-    (COUNT_VIOLATION) that they would free: these must go to the line after all (R4)."""
+    (COUNT_VIOLATION) that they would free: these must go to the line after all (R4).
+
+    Those of products that users with such unused seats wait for go first, alone: the seat
+    may be what lets another holder's path meet its prerequisite (R7) and keep its own seat.
+    """
     held = {(batch.paths[ref].user_id, batch.paths[ref].product_id) for ref in active}
     unused = kept - held
     if not unused:
@@ -118,16 +122,16 @@ def _unused_seats_wanted(
     freed: dict[str, int] = {}
     for _, product_id in unused:
         freed[product_id] = freed.get(product_id, 0) + 1
-    waiting = {
-        batch.paths[ref].product_id
-        for ref, decided in outcome.items()
-        if decided is not None and decided[0] is ErrorCode.COUNT_VIOLATION
-    }
-    return {
-        seat
-        for seat in unused
-        if seat[1] in waiting and free.get(seat[1], 0) + freed[seat[1]] >= 1
-    }
+    waiting: set[Seat] = set()
+    for ref, decided in outcome.items():
+        if decided is not None and decided[0] is ErrorCode.COUNT_VIOLATION:
+            waiting.add((batch.paths[ref].user_id, batch.paths[ref].product_id))
+    awaited = {product_id for _, product_id in waiting}
+    wanted = {seat for seat in unused if seat[1] in awaited and free.get(seat[1], 0) + freed[seat[1]] >= 1}
+    holders_waiting = {user_id for user_id, _ in unused}
+    awaited_by_holders = {product_id for user_id, product_id in waiting if user_id in holders_waiting}
+    first = {seat for seat in wanted if seat[1] in awaited_by_holders}
+    return first or wanted
 
 
 class _Pass:

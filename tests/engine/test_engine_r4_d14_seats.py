@@ -169,3 +169,37 @@ def test_d14_a_holder_keeps_its_seat_when_its_prerequisite_comes_from_the_exclus
     assert (audio.acquired, audio.released, audio.available_after) == (0, 0, audio_seats)
     assert (a3.acquired, a3.released, a3.available_after) == (1, 1, 0)
     assert (e5.acquired, e5.released, e5.available_after) == (1, 1, e5_seats)
+
+
+def test_d14_a_seat_given_up_goes_first_where_it_lets_another_holder_keep_its_own() -> None:
+    # u0 cannot get SKYPE (u1 is ahead), so its E5 (MCOSTANDARD off) fails R7, and so does its
+    # WA (Exchange only from that E5): both seats are given up. u2 holds WA and waits for E5,
+    # which is its Exchange: judged in one go, u2's WA loses its place before u0's E5 seat
+    # reaches u2, and the WA seat would go to u5. D14: u2's WA has no cause of error once u2
+    # has E5, so it keeps its seat; the WA seat u0 gives up only cancels the overage.
+    users = [user("u0"), user("u1"), user("u2"), user("u3"), user("u5", created=1)]
+    paths = [
+        direct("u0", "WA", 3, holds=True),
+        direct("u0", "SKYPE", 5, edited=True),
+        via("g1", "u0", "E5", 6, holds=True, off=["MCOSTANDARD", "YAMMER_ENTERPRISE"], edited=True),
+        via("g1", "u1", "SKYPE", 3, edited=True),
+        via("g2", "u2", "E5", 4),
+        via("g1", "u2", "WA", 6, holds=True),
+        via("g2", "u3", "E5", 0, off=["TEAMS1"]),
+        via("g2", "u5", "E5", 4),
+        via("g3", "u5", "WA", 6),
+    ]
+    result = run(users, paths, {"E5": 2, "SKYPE": 1, "WA": -1})
+    assert outcome(result) == {
+        ("u0", "E5", "g1"): "DEPENDENCY_VIOLATION",
+        ("u0", "SKYPE", None): "COUNT_VIOLATION",
+        ("u0", "WA", None): "DEPENDENCY_VIOLATION",
+        ("u1", "SKYPE", "g1"): "ACTIVE",
+        ("u2", "E5", "g2"): "ACTIVE",
+        ("u2", "WA", "g1"): "ACTIVE",
+        ("u3", "E5", "g2"): "ACTIVE",
+        ("u5", "E5", "g2"): "ACTIVE",
+        ("u5", "WA", "g3"): "COUNT_VIOLATION",
+    }
+    wa = result.seat_changes["WA"]
+    assert (wa.acquired, wa.released, wa.available_after) == (0, 1, 0)
