@@ -203,3 +203,30 @@ def test_d14_a_seat_given_up_goes_first_where_it_lets_another_holder_keep_its_ow
     }
     wa = result.seat_changes["WA"]
     assert (wa.acquired, wa.released, wa.available_after) == (0, 1, 0)
+
+
+def test_d14_a_seat_its_holder_cannot_keep_for_its_location_goes_to_the_line() -> None:
+    # u3 and u4 are judged again (R6 between their A3 and E3 paths); u3's direct A3 and u4's
+    # direct E5 fail R8 whatever else is decided, so their seats are not set aside for them:
+    # they go to the next in line (no seat stays free while someone waits, R4).
+    users = [user("u3", location=None), user("u4", location=None)]
+    paths = [
+        direct("u3", "A3", 3, holds=True, off=["MCOSTANDARD", "YAMMER_EDU"]),
+        via("g2", "u3", "E5", 0, off=["EXCHANGE_S_ENTERPRISE", "MCOSTANDARD", "TEAMS1"], edited=True),
+        via("g3", "u3", "E3", 1, holds=True),
+        direct("u4", "E5", 5, holds=True),
+        via("g1", "u4", "A3", 0),
+        via("g1", "u4", "E3", 1, off=["MCOSTANDARD"]),
+    ]
+    result = run(users, paths, {"A3": 0, "E3": 1, "E5": 0}, default_location="CN")
+    assert outcome(result) == {
+        ("u3", "A3", None): "USAGE_LOCATION_REQUIRED",
+        ("u3", "E3", "g3"): "ACTIVE",
+        ("u3", "E5", "g2"): "ACTIVE",
+        ("u4", "A3", "g1"): "ACTIVE",
+        ("u4", "E3", "g1"): "MUTUALLY_EXCLUSIVE_VIOLATION",
+        ("u4", "E5", None): "USAGE_LOCATION_REQUIRED",
+    }
+    for product_id in ("A3", "E5"):
+        change = result.seat_changes[product_id]
+        assert (change.acquired, change.released, change.available_after) == (1, 1, 0)
