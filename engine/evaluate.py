@@ -72,7 +72,9 @@ def evaluate(
 
     set_aside: set[Seat] = set()  # D14: holders' seats kept out of the line (module docstring)
     banned: set[Seat] = set()  # set-aside seats their holders did not keep, wanted by the line
-    for _ in range(2 * len(batch.holders) + 2):  # each retry grows `banned`, or else `set_aside`
+    # Each retry sets seats aside or bans some; a seat leaves `set_aside` only when banned, and
+    # a banned one never comes back: at most two retries per holder's seat.
+    for _ in range(2 * len(batch.holders) + 2):
         judged = _Pass(batch, unchanged_holder, batch.holders, free, set_aside).run(batch.paths_of)
         outcome = judged.outcome
         if not judged.unsettled and not set_aside:
