@@ -98,6 +98,15 @@ class Batch:
             catalog.product(product_id)
             self.holders.add((user_id, product_id))
 
+    def could_hold(self, seat: Seat) -> bool:
+        """Whether some path of the (user, product) passes R8, which no other path can change:
+        without one, the seat is given up whatever the rest of the evaluation decides."""
+        user_id, product_id = seat
+        return any(
+            self.location[ref] is None and self.paths[ref].product_id == product_id
+            for ref in self.paths_of.get(user_id, ())
+        )
+
     def exclusivity_order(self, first: Callable[[int], bool]) -> Callable[[int], tuple[int, int, str, str]]:
         """R6 judging order: D14 holders (`first`) before the rest, each in R4 order."""
 

@@ -16,6 +16,12 @@ another order than the result's holders would be, or a path that lost its place 
 although its prerequisite could still come) is evaluated again with the result as the
 holders (D14), until that reproduces itself. So evaluating the output again — holders =
 ACTIVE paths, availableUnits after the change — gives the same states.
+
+Through those rounds the user's current holders keep their seats (D14): a seat such a holder
+gave up in the first judging (its paths failed in an order the rounds undo) is set aside —
+everyone is judged again without handing it to the line — and the holder takes it back if a
+path of its own is ACTIVE in the end. Only a set-aside seat its holder does not keep, of a
+product someone waits for, is then handed out after all (judged again without setting it aside).
 """
 
 from __future__ import annotations
@@ -64,17 +70,29 @@ def evaluate(
         path = batch.paths[ref]
         return path.holds_seat and not path.edited
 
-    judged = _Pass(batch, unchanged_holder, batch.holders, free).run(batch.paths_of)
-    outcome = judged.outcome
-    if judged.unsettled:
-        again = sorted(judged.unsettled)
+    set_aside: set[Seat] = set()  # D14: holders' seats kept out of the line (module docstring)
+    banned: set[Seat] = set()  # set-aside seats their holders did not keep, wanted by the line
+    # Each retry sets seats aside or bans some; a seat leaves `set_aside` only when banned, and
+    # a banned one never comes back: at most two retries per holder's seat.
+    for _ in range(2 * len(batch.holders) + 2):
+        judged = _Pass(batch, unchanged_holder, batch.holders, free, set_aside).run(batch.paths_of)
+        outcome = judged.outcome
+        if not judged.unsettled and not set_aside:
+            return decide(batch, outcome, available_units)
+        again = sorted(judged.unsettled | {user_id for user_id, _ in set_aside})
+        in_again = set(again)
+        kept = {seat for seat in batch.holders if seat[0] in in_again and batch.could_hold(seat)} - banned
+        given_up = {seat for seat in kept - set_aside if not judged.seated(seat)}
+        if given_up:  # judge everyone again without handing these seats out
+            set_aside |= given_up
+            continue
         refs = [ref for user_id in again for ref in batch.paths_of[user_id]]
         active = frozenset(ref for ref in refs if outcome[ref] is None)
         # Each round keeps every ACTIVE path of the one before (holders come first in R6,
         # keep their seats and their prerequisites), so ACTIVE only grows: this ends.
         for _ in range(len(refs) + 1):
-            holders = {(batch.paths[ref].user_id, batch.paths[ref].product_id) for ref in active}
-            judged = _Pass(batch, active.__contains__, holders, judged.leftover()).run(again)
+            holders = {(batch.paths[ref].user_id, batch.paths[ref].product_id) for ref in active} | kept
+            judged = _Pass(batch, active.__contains__, holders, judged.leftover(), kept).run(again)
             outcome.update(judged.outcome)
             now_active = frozenset(ref for ref in refs if outcome[ref] is None)
             if now_active == active:
@@ -82,7 +100,40 @@ def evaluate(
             active = now_active
         else:  # pragma: no cover - guarded by the argument above
             raise RuntimeError("re-evaluation with the result as holders did not settle")
-    return decide(batch, outcome, available_units)
+        unused = _unused_seats_wanted(batch, outcome, kept, active, judged.leftover())
+        if not unused:
+            return decide(batch, outcome, available_units)
+        banned |= unused
+        set_aside -= unused
+    raise RuntimeError("setting holders' seats aside did not settle")  # pragma: no cover
+
+
+def _unused_seats_wanted(
+    batch: Batch, outcome: Mapping[int, Outcome], kept: set[Seat], active: frozenset[int], free: Mapping[str, int]
+) -> set[Seat]:
+    """The set-aside seats no ACTIVE path keeps, of products where someone waits for a seat
+    (COUNT_VIOLATION) that they would free: these must go to the line after all (R4).
+
+    Those of products that users with such unused seats wait for go first, alone: the seat
+    may be what lets another holder's path meet its prerequisite (R7) and keep its own seat.
+    """
+    held = {(batch.paths[ref].user_id, batch.paths[ref].product_id) for ref in active}
+    unused = kept - held
+    if not unused:
+        return set()
+    freed: dict[str, int] = {}
+    for _, product_id in unused:
+        freed[product_id] = freed.get(product_id, 0) + 1
+    waiting: set[Seat] = set()
+    for ref, decided in outcome.items():
+        if decided is not None and decided[0] is ErrorCode.COUNT_VIOLATION:
+            waiting.add((batch.paths[ref].user_id, batch.paths[ref].product_id))
+    awaited = {product_id for _, product_id in waiting}
+    wanted = {seat for seat in unused if seat[1] in awaited and free.get(seat[1], 0) + freed[seat[1]] >= 1}
+    holders_waiting = {user_id for user_id, _ in unused}
+    awaited_by_holders = {product_id for user_id, product_id in waiting if user_id in holders_waiting}
+    first = {seat for seat in wanted if seat[1] in awaited_by_holders}
+    return first or wanted
 
 
 class _Pass:
@@ -92,12 +143,18 @@ class _Pass:
     """
 
     def __init__(
-        self, batch: Batch, first: Callable[[int], bool], holders: set[Seat], free: Mapping[str, int]
+        self,
+        batch: Batch,
+        first: Callable[[int], bool],
+        holders: set[Seat],
+        free: Mapping[str, int],
+        set_aside: set[Seat],
     ) -> None:
         self.batch = batch
         self.first = first
         self.holders = holders
         self.free = free
+        self.set_aside = set_aside  # holders' seats that stay out of the line when given up
         self.outcome: dict[int, Outcome] = {}
         self.candidates: dict[str, list[int]] = {}  # per user: paths still in the running
         self.claims: dict[Seat, Claim] = {}
@@ -117,6 +174,11 @@ class _Pass:
                 self.outcome[ref] = None if self.claim_of[ref].seated else _NO_SEAT
         self._find_unsettled()
         return self
+
+    def seated(self, seat: Seat) -> bool:
+        """Whether the (user, product) holds a seat after this pass."""
+        claim = self.claims.get(seat)
+        return claim is not None and claim.seated
 
     def leftover(self) -> dict[str, int]:
         """Free seats per product after this pass."""
@@ -189,7 +251,7 @@ class _Pass:
         for claim in self.claims.values():
             self._line(claim.product_id).join(claim)
         for seat in self.holders:
-            if seat not in self.claims:  # a holder with no path left in the running
+            if seat not in self.claims and seat not in self.set_aside:  # no path left in the running
                 self._line(seat[1]).free += 1
         for line in self.lines.values():
             line.settle()
@@ -219,7 +281,7 @@ class _Pass:
                 moved = claim.drop_path(ref, batch.queue_seqs)
                 line = self.lines[path.product_id]
                 if not claim.paths:
-                    line.withdraw(claim)
+                    line.withdraw(claim, set_aside=(path.user_id, path.product_id) in self.set_aside)
                 elif moved and not claim.holder:
                     line.requeue()
                 touched.add(path.product_id)

@@ -71,12 +71,14 @@ class SeatLine:
             self._waiting.append(claim)
             self._reorder = True
 
-    def withdraw(self, claim: Claim) -> None:
-        """The claim has no candidate path left: its seat, if any, becomes free."""
+    def withdraw(self, claim: Claim, *, set_aside: bool = False) -> None:
+        """The claim has no candidate path left: its seat, if any, becomes free — unless it is
+        `set_aside` (D14: a holder whose user is judged again keeps it out of the line)."""
         claim.alive = False
         if claim.seated:
             claim.seated = False
-            self.free += 1
+            if not set_aside:
+                self.free += 1
 
     def requeue(self) -> None:
         """A waiting claim's place in line moved: serve the line again from the start."""

@@ -70,9 +70,12 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 
 
 # DERANDOMIZE=1 (CI): the same examples on every run, so a red run is reproducible; unset
-# (development) each run explores new ones, as the group-licensing property test does
+# (development) each run explores new ones, as the group-licensing property test does;
+# PROPERTY_EXAMPLES sets how many (a long local search: a few thousand)
 SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
     derandomize=os.environ.get("PROPERTY_DERANDOMIZE") == "1",
 )
 
