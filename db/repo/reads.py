@@ -151,26 +151,35 @@ def text_pair_cursor(first: str, second: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
+def _users_after(after: str) -> tuple[str, uuid.UUID]:
+    """The (sort key, user id) a users-page cursor holds; `BadCursor` for one this API never returned."""
+    values = decode_cursor(after, 2)
+    try:
+        return text_key(values[0]), uuid.UUID(text_key(values[1]))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise BadCursor(BAD_CURSOR) from exc
+
+
+def _users_page(rows: Sequence[Any], first: int, after: str | None) -> Page[UserRecord]:
+    """The page of users `rows` (fetched with `first + 1` as the limit) make, with their cursors."""
+    kept = rows[:first]
+    return Page(
+        items=[_user(r) for r in kept],
+        cursors=[text_pair_cursor(r[_USER_WIDTH], str(r[0])) for r in kept],
+        has_next=len(rows) > first,
+        has_previous=after is not None,
+    )
+
+
 async def users_page(reader: Reader, tenant_id: str, *, first: int, after: str | None) -> Page[UserRecord]:
     """A page of all the tenant's users by display name, as `directory.users_page` with no filter
     (the same rows, cursors and refusal of a cursor this API never returned)."""
     if after is None:
         rows = await reader.fetch(USERS_PAGE, tenant_id, first + 1)
     else:
-        values = decode_cursor(after, 2)
-        try:
-            sort, user_id = text_key(values[0]), uuid.UUID(text_key(values[1]))
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise BadCursor(BAD_CURSOR) from exc
+        sort, user_id = _users_after(after)
         rows = await reader.fetch(USERS_PAGE_AFTER, tenant_id, first + 1, sort, user_id)
-    has_next = len(rows) > first
-    rows = rows[:first]
-    return Page(
-        items=[_user(r) for r in rows],
-        cursors=[text_pair_cursor(r[_USER_WIDTH], str(r[0])) for r in rows],
-        has_next=has_next,
-        has_previous=after is not None,
-    )
+    return _users_page(rows, first, after)
 
 
 USERS_BY_IDS = f"SELECT {_USER} FROM users u WHERE u.tenant_id = $1 AND u.id = ANY($2::uuid[])"
@@ -357,20 +366,10 @@ async def users_page_with(
     if after is None:
         rows = await reader.fetch(sql, tenant_id, first + 1, limit)
     else:
-        values = decode_cursor(after, 2)
-        try:
-            sort, user_id = text_key(values[0]), uuid.UUID(text_key(values[1]))
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise BadCursor(BAD_CURSOR) from exc
+        sort, user_id = _users_after(after)
         rows = await reader.fetch(sql, tenant_id, first + 1, limit, sort, user_id)
-    has_next = len(rows) > first
+    page = _users_page(rows, first, after)
     rows = rows[:first]
-    page = Page(
-        items=[_user(r) for r in rows],
-        cursors=[text_pair_cursor(r[_USER_WIDTH], str(r[0])) for r in rows],
-        has_next=has_next,
-        has_previous=after is not None,
-    )
     at = _USER_WIDTH + 1
     paths: dict[uuid.UUID, list[PathRow]] | None = None
     seats: dict[uuid.UUID, set[uuid.UUID]] | None = None
