@@ -306,3 +306,38 @@ async def test_r4_a_removed_group_license_frees_its_seat_for_the_first_in_line_n
     assert await states(tenant, cid) == []
     assert [s[2:] for s in await states(tenant, ann)] == [("ACTIVE", None)]  # first in line
     assert [s[2:] for s in await states(tenant, bob)] == [("ERROR", "COUNT_VIOLATION")]
+
+
+async def test_a_change_writes_its_rows_by_key_when_they_moved_after_it_read_them(
+    tenant: Tenant, batch_plans: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group change deletes and updates the stored paths and licenses it staged by where it
+    read them (their ctid), checking the count; a row that moved since (here every row of the
+    tenant, rewritten in the change's transaction just before its writes) is written by key."""
+    from sqlalchemy import text
+
+    from db.repo.group_batch import GroupBatch
+
+    apply = GroupBatch.apply
+
+    async def moved_then_apply(self: GroupBatch, *args: Any, **kwargs: Any) -> None:
+        for table in ("license_paths", "user_licenses"):
+            await self.conn.execute(text(f"UPDATE {table} SET updated_at = updated_at WHERE tenant_id = :t"), {"t": self.tenant_id})
+        await apply(self, *args, **kwargs)
+
+    await tenant.buy("EMS", 2)
+    ems = (await product(tenant, "EMS"))["id"]
+    ann, bob, cid = [await tenant.create_user(name) for name in ("Ann", "Bob", "Cid")]
+    group = await tenant.create_group("Mobility", [ann, bob, cid])
+    await license_group(tenant, group, [{"productId": ems}])
+    assert [s[2:] for s in await states(tenant, cid)] == [("ERROR", "COUNT_VIOLATION")]
+    monkeypatch.setattr(GroupBatch, "apply", moved_then_apply)
+    # Ann's path and license are deleted, her seat goes to Cid: his path and license are updated
+    assert (await members(tenant, "removeGroupMembers", group, [ann]))["errors"] == []
+    assert await states(tenant, ann) == []
+    assert [s[2:] for s in await states(tenant, cid)] == [("ACTIVE", None)]
+    assert (await product(tenant, "EMS"))["consumedUnits"] == 2
+    view = (await tenant.ok(GROUP_VIEW, {"id": group}))["group"]
+    assert view["licenses"] == [{"product": {"skuPartNumber": "EMS"}, "activeUserCount": 2, "errorUserCount": 0}]
+    lic = (await tenant.ok(LICENSES, {"id": cid}))["user"]["licenses"]
+    assert [(x["product"]["skuPartNumber"], x["state"]) for x in lic] == [("EMS", "ACTIVE")]
