@@ -371,11 +371,12 @@ def _by_row(table: str, alias: str, staged: str, where: str, *, update: str | No
 
     A join by key alone hashes or probes the tenant's whole table: removing a 100,000-member
     group's 3 licenses spent about 1.1 s joining its 300,000 paths to the tenant's 2,000,000, and
-    0.7 s on the licenses; by row, 0.2 s and 0.15 s. The stored rows cannot have moved since they
-    were read: the change holds the tenant's license lock (D21), which every writer of these
-    tables takes, and the table lock its reads took keeps VACUUM FULL and CLUSTER out. Should
-    one have moved all the same, it is not written by row (its key no longer matches at that
-    ctid, or the ctid holds no row), the counts differ, and the join by key writes it."""
+    0.7 s on the licenses; by row, about 0.5 s each, the counting included. The stored rows
+    should not have moved since they were read: license-changing writes take the tenant's
+    license lock (D21, `services.change`), and the lock the reads took on the table keeps
+    VACUUM FULL and CLUSTER out until the change ends. Should one have moved all the same, it
+    is not written by row (the ctid holds no row the change can see, or one with another key),
+    the counts differ, and the statement by key writes it."""
     keys = " AND ".join(f"{alias}.{k} = r.{k}" for k in (("user_id", "product_id", "group_id") if table == "license_paths"
                                                           else ("user_id", "product_id")))
     row = "row_id" if table == "license_paths" else "license_row"
