@@ -64,9 +64,13 @@ APPEND = """
 WITH base AS (
     UPDATE tenants SET event_seq = event_seq + :n WHERE id = :t RETURNING event_seq - :n AS first
 ),
-k AS (
+k AS (  -- each key's user probed by primary key: ev_keys has no statistics, and planned as a
+         -- join the 60 keys of a 20-user assignment hashed all of a 100,000-user tenant's users
+         -- (49 ms of a 67 ms assignLicenses; probes: under 1 ms)
     SELECT k.*, u.user_principal_name, row_number() OVER (ORDER BY u.created_seq, k.user_id, k.product_id) AS rn
-    FROM ev_keys k JOIN users u ON u.tenant_id = :t AND u.id = k.user_id
+    FROM ev_keys k CROSS JOIN LATERAL (
+        SELECT u.user_principal_name, u.created_seq FROM users u WHERE u.tenant_id = :t AND u.id = k.user_id OFFSET 0
+    ) u
 )
 INSERT INTO license_events (tenant_id, seq, occurred_at, kind, user_id, user_principal_name, product_id, holds_seat,
                             paths, group_ids, actor, audit_id)
