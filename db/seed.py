@@ -22,13 +22,18 @@ The tenant:
   location, the seats suffice, and the engine is asked beforehand that these combinations
   break no service-plan rule in any seeded location (the seed refuses otherwise).
 
+The seed is a change of the CLI (D33): one audit event (`TENANT_SEEDED`, actor `cli`) and one
+license event per license it wrote (R25: `ADDED`, actor `cli`, pointing at that audit event),
+so the tenant's history starts complete.
+
 Places in line (D2) come from `order_seq` in user creation order: created_seq, then
 membership added_seq, then group-license assigned_seq, then each path's queue_seq. Seat
 counters (product_pools) and group-license counters move by the counts written.
 
 One transaction: a failure leaves nothing behind. Everything is written in chunks of users
 (id ranges) so a progress callback can follow; all statements are INSERT … SELECT (no per-row
-round trips). A million users take about 2¼ minutes on 2 cores, most of it index upkeep.
+round trips). A million users, with their 1.6 million licenses and as many events, take about
+75 s on 2 cores, most of it index upkeep.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 import engine
 from db.clock import SystemClock
 from db.models import DIRECT
+from db.repo import audit as audit_repo
+from db.repo import events as event_repo
 from db.repo import subscriptions as subscription_repo
 from db.repo import tenants as tenant_repo
 from db.repo.catalog import Catalog, load_catalog
@@ -56,7 +63,7 @@ from db.repo.licensing import add_consumed, add_group_counts
 from db.session import Database, lock_tenant_licenses
 from engine.subscription_lifecycle import first_term
 
-PHASES = ("users", "groups", "memberships", "licenses", "analyze")
+PHASES = ("users", "groups", "memberships", "licenses", "events", "analyze")
 """The phases reported to the progress callback, in order."""
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -133,6 +140,8 @@ class SeedSummary:
     memberships: int = 0
     paths: int = 0
     licenses: int = 0  # effective licenses (user_licenses rows), all holding a seat
+    events: int = 0  # license events appended (R25: one ADDED per license)
+    audit_event_id: int = 0  # the seed's audit event, which the events point at (D33)
     consumed: dict[str, int] = field(default_factory=dict)  # skuPartNumber -> seats consumed
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
 
@@ -453,6 +462,10 @@ async def seed_tenant(
         summary.seconds["licenses"] = time.perf_counter() - started
 
         started = time.perf_counter()
+        await _events(conn, tenant_id, ids, chunks, summary, report, now)
+        summary.seconds["events"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         await conn.execute(
             text(
                 # users and group_user_members were analyzed when they were complete
@@ -585,3 +598,61 @@ async def _license(
     await add_group_counts(conn, tenant_id, {key: (n, 0) for key, n in active.items()})
     summary.licenses = sum(seats.values())
     summary.consumed = dict(sorted((catalog.products[p].sku_part_number, n) for p, n in seats.items()))
+
+
+# R25, D33: the seed is a change of the CLI like any other: one audit event, and one ADDED event
+# per license it wrote (actor `cli`), in the order of its users' creation, holding every path
+# of the pair; group_ids: the groups whose path it created. Chunk by chunk, numbered from the
+# tenant's counter (locked: the seed holds the tenant's license lock).
+_EVENTS = """
+WITH base AS (
+    SELECT event_seq AS first FROM tenants WHERE id = :tid FOR NO KEY UPDATE
+),
+held AS (
+    SELECT l.user_id, l.product_id, l.holds_seat, u.user_principal_name, u.created_seq, p.paths, p.groups
+    FROM user_licenses l
+    JOIN users u ON u.tenant_id = :tid AND u.id = l.user_id
+    CROSS JOIN LATERAL (
+        SELECT jsonb_agg(jsonb_build_object(
+                   'g', CASE WHEN lp.group_id = :direct THEN NULL ELSE lp.group_id END,
+                   's', lp.state, 'c', lp.error_code, 'm', lp.error_message, 'd', to_jsonb(lp.disabled_plan_ids))
+               ORDER BY lp.group_id) AS paths,
+               coalesce(array_agg(lp.group_id ORDER BY lp.group_id) FILTER (WHERE lp.group_id <> :direct), '{}') AS groups
+        FROM license_paths lp
+        WHERE lp.tenant_id = :tid AND lp.user_id = l.user_id AND lp.product_id = l.product_id
+    ) p
+    WHERE l.tenant_id = :tid AND l.user_id BETWEEN :lo_id AND :hi_id
+)
+INSERT INTO license_events (tenant_id, seq, occurred_at, kind, user_id, user_principal_name, product_id, holds_seat,
+                            paths, group_ids, actor, audit_id)
+SELECT :tid, base.first + row_number() OVER (ORDER BY h.created_seq, h.user_id, h.product_id), :now,
+       CASE WHEN h.holds_seat THEN 'ADDED' ELSE 'CHANGED' END, h.user_id, h.user_principal_name, h.product_id,
+       h.holds_seat, coalesce(h.paths, '[]'::jsonb), h.groups, 'cli', :audit
+FROM held h CROSS JOIN base
+"""
+
+
+async def _events(
+    conn: AsyncConnection, tenant_id: str, ids: _Ids, chunks: list[tuple[int, int]], summary: SeedSummary,
+    report: ProgressCallback, now: datetime,
+) -> None:
+    """The seed's audit event and its license events (see _EVENTS); announced at commit."""
+    summary.audit_event_id = await audit_repo.append(
+        conn, tenant_id, actor="cli", action="TENANT_SEEDED", target_id=tenant_id,
+        summary=(f"Seeded {summary.users:,} users, {summary.groups:,} groups and {summary.licenses:,} licenses "
+                 "(licensing seed)"),
+        details={"users": summary.users, "groups": summary.groups, "licenses": summary.licenses, "paths": summary.paths},
+        occurred_at=now,
+    )
+    params = {"tid": tenant_id, "direct": DIRECT, "now": now, "audit": summary.audit_event_id}
+    for lo, hi in chunks:
+        lo_id, hi_id = ids.bounds(lo, hi)
+        n = (await conn.execute(text(_EVENTS), {**params, "lo_id": lo_id, "hi_id": hi_id})).rowcount or 0
+        if n:
+            await conn.execute(text("UPDATE tenants SET event_seq = event_seq + :n WHERE id = :tid"), {"n": n, "tid": tenant_id})
+        summary.events += n
+        report("events", hi, summary.users)
+    if summary.events:
+        await event_repo.notify_events(conn, tenant_id)
+    products = (await conn.execute(text("SELECT product_id FROM product_pools WHERE tenant_id = :t"), {"t": tenant_id})).scalars()
+    await event_repo.notify_seats(conn, tenant_id, list(products))

@@ -310,7 +310,7 @@ def seed(
     progress = Progress(
         TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )
-    tasks = {phase: progress.add_task(phase, total=users if phase in ("users", "memberships", "licenses") else 1)
+    tasks = {phase: progress.add_task(phase, total=users if phase in ("users", "memberships", "licenses", "events") else 1)
              for phase in PHASES}
 
     def report(phase: str, done: int, _total: int) -> None:

@@ -290,3 +290,38 @@ def test_the_seed_command(database_url: str, monkeypatch: pytest.MonkeyPatch) ->
             assert "Traceback" not in refused.output
     finally:
         get_settings.cache_clear()
+
+
+async def test_r25_d33_the_seed_appends_one_added_event_per_license_with_its_audit_event(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seed is a change of the CLI: one audit event, and one ADDED event per license it
+    wrote, actor `cli`, numbered 1… in the users' creation order across its chunks, each
+    holding every path of its (user, product) and the groups of those paths."""
+    monkeypatch.setattr("db.seed.CHUNK", 7)  # several chunks: numbering continues across them
+    tid = _tid()
+    summary = await seed_tenant(db, tid, 40, 4, 3, None)
+    events = await rows(
+        db,
+        "SELECT e.seq, e.kind, e.actor, e.audit_id, e.holds_seat, u.created_seq, e.user_principal_name = u.user_principal_name "
+        "AS upn, jsonb_array_length(e.paths) AS paths, e.group_ids, "
+        "(SELECT count(*) FROM license_paths p WHERE p.tenant_id = e.tenant_id AND p.user_id = e.user_id "
+        " AND p.product_id = e.product_id) AS stored, "
+        "(SELECT coalesce(array_agg(p.group_id ORDER BY p.group_id) FILTER (WHERE p.group_id <> "
+        "'00000000-0000-0000-0000-000000000000'), '{}') FROM license_paths p WHERE p.tenant_id = e.tenant_id "
+        " AND p.user_id = e.user_id AND p.product_id = e.product_id) AS groups "
+        "FROM license_events e JOIN users u ON u.tenant_id = e.tenant_id AND u.id = e.user_id "
+        "WHERE e.tenant_id = :t ORDER BY e.seq",
+        tid,
+    )
+    assert summary.licenses > 40 and summary.events == summary.licenses == len(events)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert [e.created_seq for e in events] == sorted(e.created_seq for e in events)
+    assert {(e.kind, e.actor, e.audit_id, e.holds_seat, e.upn) for e in events} == {
+        ("ADDED", "cli", summary.audit_event_id, True, True)
+    }
+    assert all(e.paths == e.stored and list(e.group_ids) == list(e.groups) for e in events)
+    assert any(e.group_ids for e in events) and any(not e.group_ids for e in events)  # group and direct licenses
+    assert await scalar(db, "SELECT event_seq FROM tenants WHERE id = :t", tid) == len(events)
+    audit = await rows(db, f"SELECT actor, action, target_id FROM audit_events WHERE tenant_id = :t AND id = {summary.audit_event_id}", tid)
+    assert [tuple(a) for a in audit] == [("cli", "TENANT_SEEDED", tid)]
