@@ -267,6 +267,11 @@ async def verify(keys: KeyCache, token: UnverifiedOidcToken, trust: OidcTrust) -
         raise AuthError(WRONG_AUDIENCE) from exc
     except jwt.InvalidIssuerError as exc:
         raise AuthError(UNTRUSTED_ISSUER) from exc
+    except jwt.MissingRequiredClaimError as exc:
+        if exc.claim != "aud":
+            raise AuthError(MALFORMED) from exc
+        log.info("OIDC token refused: no aud, tenant expects %r", trust.audience)
+        raise AuthError(WRONG_AUDIENCE) from exc  # D35: a token for no audience is not for this one
     except jwt.InvalidSignatureError as exc:
         log.warning("OIDC token refused: issuer %s, kid %r: the signature does not match", trust.issuer, token.kid)
         raise AuthError(BAD_SIGNATURE) from exc

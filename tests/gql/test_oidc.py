@@ -222,6 +222,7 @@ async def test_r31_an_untrusted_issuer_is_401_and_nothing_is_fetched_for_it(oidc
 async def test_r31_a_wrong_audience_is_401(rs: Trusting) -> None:
     refused(await rs.viewer(rs.token(audience="api://another")), "another audience")
     refused(await rs.viewer(rs.token(audience=["api://a", "api://b"])), "another audience")
+    refused(await rs.viewer(rs.token(audience=None)), "another audience")  # no aud at all (D35's category)
 
 
 async def test_r31_an_unknown_kid_after_the_refresh_is_401(rs: Trusting) -> None:
