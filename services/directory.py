@@ -287,8 +287,9 @@ async def delete_user(rt: Runtime, actor: Actor, request: DeleteUser) -> UserCha
         if not change.dry_run:
             await directory.delete_user(conn, tid, uid)
         await change.audit(
-            "USER_DELETED", f"Deleted user {user.user_principal_name}; {result.licenses_freed} license(s) freed",
-            target_id=request.user_id, users=1, licenses_freed=result.licenses_freed,
+            "USER_DELETED",
+            f"Deleted user {user.user_principal_name}; {result.licenses_freed} license(s) freed" + result.audit_text(),
+            target_id=request.user_id, users=1, licenses_freed=result.licenses_freed, **result.audit_details(),
         )
         return UserChanged(user, result.changes, stored=False)
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from db.records import UserRecord
+from db.repo import dynamic_groups as rule_rows
 from db.repo.licensing import load_facts
 from services.change import Change
 from services.dynamic_groups import RuleMoves, follow_rules
@@ -58,6 +59,11 @@ async def users_changed(
     if locations:
         summary = await _locations_changed(change, locations, refuse=refuse_new_errors)
     if deleted:
+        # the deleted users leave their dynamic groups with their memberships: the audit counts
+        # those leaves as it counts a rule's (D32)
+        for group_id, user_id, name in await rule_rows.dynamic_memberships(change.conn, change.tenant_id, [u.id for u in deleted]):
+            moves.left.setdefault(group_id, []).append(user_id)
+            moves.names[group_id] = name
         summary, freed = await _users_deleted(change, [u.id for u in deleted])
     if moves.any and moves.changes is not None:
         summary = summary.merged(moves.changes)

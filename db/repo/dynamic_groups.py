@@ -49,6 +49,22 @@ async def rules(conn: AsyncConnection, tenant_id: str) -> dict[uuid.UUID, str]:
     return {r.id: r.membership_rule for r in rows}
 
 
+async def dynamic_memberships(
+    conn: AsyncConnection, tenant_id: str, user_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(group, user, group's display name) for each dynamic group these users are members of."""
+    rows = await conn.execute(
+        text(
+            "SELECT m.group_id, m.user_id, g.display_name FROM group_user_members m "
+            "JOIN groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id "
+            "WHERE m.tenant_id = :t AND m.user_id = ANY(CAST(:ids AS uuid[])) AND g.membership_rule IS NOT NULL "
+            "ORDER BY m.group_id, m.user_id"
+        ),
+        {"t": tenant_id, "ids": list(user_ids)},
+    )
+    return [(r.group_id, r.user_id, r.display_name) for r in rows]
+
+
 async def count(conn: AsyncConnection, tenant_id: str) -> int:
     query = select(func.count()).select_from(G).where(G.c.tenant_id == tenant_id, G.c.membership_rule.is_not(None))
     return int((await conn.execute(query)).scalar_one())

@@ -63,7 +63,7 @@ async def update_group(tenant: Tenant, **fields: Any) -> dict[str, Any]:
 async def test_r22_a_rule_makes_the_members_and_they_follow_user_changes(tenant: Tenant) -> None:
     ann = await tenant.create_user("Ann", department="Sales")
     await tenant.create_user("Bob", department="Finance")
-    await tenant.create_user("Cid", department="sales", location="NO")
+    cid = await tenant.create_user("Cid", department="sales", location="NO")
     sales = await dynamic_group(tenant, "Sales people", 'user.department -eq "Sales"')
     assert await members_of(tenant, sales) == ["Ann", "Cid"]  # case ignored (R23)
     # a new user who matches joins at once; one who does not stays out
@@ -77,6 +77,15 @@ async def test_r22_a_rule_makes_the_members_and_they_follow_user_changes(tenant:
     audit = [e["node"] for e in (await tenant.ok(AUDIT))["auditLog"]["edges"]]
     updated = next(e for e in audit if e["action"] == "USER_UPDATED")
     assert updated["summary"].endswith("; dynamic groups: 0 joined, 1 left (Sales people: 1 left)"), updated
+    # a deleted user leaves the dynamic groups too, and the audit counts it (D32)
+    deleted = await tenant.ok(
+        "mutation($i: DeleteUserInput!) { deleteUser(input: $i) { errors { code } } }", {"i": {"userId": cid}}
+    )
+    assert deleted["deleteUser"]["errors"] == []
+    assert await members_of(tenant, sales) == ["Dee"]
+    audit = [e["node"] for e in (await tenant.ok(AUDIT))["auditLog"]["edges"]]
+    gone = next(e for e in audit if e["action"] == "USER_DELETED")
+    assert gone["summary"].endswith("; dynamic groups: 0 joined, 1 left (Sales people: 1 left)"), gone
 
 
 async def test_r22_licenses_follow_rule_driven_membership(tenant: Tenant) -> None:
