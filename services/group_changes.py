@@ -142,9 +142,10 @@ async def _engine_users(change: Change, batch: GroupBatch) -> set[uuid.UUID]:
 @dataclass
 class SplitDecision:
     """A batch decided in two parts: the users the gate sent to the engine, and the others in
-    SQL. Only when no staged product is short of seats: then every claim that passes its own
-    checks gets a seat whatever its place in line, so the two parts cannot disagree about who
-    is served first (R4)."""
+    SQL. Only when no staged product is short of seats, for the batch and for its SQL part
+    alone (decided first, without the seats the engine's users give up): then every claim that
+    passes its own checks gets a seat whatever its place in line, so the two parts cannot
+    disagree about who is served first (R4)."""
 
     in_sql: BatchDecision
     by_engine: Decision
@@ -237,8 +238,14 @@ async def reconcile(
     pools = await read_figures(conn, tid, products, change.now, rt.cancellation_window)
     available = {p: f.available for p, f in pools.items()}
     if engine_users:
-        counts = await batch.seat_counts()
-        scarce = any(wanting > available.get(p, 0) + released for p, (wanting, released) in counts.items())
+        def short(counts: Mapping[uuid.UUID, tuple[int, int]]) -> bool:
+            return any(wanting > available.get(p, 0) + released for p, (wanting, released) in counts.items())
+
+        # the SQL part is decided first, without the seats the engine's users give up: if its
+        # claims need those seats, they would get them only from the recovery after the write
+        # (a second event for the same pair, R25; a dry run not showing it): the engine decides
+        # the batch whole
+        scarce = short(await batch.seat_counts()) or short(await batch.seat_counts(excluding=engine_users))
         await batch.nested_loops(on=True)
         if scarce or len(engine_users) == size:
             # who gets a seat depends on the whole queue: the engine decides the batch whole

@@ -268,7 +268,7 @@ FROM after a FULL JOIN before b ON b.user_id = a.user_id AND b.product_id = a.pr
 SEAT_COUNTS = """
 SELECT product_id, count(*) FILTER (WHERE claim AND NOT held) AS wanting,
        count(*) FILTER (WHERE held AND NOT claim) AS released
-FROM gb_claims GROUP BY product_id
+FROM gb_claims WHERE NOT (user_id = ANY(CAST(:excluding AS uuid[]))) GROUP BY product_id
 """
 
 # Mirrors engine.seats.SeatLine.settle with Claim.place_in_line's order (first_seq, created_seq,
@@ -657,9 +657,11 @@ class GroupBatch:
         )
         return set(found.scalars())
 
-    async def seat_counts(self) -> dict[uuid.UUID, tuple[int, int]]:
-        """Per product: (claims wanting a new seat, holders giving theirs up). After `collect_claims`."""
-        return {r.product_id: (int(r.wanting), int(r.released)) for r in await self.conn.execute(text(SEAT_COUNTS))}
+    async def seat_counts(self, excluding: Iterable[uuid.UUID] = ()) -> dict[uuid.UUID, tuple[int, int]]:
+        """Per product: (claims wanting a new seat, holders giving theirs up), of the batch's users
+        but `excluding`. After `collect_claims`."""
+        rows = await self.conn.execute(text(SEAT_COUNTS), {"excluding": sorted(set(excluding))})
+        return {r.product_id: (int(r.wanting), int(r.released)) for r in rows}
 
     async def proposed_paths_of(
         self, user_ids: Iterable[uuid.UUID]
