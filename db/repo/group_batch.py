@@ -268,7 +268,9 @@ FROM after a FULL JOIN before b ON b.user_id = a.user_id AND b.product_id = a.pr
 SEAT_COUNTS = """
 SELECT product_id, count(*) FILTER (WHERE claim AND NOT held) AS wanting,
        count(*) FILTER (WHERE held AND NOT claim) AS released
-FROM gb_claims WHERE NOT (user_id = ANY(CAST(:excluding AS uuid[]))) GROUP BY product_id
+FROM gb_claims c
+WHERE NOT EXISTS (SELECT 1 FROM unnest(CAST(:excluding AS uuid[])) AS x(user_id) WHERE x.user_id = c.user_id)
+GROUP BY product_id
 """
 
 # Mirrors engine.seats.SeatLine.settle with Claim.place_in_line's order (first_seq, created_seq,
