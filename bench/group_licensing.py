@@ -234,37 +234,19 @@ async def _setup(dsn: str, api: GraphQL) -> tuple[str, list[str], list[str]]:
         await conn.close()
 
 
-async def _events_floor(dsn: str, group_global_id: str) -> float:
-    """The floor with events: the path rows and the event rows, each one raw INSERT … SELECT."""
+async def _timed_rollback(dsn: str, group_global_id: str, setup: tuple[str, ...], timed: tuple[str, ...]) -> float:
+    """Milliseconds the `timed` statements (tenant, group, SKUs as $1–$3) take after `setup`, in
+    one transaction rolled back: a floor."""
     from services.ids import from_global_id
 
     group_id = from_global_id(group_global_id).key
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            await conn.execute(FLOOR_TABLE)
-            await conn.execute(EVENTS_FLOOR_TABLE)
+            for statement in setup:
+                await conn.execute(statement)
             started = time.perf_counter()
-            await conn.execute(FLOOR_INSERT, TENANT, group_id, list(SKUS))
-            await conn.execute(EVENTS_FLOOR_INSERT, TENANT, group_id, list(SKUS))
-            elapsed = (time.perf_counter() - started) * 1000
-            raise _Rollback(elapsed)
-    except _Rollback as done:
-        return done.ms
-    finally:
-        await conn.close()
-
-
-async def _tables_floor(dsn: str, group_global_id: str) -> float:
-    """TABLES_FLOOR, timed and rolled back (the group holds none of the products then)."""
-    from services.ids import from_global_id
-
-    group_id = from_global_id(group_global_id).key
-    conn = await asyncpg.connect(dsn)
-    try:
-        async with conn.transaction():
-            started = time.perf_counter()
-            for statement in TABLES_FLOOR:
+            for statement in timed:
                 await conn.execute(statement, TENANT, group_id, list(SKUS))
             raise _Rollback((time.perf_counter() - started) * 1000)
     except _Rollback as done:
@@ -274,21 +256,18 @@ async def _tables_floor(dsn: str, group_global_id: str) -> float:
 
 
 async def _floor(dsn: str, group_global_id: str) -> float:
-    from services.ids import from_global_id
+    """The issue's floor: the path rows, raw, into an empty path-shaped table."""
+    return await _timed_rollback(dsn, group_global_id, (FLOOR_TABLE,), (FLOOR_INSERT,))
 
-    group_id = from_global_id(group_global_id).key
-    conn = await asyncpg.connect(dsn)
-    try:
-        async with conn.transaction():
-            await conn.execute(FLOOR_TABLE)
-            started = time.perf_counter()
-            await conn.execute(FLOOR_INSERT, TENANT, group_id, list(SKUS))
-            elapsed = (time.perf_counter() - started) * 1000
-            raise _Rollback(elapsed)
-    except _Rollback as done:
-        return done.ms
-    finally:
-        await conn.close()
+
+async def _events_floor(dsn: str, group_global_id: str) -> float:
+    """The floor with events: the path rows and the event rows, each one raw INSERT … SELECT."""
+    return await _timed_rollback(dsn, group_global_id, (FLOOR_TABLE, EVENTS_FLOOR_TABLE), (FLOOR_INSERT, EVENTS_FLOOR_INSERT))
+
+
+async def _tables_floor(dsn: str, group_global_id: str) -> float:
+    """TABLES_FLOOR on the real tables (the group holds none of the products then)."""
+    return await _timed_rollback(dsn, group_global_id, (), TABLES_FLOOR)
 
 
 class _Rollback(Exception):

@@ -33,7 +33,7 @@ counters (product_pools) and group-license counters move by the counts written.
 One transaction: a failure leaves nothing behind. Everything is written in chunks of users
 (id ranges) so a progress callback can follow; all statements are INSERT … SELECT (no per-row
 round trips). A million users, with their 1.6 million licenses and as many events, take about
-75 s on 2 cores, most of it index upkeep.
+80 s on 2 cores, most of it index upkeep.
 """
 
 from __future__ import annotations
@@ -601,42 +601,15 @@ async def _license(
 
 
 # R25, D33: the seed is a change of the CLI like any other: one audit event, and one ADDED event
-# per license it wrote (actor `cli`), in the order of its users' creation, holding every path
-# of the pair; group_ids: the groups whose path it created. Chunk by chunk, numbered from the
-# tenant's counter (locked: the seed holds the tenant's license lock).
-_EVENTS = """
-WITH base AS (
-    SELECT event_seq AS first FROM tenants WHERE id = :tid FOR NO KEY UPDATE
-),
-held AS (
-    SELECT l.user_id, l.product_id, l.holds_seat, u.user_principal_name, u.created_seq, p.paths, p.groups
-    FROM user_licenses l
-    JOIN users u ON u.tenant_id = :tid AND u.id = l.user_id
-    CROSS JOIN LATERAL (
-        SELECT jsonb_agg(jsonb_build_object(
-                   'g', CASE WHEN lp.group_id = :direct THEN NULL ELSE lp.group_id END,
-                   's', lp.state, 'c', lp.error_code, 'm', lp.error_message, 'd', to_jsonb(lp.disabled_plan_ids))
-               ORDER BY lp.group_id) AS paths,
-               coalesce(array_agg(lp.group_id ORDER BY lp.group_id) FILTER (WHERE lp.group_id <> :direct), '{}') AS groups
-        FROM license_paths lp
-        WHERE lp.tenant_id = :tid AND lp.user_id = l.user_id AND lp.product_id = l.product_id
-    ) p
-    WHERE l.tenant_id = :tid AND l.user_id BETWEEN :lo_id AND :hi_id
-)
-INSERT INTO license_events (tenant_id, seq, occurred_at, kind, user_id, user_principal_name, product_id, holds_seat,
-                            paths, group_ids, actor, audit_id)
-SELECT :tid, base.first + row_number() OVER (ORDER BY h.created_seq, h.user_id, h.product_id), :now,
-       CASE WHEN h.holds_seat THEN 'ADDED' ELSE 'CHANGED' END, h.user_id, h.user_principal_name, h.product_id,
-       h.holds_seat, coalesce(h.paths, '[]'::jsonb), h.groups, 'cli', :audit
-FROM held h CROSS JOIN base
-"""
+# per license it wrote (actor `cli`), appended as every engine decision's are (`db.repo.events`:
+# the licenses staged as keys, then one append), chunk by chunk in the users' creation order.
 
 
 async def _events(
     conn: AsyncConnection, tenant_id: str, ids: _Ids, chunks: list[tuple[int, int]], summary: SeedSummary,
     report: ProgressCallback, now: datetime,
 ) -> None:
-    """The seed's audit event and its license events (see _EVENTS); announced at commit."""
+    """The seed's audit event and its license events; announced at commit."""
     summary.audit_event_id = await audit_repo.append(
         conn, tenant_id, actor="cli", action="TENANT_SEEDED", target_id=tenant_id,
         summary=(f"Seeded {summary.users:,} users, {summary.groups:,} groups and {summary.licenses:,} licenses "
@@ -644,15 +617,11 @@ async def _events(
         details={"users": summary.users, "groups": summary.groups, "licenses": summary.licenses, "paths": summary.paths},
         occurred_at=now,
     )
-    params = {"tid": tenant_id, "direct": DIRECT, "now": now, "audit": summary.audit_event_id}
+    await event_repo.stage(conn)
     for lo, hi in chunks:
         lo_id, hi_id = ids.bounds(lo, hi)
-        n = (await conn.execute(text(_EVENTS), {**params, "lo_id": lo_id, "hi_id": hi_id})).rowcount or 0
-        if n:
-            await conn.execute(text("UPDATE tenants SET event_seq = event_seq + :n WHERE id = :tid"), {"n": n, "tid": tenant_id})
-        summary.events += n
+        await event_repo.add_license_keys(conn, tenant_id, lo_id, hi_id)
+        summary.events += await event_repo.append(conn, tenant_id, actor="cli", audit_id=summary.audit_event_id, now=now)
         report("events", hi, summary.users)
-    if summary.events:
-        await event_repo.notify_events(conn, tenant_id)
     products = (await conn.execute(text("SELECT product_id FROM product_pools WHERE tenant_id = :t"), {"t": tenant_id})).scalars()
     await event_repo.notify_seats(conn, tenant_id, list(products))

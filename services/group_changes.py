@@ -245,7 +245,8 @@ async def reconcile(
         # claims need those seats, they would get them only from the recovery after the write
         # (a second event for the same pair, R25; a dry run not showing it): the engine decides
         # the batch whole
-        scarce = short(await batch.seat_counts()) or short(await batch.seat_counts(excluding=engine_users))
+        whole, in_sql = await batch.seat_counts(excluding=engine_users)
+        scarce = short(whole) or short(in_sql)
         await batch.nested_loops(on=True)
         if scarce or len(engine_users) == size:
             # who gets a seat depends on the whole queue: the engine decides the batch whole

@@ -56,6 +56,18 @@ WHERE l.tenant_id = :t AND l.subscription_id = :s
 ON CONFLICT (user_id, product_id) DO NOTHING
 """
 
+# the licenses of the users with ids in a range, as just created (the seed): each key with the
+# groups of its paths
+ADD_LICENSE_KEYS = """
+INSERT INTO ev_keys (user_id, product_id, held_before, group_ids)
+SELECT l.user_id, l.product_id, false, coalesce(
+    (SELECT array_agg(DISTINCT p.group_id) FROM license_paths p
+     WHERE p.tenant_id = :t AND p.user_id = l.user_id AND p.product_id = l.product_id AND p.group_id <> :direct), '{}')
+FROM user_licenses l
+WHERE l.tenant_id = :t AND l.user_id BETWEEN :lo AND :hi
+ON CONFLICT (user_id, product_id) DO NOTHING
+"""
+
 COUNT_KEYS = "SELECT count(*) FROM ev_keys"
 
 # R25: the state after the change; ADDED / REMOVED by the seat (REMOVED also when no path is
@@ -121,6 +133,11 @@ async def add_keys(
 
 async def add_self_service_keys(conn: AsyncConnection, tenant_id: str, subscription_id: uuid.UUID) -> None:
     await conn.execute(text(ADD_SELF_SERVICE_KEYS), {"t": tenant_id, "s": subscription_id})
+
+
+async def add_license_keys(conn: AsyncConnection, tenant_id: str, lo: uuid.UUID, hi: uuid.UUID) -> None:
+    """Every license of the users with ids from `lo` to `hi`, as new (held no seat before)."""
+    await conn.execute(text(ADD_LICENSE_KEYS), {"t": tenant_id, "lo": lo, "hi": hi, "direct": DIRECT})
 
 
 async def staged(conn: AsyncConnection) -> int:

@@ -264,13 +264,14 @@ FROM after a FULL JOIN before b ON b.user_id = a.user_id AND b.product_id = a.pr
 """
 
 # Mirrors engine.seats.SeatLine's free seats: claims that need a new seat, and holders that give
-# theirs up (R4, D14), per product.
+# theirs up (R4, D14), per product — of the whole batch, and of the batch but some users, in one pass.
 SEAT_COUNTS = """
-SELECT product_id, count(*) FILTER (WHERE claim AND NOT held) AS wanting,
-       count(*) FILTER (WHERE held AND NOT claim) AS released
-FROM gb_claims c
-WHERE NOT EXISTS (SELECT 1 FROM unnest(CAST(:excluding AS uuid[])) AS x(user_id) WHERE x.user_id = c.user_id)
-GROUP BY product_id
+SELECT c.product_id, count(*) FILTER (WHERE c.claim AND NOT c.held) AS wanting,
+       count(*) FILTER (WHERE c.held AND NOT c.claim) AS released,
+       count(*) FILTER (WHERE c.claim AND NOT c.held AND x.user_id IS NULL) AS rest_wanting,
+       count(*) FILTER (WHERE c.held AND NOT c.claim AND x.user_id IS NULL) AS rest_released
+FROM gb_claims c LEFT JOIN unnest(CAST(:excluding AS uuid[])) AS x(user_id) ON x.user_id = c.user_id
+GROUP BY c.product_id
 """
 
 # Mirrors engine.seats.SeatLine.settle with Claim.place_in_line's order (first_seq, created_seq,
@@ -659,11 +660,16 @@ class GroupBatch:
         )
         return set(found.scalars())
 
-    async def seat_counts(self, excluding: Iterable[uuid.UUID] = ()) -> dict[uuid.UUID, tuple[int, int]]:
-        """Per product: (claims wanting a new seat, holders giving theirs up), of the batch's users
-        but `excluding`. After `collect_claims`."""
-        rows = await self.conn.execute(text(SEAT_COUNTS), {"excluding": sorted(set(excluding))})
-        return {r.product_id: (int(r.wanting), int(r.released)) for r in rows}
+    async def seat_counts(
+        self, excluding: Iterable[uuid.UUID] = ()
+    ) -> tuple[dict[uuid.UUID, tuple[int, int]], dict[uuid.UUID, tuple[int, int]]]:
+        """Per product: (claims wanting a new seat, holders giving theirs up), of the whole batch
+        and of the batch's users but `excluding`. After `collect_claims`."""
+        rows = list(await self.conn.execute(text(SEAT_COUNTS), {"excluding": sorted(set(excluding))}))
+        return (
+            {r.product_id: (int(r.wanting), int(r.released)) for r in rows},
+            {r.product_id: (int(r.rest_wanting), int(r.rest_released)) for r in rows},
+        )
 
     async def proposed_paths_of(
         self, user_ids: Iterable[uuid.UUID]
@@ -688,7 +694,7 @@ class GroupBatch:
         """Judge every path of the batch (`available`: each pool's free seats), as
         engine.evaluate would for a batch the gate cleared."""
         scarce: dict[uuid.UUID, int] = {}
-        for product_id, (wanting, released) in (await self.seat_counts()).items():
+        for product_id, (wanting, released) in (await self.seat_counts())[0].items():
             seats = available.get(product_id, 0) + released
             if wanting > seats:
                 scarce[product_id] = seats
