@@ -144,7 +144,7 @@ async def create_user(rt: Runtime, actor: Actor, request: CreateUser) -> UserCha
         followed = await users_changed(change, created=[user], refuse_new_errors=not request.from_identity_provider)
         changes = followed.changes
         if adds:
-            changes = (await _license_new_user(change, user, adds)).merged(changes)
+            changes = changes.merged(await _license_new_user(change, user, adds), change.catalog)
         await change.audit(
             "USER_CREATED",
             f"Created user {user.user_principal_name}" + (f" with {len(adds)} license(s)" if adds else "")

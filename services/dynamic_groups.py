@@ -37,7 +37,7 @@ from services.context import Runtime
 from services.errors import ErrorCode, Refused, invalid, refuse
 from services.group_changes import Overlay, reconcile
 from services.ids import to_global_id
-from services.license_changes import store, write
+from services.license_changes import hand_on, store, write
 from services.summaries import ChangeSummary
 
 QUERY_CANCELED = "57014"
@@ -189,10 +189,12 @@ async def move(
             await directory.add_members(change.conn, change.tenant_id, g, members, [])
         for g, members in moves.left.items():
             await directory.remove_members(change.conn, change.tenant_id, g, members, [])
-        if change.dry_run:
-            await store(change, reconciled.decided)
-        else:
-            await write(change, reconciled.decided)
+    if change.dry_run and store_in_dry_run:
+        await store(change, reconciled.decided)  # in the dry run's own transaction, rolled back
+        handed = await hand_on(change, reconciled.decided)
+    else:
+        handed = await write(change, reconciled.decided)
+    moves.changes = moves.changes.merged(handed, change.catalog)
     return moves
 
 

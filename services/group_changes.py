@@ -56,6 +56,12 @@ class BatchDecision:
     def pool_deltas(self) -> Mapping[uuid.UUID, int]:
         return self.figures.pool_deltas
 
+    def seats_before(self) -> Mapping[uuid.UUID, PoolFigures]:
+        return self.pools_before
+
+    async def user_ids(self) -> list[uuid.UUID]:
+        return await self.batch.user_ids()
+
     def summary(self, change: Change) -> ChangeSummary:
         figures = self.figures
         touched = {key[0] for key in figures.changed_paths} | set(figures.pool_deltas)
@@ -154,6 +160,12 @@ class SplitDecision:
         deltas = Counter(self.in_sql.pool_deltas())
         deltas.update(self.by_engine.pool_deltas())
         return {p: d for p, d in deltas.items() if d}
+
+    def seats_before(self) -> Mapping[uuid.UUID, PoolFigures]:
+        return {**self.by_engine.pools_before, **self.in_sql.pools_before}
+
+    async def user_ids(self) -> list[uuid.UUID]:
+        return [*await self.in_sql.user_ids(), *await self.by_engine.user_ids()]
 
     def path_counts(self) -> Counter[tuple[uuid.UUID, str, str | None]]:
         return self.in_sql.path_counts() + self.by_engine.path_counts()

@@ -231,7 +231,7 @@ async def delete_group(rt: Runtime, actor: Actor, request: DeleteGroup) -> Chang
         changes = reconciled.decided.summary(change)
         if not change.dry_run:
             await directory.delete_group(change.conn, change.tenant_id, group.id)
-            await write(change, reconciled.decided)
+        changes = changes.merged(await write(change, reconciled.decided), change.catalog)
         await change.audit(
             "GROUP_DELETED", f"Deleted group {group.display_name}; {changes.affected_user_count} user(s) affected",
             target_id=request.group_id, affected=changes.affected_user_count,
@@ -349,5 +349,5 @@ async def change_members(
             await directory.remove_members(change.conn, change.tenant_id, group.id, users, groups)
         if users or groups:
             await directory.touch_group(change.conn, change.tenant_id, group.id)
-        await write(change, reconciled.decided)
+    changes = changes.merged(await write(change, reconciled.decided), change.catalog)
     return MembersChanged(group, users, groups, changes, reconciled)

@@ -82,6 +82,14 @@ class Decided(Protocol):
         in the same transaction (R25)."""
         ...
 
+    def seats_before(self) -> Mapping[uuid.UUID, PoolFigures]:
+        """The pool figures the decision was made on, per product it involves."""
+        ...
+
+    async def user_ids(self) -> list[uuid.UUID]:
+        """The users the decision judged."""
+        ...
+
 
 @dataclass
 class Decision:
@@ -162,6 +170,12 @@ class Decision:
 
     def pool_deltas(self) -> Mapping[uuid.UUID, int]:
         return self.writes().pool_delta
+
+    def seats_before(self) -> Mapping[uuid.UUID, PoolFigures]:
+        return self.pools_before
+
+    async def user_ids(self) -> list[uuid.UUID]:
+        return list(self.facts.users)
 
     def path_counts(self) -> Counter[tuple[uuid.UUID, str, str | None]]:
         counts: Counter[tuple[uuid.UUID, str, str | None]] = Counter()
@@ -349,32 +363,47 @@ async def decide_direct(
         if field is not None:
             problems = [Problem(p.code, p.message, field, p.user_id, p.product_id) for p in problems]
         raise Refused(problems)
-    summary = decision.summary(change)
-    await write(change, decision)
-    return summary
+    return decision.summary(change).merged(await write(change, decision), change.catalog)
 
 
 async def decide_and_write(change: Change, proposal: Proposal, *, facts: Facts | None = None) -> ChangeSummary:
     """A group-driven change decided by the engine: errors are recorded on paths (D1)."""
     decision = await decide(change, proposal, direct=False, facts=facts)
-    summary = decision.summary(change)
-    await write(change, decision)
-    return summary
+    return decision.summary(change).merged(await write(change, decision), change.catalog)
 
 
 # ------------------------------------------------------------------------------------ write
 
 
-async def write(change: Change, decided: Decided) -> None:
+async def write(change: Change, decided: Decided) -> ChangeSummary:
     """Store a decided license change — the one place every license change is written — then
     let the paths waiting for seats it freed take them, in queue order, in the same
-    transaction (R4, D2). A dry run stores nothing."""
+    transaction (R4, D2). Returns what that hand-on did (empty when no seat was freed or nobody
+    waits), for the change's summary. A dry run stores nothing and decides the same hand-on."""
+    if not change.dry_run:
+        await store(change, decided)
+    return await hand_on(change, decided)
+
+
+async def hand_on(change: Change, decided: Decided) -> ChangeSummary:
+    """R4, D2: the seats a decided (and, in a real run, stored) change frees go to the paths
+    waiting for them; their decisions as one summary. A dry run has stored nothing: the free
+    seats are those the change would leave, and its own users (whose stored paths are as they
+    were before it) are not taken for waiting ones."""
+    deltas = decided.pool_deltas()
+    freed = [p for p, d in deltas.items() if d < 0]
+    if not freed:
+        return ChangeSummary(change.dry_run)
+    free: dict[uuid.UUID, int] | None = None
+    skip: list[uuid.UUID] = []
     if change.dry_run:
-        return
-    await store(change, decided)
-    freed = [p for p, d in decided.pool_deltas().items() if d < 0]
-    if freed:
-        await recover_seats(change, freed)
+        before = decided.seats_before()
+        free = {p: before[p].available - d for p, d in deltas.items() if p in before}
+        skip = await decided.user_ids()
+    summary = ChangeSummary(change.dry_run)
+    for decision in await recover_seats(change, freed, free_seats=free, excluding=skip):
+        summary = summary.merged(decision.summary(change), change.catalog)
+    return summary
 
 
 async def store(change: Change, decided: Decided) -> None:
@@ -385,14 +414,16 @@ async def store(change: Change, decided: Decided) -> None:
 
 
 async def recover_seats(
-    change: Change, product_ids: Iterable[uuid.UUID], *, free_seats: Mapping[uuid.UUID, int] | None = None
+    change: Change, product_ids: Iterable[uuid.UUID], *, free_seats: Mapping[uuid.UUID, int] | None = None,
+    excluding: Iterable[uuid.UUID] = (),
 ) -> list[Decision]:
     """R4, D2: when seats become free (unassigned, bought, taken over), paths waiting for them
     are re-evaluated in queue order until the seats are taken or nobody waits; returns the
     decisions, in order. A dry run decides the same without storing: `free_seats` then gives
-    the free seats as the change would leave them."""
+    the free seats as the change would leave them; `excluding`: users not to take for waiting
+    ones."""
     pending = sorted(set(product_ids))
-    seen: set[uuid.UUID] = set()
+    seen: set[uuid.UUID] = set(excluding)
     free = dict(free_seats) if free_seats is not None else None
     decisions: list[Decision] = []
     while pending:

@@ -272,8 +272,7 @@ async def _assign_licenses(change: Change, request: AssignLicenses) -> LicensesA
     problems += [p for p in decision.problems() if (p.user_id, p.product_id) not in reported]
     if problems:
         raise Refused(problems)
-    changes = decision.summary(change)
-    await write(change, decision)
+    changes = decision.summary(change).merged(await write(change, decision), change.catalog)
     await change.audit(
         "LICENSES_ASSIGNED",
         f"Licenses changed for {len(ids)} user(s): +{len(adds)} product(s), -{len(removes)} product(s), "
@@ -327,8 +326,7 @@ async def update_user_service_plans(rt: Runtime, actor: Actor, request: UpdateUs
         decision = await decide(change, proposal, direct=True, requested=[(uid, pid)], facts=facts)
         if decision.refusals:
             raise Refused(decision.problems())
-        changes = decision.summary(change)
-        await write(change, decision)
+        changes = decision.summary(change).merged(await write(change, decision), change.catalog)
         await change.audit(
             "SERVICE_PLANS_CHANGED",
             f"Apps and services of {catalog.products[pid].display_name} changed for {users[uid].user_principal_name}: "
@@ -372,11 +370,10 @@ async def reprocess_licenses(rt: Runtime, actor: Actor, request: ReprocessLicens
             ids = await directory.transitive_member_ids(conn, tid, gid)
             target = request.group_id
         decision = await decide(change, Proposal(user_ids=set(ids)), direct=False)
-        changes = decision.summary(change)
-        await write(change, decision)
+        changes = decision.summary(change).merged(await write(change, decision), change.catalog)
         moved = moves is not None and moves.any
         if moves is not None and moved and moves.changes is not None:
-            changes = moves.changes.merged(changes)
+            changes = moves.changes.merged(changes, change.catalog)
         if changes.affected_user_count or decision.changed_paths() or moved:
             await change.audit(
                 "LICENSES_REPROCESSED", f"Reprocessed {len(ids)} user(s); {changes.affected_user_count} changed"
@@ -452,7 +449,8 @@ async def assign_group_licenses(rt: Runtime, actor: Actor, request: AssignGroupL
         changes = reconciled.decided.summary(change)
         if not change.dry_run:
             await gl_repo.upsert(conn, tid, group.id, adds)
-            await write(change, reconciled.decided)
+        changes = changes.merged(await write(change, reconciled.decided), catalog)
+        if not change.dry_run:
             await gl_repo.remove(conn, tid, group.id, removes)
         names = [catalog.products[p].sku_part_number for p in adds]
         await change.audit(

@@ -56,12 +56,35 @@ class ChangeSummary:
     error_totals: list[ErrorTotal] = field(default_factory=list)
     outcomes: list[PathOutcome] = field(default_factory=list)  # errors first, then R4 order; at most MAX_OUTCOMES
 
-    def merged(self, other: ChangeSummary) -> ChangeSummary:
-        """Two steps of one change (e.g. a user's update, then the licenses it moved)."""
+    def merged(self, later: ChangeSummary, catalog: Catalog) -> ChangeSummary:
+        """This step of a change followed by a later one (a user's update, then the licenses it
+        moved; a change, then the waiting paths that took the seats it freed): a product both
+        touched shows its seats before the first and after the last (each step's own move
+        added up), error totals add up, and the outcomes of both come errors first, in R4 order."""
+        if later.is_empty():
+            return self
+        if self.is_empty():
+            return later
+        moves: dict[uuid.UUID, SeatMove] = {s.product_id: s for s in self.seats}
+        for s in later.seats:
+            first = moves.get(s.product_id)
+            moves[s.product_id] = s if first is None else SeatMove(
+                s.product_id, first.consumed_before, first.consumed_after + s.consumed_after - s.consumed_before, s.total_units
+            )
+        counts: dict[tuple[uuid.UUID, str], int] = {}
+        for total in (*self.error_totals, *later.error_totals):
+            key = (total.product_id, total.code.value)
+            counts[key] = counts.get(key, 0) + total.count
+        outcomes = sorted((*self.outcomes, *later.outcomes), key=lambda o: (o.removed or o.error_code is None, o.order))
         return ChangeSummary(
-            self.dry_run, self.affected_user_count + other.affected_user_count, self.seats + other.seats,
-            self.error_totals + other.error_totals, (self.outcomes + other.outcomes)[:MAX_OUTCOMES],
+            self.dry_run, self.affected_user_count + later.affected_user_count,
+            [moves[p] for p in _by_name(catalog, moves)],
+            error_totals(catalog, counts),
+            outcomes[:MAX_OUTCOMES],
         )
+
+    def is_empty(self) -> bool:
+        return not (self.affected_user_count or self.seats or self.error_totals or self.outcomes)
 
 
 def _by_name(catalog: Catalog, product_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:

@@ -66,7 +66,7 @@ async def users_changed(
             moves.names[group_id] = name
         summary, freed = await _users_deleted(change, [u.id for u in deleted])
     if moves.any and moves.changes is not None:
-        summary = summary.merged(moves.changes)
+        summary = moves.changes.merged(summary, change.catalog)
     return UsersChanged(summary, freed, moves)
 
 
@@ -78,9 +78,7 @@ async def _locations_changed(change: Change, locations: dict[uuid.UUID, str | No
         raise Refused([
             Problem(p.code, p.message, "input.usageLocation", p.user_id, p.product_id) for p in decision.problems()
         ])
-    summary = decision.summary(change)
-    await write(change, decision)
-    return summary
+    return decision.summary(change).merged(await write(change, decision), change.catalog)
 
 
 async def _users_deleted(change: Change, user_ids: list[uuid.UUID]) -> tuple[ChangeSummary, int]:
@@ -89,6 +87,5 @@ async def _users_deleted(change: Change, user_ids: list[uuid.UUID]) -> tuple[Cha
     facts = await load_facts(change.conn, change.tenant_id, user_ids)
     proposal = Proposal(user_ids=set(user_ids), removals=set(facts.paths))
     decision = await decide(change, proposal, direct=False, facts=facts)
-    summary = decision.summary(change)
-    await write(change, decision)
+    summary = decision.summary(change).merged(await write(change, decision), change.catalog)
     return summary, len(facts.holders) + len(facts.self_service_holders)

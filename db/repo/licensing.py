@@ -282,20 +282,17 @@ async def waiting_users(
     conn: AsyncConnection, tenant_id: str, product_ids: Sequence[uuid.UUID], limit: int, *,
     excluding: Iterable[uuid.UUID] = (),
 ) -> list[uuid.UUID]:
-    """Users whose paths wait for a seat of these products, first in line first (R4, D2)."""
-    conditions = [
-        LP.c.tenant_id == tenant_id, LP.c.product_id == any_uuid(list(product_ids)), LP.c.state == "ERROR",
-        LP.c.error_code == "COUNT_VIOLATION",
-    ]
-    skip = sorted(set(excluding))
-    if skip:
-        conditions.append(~(LP.c.user_id == any_uuid(skip)))
+    """Users whose paths wait for a seat of these products, first in line first (R4, D2).
+    `excluding` may be a whole batch: an anti-join, not a scan of the list per path."""
     rows = await conn.execute(
-        select(LP.c.user_id, func.min(LP.c.queue_seq).label("first"))
-        .where(*conditions)
-        .group_by(LP.c.user_id)
-        .order_by("first")
-        .limit(limit)
+        text(
+            "SELECT p.user_id, min(p.queue_seq) AS first FROM license_paths p "
+            "WHERE p.tenant_id = :t AND p.product_id = ANY(CAST(:products AS uuid[])) AND p.state = 'ERROR' "
+            "AND p.error_code = 'COUNT_VIOLATION' "
+            "AND NOT EXISTS (SELECT FROM unnest(CAST(:skip AS uuid[])) AS s(id) WHERE s.id = p.user_id) "
+            "GROUP BY p.user_id ORDER BY first LIMIT :limit"
+        ),
+        {"t": tenant_id, "products": list(product_ids), "skip": sorted(set(excluding)), "limit": limit},
     )
     return [r.user_id for r in rows]
 
