@@ -10,7 +10,7 @@ Syntax (Entra's spelling, a subset)::
     value      := "string" | true | false | null | "[" "string" ("," "string")* "]"
 
 Operator names (`-and`, `-or`, `-not` included), `user`, property names and `true`/`false`/`null`
-ignore case (ASCII). Strings are double-quoted; `\\"` is a quote and `\\\\` a backslash; a
+ignore the case of A–Z. Strings are double-quoted; `\\"` is a quote and `\\\\` a backslash; a
 backslash before any other character is kept as it is, so `-match "\\d+"` and `-match "\\\\d+"`
 are the same regular expression. Rules are not trimmed and at most `MAX_RULE_LENGTH` characters;
 NUL and lone surrogates are refused. Errors are `RuleError(message, position)`, the position
@@ -23,16 +23,15 @@ satisfies a positive string operator (`-eq "x"`, `-startsWith`, `-endsWith`, `-c
 `-eq`/`-ne` with unquoted `true`/`false`; the other properties only strings (and `null` with
 `-eq`/`-ne`). `userType` is stored as "MEMBER"/"GUEST" and compares like any string.
 
-Case folding — the one definition both sides compute. `fold` lower-cases ASCII `A`–`Z` and leaves
-every other character as it is; in SQL it is `lower(x COLLATE "C")`, which PostgreSQL defines the
-same way ("the C collation: only the ASCII letters A through Z are treated as letters", independent
-of the database's encoding-compatible default collation and of libc/ICU versions). Both are
-code-point maps of the 26 letters, so they agree on every string. Why not more: Python's
-`str.lower` and PostgreSQL's `lower()` differ outside ASCII (İ, final sigma, Unicode versions of
-the server's libc/ICU vs. Python's, and the database collation decides which one runs), so no
-full-Unicode lower-casing is identical on both sides; an explicit shared table via `translate()`
-would be identical but measured ~20 µs per non-ASCII value (1.5 s per 100k users) — too slow for
-whole-tenant rule evaluation. So "Ø" and "ø" are different letters to a rule; "A" and "a" are not.
+Case folding — the one definition both sides compute. `fold` maps each character to its simple
+lower case (Unicode's one-to-one lower-case mapping: Python's `str.lower` of the character alone,
+and İ to i), one character at a time: "Ø" and "ø", "Ä" and "ä", "Σ" and "σ", the Kelvin sign
+and "k" are the same letter to a rule; "ς" (final sigma) and "σ" are not, nor "ı" and "i". The
+table (`fold_table`) is computed here, and SQL applies this same table: with `translate()`, or
+with `lower()` under a collation found, on the server, to give exactly this table's answer for
+every character (db.repo.membership_rule_sql.choose_fold) — never the database's default
+`lower()`, whose answer outside ASCII depends on its collation and its libc/ICU version (ICU
+maps İ to two characters, for one).
 
 Comparisons are then exact code-point comparisons of folded strings: `=` / `startswith` /
 `endswith` / `in` in Python, `=` / `LIKE` (pattern escaped) / `IN` under collation "C" in SQL.
@@ -55,8 +54,8 @@ user's text themselves:
 
 Case-insensitivity is done by folding, not by the engines' flags (`re.IGNORECASE` and `~*` differ
 outside ASCII): the subject is folded, literals are folded, and each class is widened by the folds
-of its members (`[A-C]` → also `a-c`; `[^A]` excludes `A` and `a`). A folded subject holds no
-`A`–`Z`, so a character matches iff its fold is in the fold-image of the class — the same
+of its members (`[A-C]` → also `a-c`; `[^Ø]` excludes `Ø` and `ø`). A folded subject holds no
+character the fold changes, so a character matches iff its fold is in the fold-image of the class — the same
 case-sensitive question in both engines (`re.search` and `~`). Searching is "anywhere".
 
 Known limit: refusing nested quantifiers does not make every pattern linear for a backtracking
@@ -116,9 +115,54 @@ _OPERATOR_LIST = ", ".join(OPERATORS)
 _PROPERTY_LIST = ", ".join(PROPERTIES)
 
 
-def fold(text: str) -> str:
-    """The rule language's case folding: ASCII A–Z to a–z, nothing else (SQL: lower(x COLLATE "C"))."""
+def _keyword(text: str) -> str:
+    """Keywords (properties, operators, `user`, `true`, `false`, `null`) ignore the case of A–Z."""
     return text.translate(_ASCII_LOWER)
+
+
+# The one character whose lower case (Python's `str.lower`, Unicode's full mapping) is longer
+# than one character: its one-character (simple) lower case is i.
+_SIMPLE_LOWER = {"\u0130": "i"}
+
+
+@functools.cache
+def fold_table() -> tuple[str, str]:
+    """The case folding of rule values as two equal-length strings, `from` and `to`: Unicode's
+    simple lower-case mapping, one character to one — Python's `str.lower` of each character
+    alone, and İ to i. SQL applies the same map (db.repo.membership_rule_sql.folded): with
+    `lower()` under a collation checked to agree on every character, or with
+    `translate(x, from, to)`, which looks each character up from the front of `from` — so the
+    common letters of Latin, Greek and Cyrillic come first, with their folds, or themselves when
+    already lower-case. Idempotent: a folded string holds no character the map changes."""
+    mapping: dict[str, str] = {}
+    for cp in range(0x30000):  # no cased letter lies above (Unicode 15: Adlam, U+1E900)
+        c = chr(cp)
+        low = c.lower()
+        if len(low) > 1:
+            low = _SIMPLE_LOWER[c]
+        if low != c:
+            assert low.lower() == low, c
+            mapping[c] = low
+    common = [chr(cp) for cp in (*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x370, 0x530))]
+    first = [(c, mapping.get(c, c)) for c in common]
+    listed = set(common)
+    rest = [(c, low) for c, low in mapping.items() if c not in listed]
+    pairs = first + rest
+    return "".join(c for c, _ in pairs), "".join(low for _, low in pairs)
+
+
+@functools.cache
+def _fold_map() -> dict[int, int]:
+    source, target = fold_table()
+    return {ord(a): ord(b) for a, b in zip(source, target, strict=True) if a != b}
+
+
+def fold(text: str) -> str:
+    """The rule language's case folding of values: each character to its simple lower case
+    (`fold_table`; on ASCII text, where the table maps exactly A–Z, `str.lower`)."""
+    if text.isascii():
+        return text.lower()
+    return text.translate(_fold_map())
 
 
 class RuleError(ValueError):
@@ -349,8 +393,8 @@ class _Parser:
     def expr(self) -> Node:
         operands = [self.unary()]
         connector: str | None = None
-        while (token := self.peek()).kind == "dash" and fold(token.text) in ("-and", "-or"):
-            word = fold(token.text)
+        while (token := self.peek()).kind == "dash" and _keyword(token.text) in ("-and", "-or"):
+            word = _keyword(token.text)
             if connector is not None and word != connector:
                 raise RuleError(
                     f"-and and -or cannot be mixed at one level: add parentheses around the {connector} or the {word} part",
@@ -365,7 +409,7 @@ class _Parser:
 
     def unary(self) -> Node:
         token = self.peek()
-        if token.kind == "dash" and fold(token.text) == "-not":
+        if token.kind == "dash" and _keyword(token.text) == "-not":
             self.take()
             return Not(self.unary())
         if token.kind == "(":
@@ -376,7 +420,7 @@ class _Parser:
                 raise self.fail(close, f"-and, -or or ')' to close the '(' at position {token.position}")
             self.take()
             return node
-        if token.kind == "word" and fold(token.text) == "user":
+        if token.kind == "word" and _keyword(token.text) == "user":
             return self.comparison()
         raise self.fail(token, "a condition such as user.department -eq \"Sales\", '(' or -not")
 
@@ -387,14 +431,14 @@ class _Parser:
             raise self.fail(dot, "'.' and a property after user")
         self.take()
         name = self.peek()
-        prop = _PROPERTY_BY_FOLD.get(fold(name.text)) if name.kind == "word" else None
+        prop = _PROPERTY_BY_FOLD.get(_keyword(name.text)) if name.kind == "word" else None
         if prop is None:
             if name.kind == "word":
                 raise RuleError(f"unknown property '{name.text}': expected one of {_PROPERTY_LIST}", name.position)
             raise self.fail(name, f"a property ({_PROPERTY_LIST})")
         self.take()
         op_token = self.peek()
-        operator = _OPERATOR_BY_FOLD.get(fold(op_token.text)) if op_token.kind == "dash" else None
+        operator = _OPERATOR_BY_FOLD.get(_keyword(op_token.text)) if op_token.kind == "dash" else None
         if operator is None:
             if op_token.kind == "dash":
                 raise RuleError(f"unknown operator '{op_token.text}': expected one of {_OPERATOR_LIST}", op_token.position)
@@ -409,9 +453,9 @@ class _Parser:
         if prop in BOOLEAN_PROPERTIES:
             if test != "eq":
                 raise RuleError(f"{prop} is compared only with -eq or -ne and true or false, not {operator}", op_token.position)
-            if token.kind == "word" and fold(token.text) in ("true", "false"):
+            if token.kind == "word" and _keyword(token.text) in ("true", "false"):
                 self.take()
-                return fold(token.text) == "true"
+                return _keyword(token.text) == "true"
             if token.kind == "string":
                 raise RuleError(f"expected true or false, unquoted: {prop} is not a string", token.position)
             raise self.fail(token, "true or false")
@@ -422,7 +466,7 @@ class _Parser:
             if test == "match":
                 return _compile_regex(token)
             return fold(token.text)
-        if test == "eq" and token.kind == "word" and fold(token.text) == "null":
+        if test == "eq" and token.kind == "word" and _keyword(token.text) == "null":
             self.take()
             return None
         if test == "eq":
@@ -495,13 +539,18 @@ def _literal(c: str) -> str:
 
 
 def _class(ranges: Ranges, negated: bool) -> str:
-    """An explicit code-point class widened by case folding: members plus the folds of A–Z members."""
+    """An explicit code-point class widened by case folding: members plus the folds of members."""
     widened = list(ranges)
-    for lo, hi in ranges:
-        a, b = max(lo, 0x41), min(hi, 0x5A)
-        if a <= b:
-            widened.append((a + 0x20, b + 0x20))
-    body = "".join(_code(lo) if lo == hi else f"{_code(lo)}-{_code(hi)}" for lo, hi in sorted(set(widened)))
+    for upper, lower in _fold_map().items():
+        if any(lo <= upper <= hi for lo, hi in ranges):
+            widened.append((lower, lower))
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(widened):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    body = "".join(_code(lo) if lo == hi else f"{_code(lo)}-{_code(hi)}" for lo, hi in merged)
     return f"[{'^' if negated else ''}{body}]"
 
 

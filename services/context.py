@@ -15,7 +15,7 @@ import engine
 from db.clock import Clock
 from db.config import Settings
 from db.records import TenantRecord, UserRecord
-from db.repo import tenants
+from db.repo import membership_rule_sql, tenants
 from db.repo.catalog import Catalog, load_catalog, replace_rules
 from db.session import Database
 from services.errors import ErrorCode, refuse
@@ -77,9 +77,11 @@ class Runtime:
 
     @classmethod
     async def load(cls, db: Database, clock: Clock, settings: Settings) -> Runtime:
-        """Read the catalog and rules once (after `replace_rules_from_settings`, if configured)."""
+        """Read the catalog and rules once (after `replace_rules_from_settings`, if configured),
+        and choose how SQL folds rule values (`membership_rule_sql.choose_fold`)."""
         async with db.read() as conn:
             catalog = await load_catalog(conn)
+            await membership_rule_sql.choose_fold(conn)
         return cls.of(db, catalog, clock, settings)
 
 

@@ -22,11 +22,23 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from sqlalchemy import Boolean, Column, Integer, MetaData, Table, Text, create_engine, func, select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 from db.models import User
-from db.repo.membership_rule_sql import like_escape, predicate
+from db.repo.membership_rule_sql import FOLD_COLLATIONS, folded, like_escape, predicate, set_fold_collation
 from db.urls import sync_url
 from engine.membership_rules import PROPERTIES, parse
 from tests.engine.rule_strategies import ALPHABET, STRING_PROPERTIES, worlds
@@ -60,7 +72,7 @@ def row(i: int, user: dict[str, Any]) -> dict[str, Any]:
     return {"id": i, **{PROPERTIES[p]: v for p, v in user.items()}}
 
 
-def test_sql_predicate_selects_exactly_the_matching_users(conn: Connection) -> None:
+def test_sql_predicate_selects_exactly_the_matching_users(conn: Connection, sql_fold: str | None) -> None:
     seen = {"rules": 0, "some_match": 0, "some_miss": 0}
 
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -106,11 +118,48 @@ def test_values_are_bind_parameters_and_like_is_escaped() -> None:
     assert like_escape("a/b%c_d") == "a//b/%c/_d"
 
 
-def test_fold_agrees_with_postgresql_on_every_alphabet_character(conn: Connection) -> None:
-    """The engine's fold and lower(x COLLATE "C") agree, whatever the database's collation."""
+@pytest.fixture(params=["translate", "collation"])
+def sql_fold(request: pytest.FixtureRequest, conn: Connection) -> Iterator[str | None]:
+    """Both ways SQL folds non-ASCII values: translate() with the engine's table, and lower()
+    under the first collation choose_fold accepts on this server (skipped if it has none)."""
+    chosen = None
+    if request.param == "collation":
+        chosen = next((name for name in FOLD_COLLATIONS if _agrees(conn, name)), None)
+        if chosen is None:
+            pytest.skip("this server has no collation whose lower() agrees with the engine's fold")
+    set_fold_collation(chosen)
+    yield chosen
+    set_fold_collation(None)
+
+
+def _agrees(conn: Connection, name: str) -> bool:
     from engine.membership_rules import fold
 
-    sample = ALPHABET + "".join(chr(c) for c in range(1, 0x250)) + "ΑΩАЯԱẞᲐ"
-    got = conn.scalar(text('SELECT lower(CAST(:s AS text) COLLATE "C")'), {"s": sample})
-    assert got == fold(sample)
+    if not conn.scalar(text("SELECT count(*) FROM pg_collation WHERE collname = :n"), {"n": name}):
+        return False
+    sample = "".join(chr(c) for c in range(1, 0x30000) if not 0xD800 <= c <= 0xDFFF)
+    agrees = conn.scalar(text(f'SELECT lower(CAST(:s AS text) COLLATE "{name}")'), {"s": sample}) == fold(sample)
     conn.rollback()
+    return bool(agrees)
+
+
+def test_fold_agrees_with_postgresql_on_every_character(conn: Connection, sql_fold: str | None) -> None:
+    """The engine's fold and the SQL one (membership_rule_sql.folded) agree on every character
+    below U+30000 (surrogates and NUL aside), whatever the database's collation: ASCII text
+    through lower(x COLLATE "C"), any other through translate() with the engine's table or
+    lower() under a collation that agrees."""
+    from engine.membership_rules import fold
+
+    ascii_text = "".join(chr(c) for c in range(1, 0x80))
+    everything = "".join(chr(c) for c in range(1, 0x30000) if not 0xD800 <= c <= 0xDFFF)
+    for sample in (ascii_text, everything, ALPHABET, "ÅSE", "İSTANBUL", "", None):
+        got = conn.scalar(select(folded(literal(sample, Text))))
+        assert got == (fold(sample) if sample else None), repr(sample)[:40]
+    conn.rollback()
+
+
+def test_a_collation_whose_lower_disagrees_is_not_chosen(conn: Connection) -> None:
+    """ICU's root lower() maps İ to two characters and a final Σ to ς: not the engine's fold."""
+    if not conn.scalar(text("SELECT count(*) FROM pg_collation WHERE collname = 'und-x-icu'")):
+        pytest.skip("this server has no ICU")
+    assert not _agrees(conn, "und-x-icu")

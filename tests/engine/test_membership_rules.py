@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from engine.membership_rules import (
     Rule,
     RuleError,
     fold,
+    fold_table,
     parse,
     parse_cached,
 )
@@ -90,9 +92,23 @@ def test_string_escapes_and_other_backslashes() -> None:
     assert parse('user.department -eq ""').tree.value == ""  # type: ignore[union-attr]
 
 
-def test_values_are_folded_to_ascii_lower_case_only() -> None:
-    assert parse('user.department -eq "ÆØÅ Sales İK"').tree.value == "ÆØÅ sales İk"  # type: ignore[union-attr]
-    assert fold("ABCXYZ abc ÀÉ ẞ \u212a İ") == "abcxyz abc ÀÉ ẞ \u212a İ"  # Kelvin sign, dotted I
+def test_values_are_folded_to_their_simple_lower_case() -> None:
+    assert parse('user.department -eq "ÆØÅ Sales İK"').tree.value == "æøå sales ik"  # type: ignore[union-attr]
+    # Kelvin sign to k, sharp S to ß, dotted I to i (one character, not Python's i + dot);
+    # a final sigma is not told apart from a medial one (each character folds on its own)
+    assert fold("ABCXYZ abc ÀÉ ẞ \u212a İ ΟΔΟΣ Дом") == "abcxyz abc àé ß k i οδοσ дом"
+    assert fold(fold("ǅǄǆ ΩὈ")) == fold("ǅǄǆ ΩὈ") == "ǆǆǆ ωὀ"  # idempotent, titlecase digraphs too
+
+
+def test_the_fold_table_is_unicodes_simple_lower_case() -> None:
+    source, target = fold_table()
+    assert len(source) == len(target) == len(set(source))
+    changed = {a: b for a, b in zip(source, target, strict=True) if a != b}
+    expected = {chr(c): chr(c).lower() for c in range(0x30000) if len(chr(c).lower()) == 1 and chr(c).lower() != chr(c)}
+    expected["\u0130"] = "i"  # the one character whose full lower case (Python's) is longer
+    assert changed == expected
+    assert [c for c in source[:95]] == [chr(c) for c in range(0x20, 0x7F)]  # ASCII first, for SQL's translate
+    assert {a for a, b in changed.items() if a.isascii()} == set(string.ascii_uppercase)
 
 
 def test_lists_null_and_booleans() -> None:
@@ -263,13 +279,14 @@ def test_regex_translation_is_explicit_for_both_engines() -> None:
     assert pattern(r"\s").python == r"[\u0009-\u000d\u0020]"
     assert pattern("^Ab$").python == r"\Aab\Z"
     assert pattern("[A-C]").python == r"[\u0041-\u0043\u0061-\u0063]"  # widened by the folds
-    assert pattern("[^Ø]").python == r"[^\u00d8]"  # no fold outside ASCII
+    assert pattern("[^Ø]").python == r"[^\u00d8\u00f8]"  # Ø folds to ø
+    assert pattern("[À-Â]").python == r"[\u00c0-\u00c2\u00e0-\u00e2]"
     assert pattern(r"a\.b.c").python == r"a\.b.c"
     assert pattern("é{2,}|(x){0,100}").python == r"\u00e9{2,}|(x){0,100}"
     assert pattern("😀 ").python == r"\U0001f600\u0020"
     assert pattern("[]a]").python == r"[\u005d\u0061]"
-    assert pattern(r"[\]\^-]").python == r"[\u002d\u005d\u005e]"  # the rule's \^ stays \^
-    assert pattern(r"[\]\\\\^-]").python == r"[\u002d\u005c\u005d\u005e]"  # the rule's \\ is one backslash
+    assert pattern(r"[\]\^-]").python == r"[\u002d\u005d-\u005e]"  # the rule's \^ stays \^
+    assert pattern(r"[\]\\\\^-]").python == r"[\u002d\u005c-\u005e]"  # the rule's \\ is one backslash
     assert pattern("a]}").python == r"a\]\}"
 
 
@@ -351,15 +368,26 @@ EVALUATIONS = [
     ('user.department -match "\\."', "ab", False),
     ('user.department -match "x{2,3}$"', "axxxx", True),
     ('user.department -match "^(ab|cd){2}$"', "ABcd", True),
-    # only ASCII letters fold (see the module docstring)
-    ('user.displayName -eq "ørjan"', "Ørjan", False),
+    # every letter folds to its lower case, one character at a time (see the module docstring)
+    ('user.displayName -eq "ørjan"', "Ørjan", True),
     ('user.displayName -eq "Ørjan"', "Ørjan", True),
-    ('user.displayName -eq "ØRJAN"', "Ørjan", True),  # the ASCII letters fold, Ø is the same
-    ('user.displayName -eq "øRJAN"', "Ørjan", False),
-    ('user.displayName -eq "k"', "\u212a", False),  # Kelvin sign
-    ('user.displayName -eq "i"', "İ", False),
-    ('user.displayName -match "ø"', "Ø", False),
-    ('user.displayName -match "[ø]"', "Ø", False),
+    ('user.displayName -eq "ØRJAN"', "ørjan", True),
+    ('user.department -eq "ärger"', "ÄRGER", True),
+    ('user.department -startsWith "ä"', "Ärger", True),
+    ('user.department -contains "ÜN"', "München", True),
+    ('user.department -in ["ΑΘΗΝΑ"]', "αθηνα", True),
+    ('user.department -eq "москва"', "МОСКВА", True),
+    ('user.displayName -eq "k"', "\u212a", True),  # Kelvin sign folds to k
+    ('user.displayName -eq "i"', "İ", True),  # its simple lower case
+    ('user.displayName -eq "İ"', "i", True),
+    ('user.displayName -eq "i"', "ı", False),  # dotless i is another letter
+    ('user.displayName -eq "οδος"', "ΟΔΟΣ", False),  # final sigma: ς is not σ
+    ('user.displayName -match "ø"', "Ø", True),
+    ('user.displayName -match "[ø]"', "Ø", True),
+    ('user.displayName -match "[Ø]"', "ø", True),
+    ('user.displayName -match "[^Ø]"', "ø", False),
+    ('user.displayName -match "^[a-z]+$"', "\u212a", True),  # as k
+    ('user.displayName -match "[ä]"', "a", False),
 ]
 
 
