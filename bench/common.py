@@ -81,7 +81,7 @@ def ensure_seeded(
         db = Database(url)
         progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=console)
-        tasks = {p: progress.add_task(p, total=users if p in ("users", "memberships", "licenses") else 1) for p in PHASES}
+        tasks = {p: progress.add_task(p, total=users if p in ("users", "memberships", "licenses", "events") else 1) for p in PHASES}
         try:
             with progress:
                 summary = await seed_tenant(
