@@ -81,7 +81,7 @@ class Runtime:
         and choose how SQL folds rule values (`membership_rule_sql.choose_fold`)."""
         async with db.read() as conn:
             catalog = await load_catalog(conn)
-            await membership_rule_sql.choose_fold(conn)
+            await membership_rule_sql.choose_fold(conn, db.url)
         return cls.of(db, catalog, clock, settings)
 
 

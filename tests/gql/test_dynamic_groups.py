@@ -349,3 +349,21 @@ async def test_d32_rules_with_a_regular_expression_follow_user_changes(tenant: T
     data = await tenant.ok(dry, {"i": {"userPrincipalName": f"u99@{tenant.domain}", "displayName": "User 99", "mail": "u99@example.com", "dryRun": True}})
     assert data["createUser"]["errors"] == []
     assert await members_of(tenant, group) == ["User 12"]
+
+
+async def test_r23_d32_case_is_ignored_beyond_a_to_z_by_the_whole_tenant_rule_and_by_user_changes(tenant: Tenant) -> None:
+    """Creating the group judges the tenant in SQL; a user change judges that user in Python (or
+    in SQL for -match): all the same letter by letter (Unicode's simple lower case)."""
+    await tenant.create_user("Åse Ærø", department="ÄRGER", userPrincipalName=f"ase@{tenant.domain}")
+    await tenant.create_user("Olga", department="Москва")
+    await tenant.create_user("Sigma", department="ΟΔΟΣ")
+    group = await dynamic_group(
+        tenant, "Folded", 'user.department -eq "ärger" -or user.department -startsWith "МОС" -or user.displayName -match "^åse æ"'
+    )
+    assert await members_of(tenant, group) == ["Olga", "Åse Ærø"]
+    preview = (await tenant.ok(PREVIEW, {"r": 'user.department -in ["οδοσ"]', "n": 5}))["membershipRulePreview"]
+    assert preview["matchingCount"] == 1 and preview["sample"] == [{"displayName": "Sigma"}]  # Σ is σ
+    await tenant.create_user("Dana", department="ärger")
+    nina = await tenant.create_user("Nina", department="Sales")
+    assert (await tenant.ok(UPDATE_USER, {"i": {"userId": nina, "displayName": "ÅSE ÆRØ II"}}))["updateUser"]["errors"] == []
+    assert await members_of(tenant, group) == ["Dana", "Olga", "Åse Ærø", "ÅSE ÆRØ II"]
