@@ -117,7 +117,7 @@ async def _oidc_actor(context: Context, token: UnverifiedOidcToken, keys: KeyCac
     tenant, trust, user = found
     payload = await verify(keys, token, trust)
     roles = roles_from(payload, trust.roles_claim)
-    return Actor(tenant=tenant, sub=user.user_principal_name if user else payload["sub"], roles=roles, user=user)
+    return Actor(tenant=tenant, sub=payload["sub"], roles=roles, user=user)
 
 
 def create_app(

@@ -157,7 +157,12 @@ async def create_user(rt: Runtime, actor: Actor, request: CreateUser) -> UserCha
 async def _license_new_user(change: Change, user: UserRecord, adds: dict[uuid.UUID, frozenset[uuid.UUID]]) -> ChangeSummary:
     facts = await load_facts(change.conn, change.tenant_id, [user.id])
     proposal = Proposal(user_ids={user.id}, upserts={(user.id, pid, DIRECT): NewPath(d) for pid, d in adds.items()})
-    return await decide_direct(change, proposal, [(user.id, pid) for pid in adds], facts=facts)
+    try:
+        return await decide_direct(change, proposal, [(user.id, pid) for pid in adds], facts=facts)
+    except Refused as refused:
+        # the refusal rolls the new user back: its problems name no user (an id that would
+        # name nothing, and differ between the dry run and the real run)
+        raise Refused([replace(p, user_id=None) for p in refused.problems]) from None
 
 
 def _user_gid(user_id: uuid.UUID) -> str:

@@ -174,7 +174,7 @@ class SplitDecision:
         a, b = self.in_sql.summary(change), self.by_engine.summary(change)
         deltas = self.pool_deltas()
         touched = {s.product_id for s in (*a.seats, *b.seats)} | set(deltas)
-        seats = seat_moves(change.catalog, touched, self.in_sql.pools_before, deltas)
+        seats = seat_moves(change.catalog, touched, self.seats_before(), deltas)  # the engine's users' products too
         counts: Counter[tuple[uuid.UUID, str]] = Counter()
         for total in (*a.error_totals, *b.error_totals):
             counts[(total.product_id, total.code.value)] += total.count

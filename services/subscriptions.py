@@ -30,7 +30,7 @@ from services.errors import ErrorCode, not_found, refuse
 from services.ids import product_id_arg, to_global_id, uuid_arg
 from services.license_changes import recover_seats
 from services.pools import figures_of
-from services.summaries import ChangeSummary, PathOutcome, SeatMove, error_totals
+from services.summaries import ChangeSummary, SeatMove
 
 
 @dataclass(frozen=True)
@@ -127,21 +127,16 @@ async def _summary(
 ) -> ChangeSummary:
     """Seats before and after; with `recover`, the new free seats go to whoever waits for them
     (R4, D2), and the summary shows the paths that take them."""
-    consumed_after = after.consumed
     if not change.dry_run and before != after:  # R27: seatsChanged
         await events.notify_seats(change.conn, change.tenant_id, [product_id])
-    outcomes: list[PathOutcome] = []
-    counts: dict[tuple[uuid.UUID, str], int] = {}
+    summary = ChangeSummary(change.dry_run, affected, [SeatMove(product_id, before.consumed, after.consumed, after.total)])
     if recover and after.available > 0:
         for decision in await recover_seats(change, [product_id], free_seats={product_id: after.available}):
-            step = decision.summary(change)
-            affected += step.affected_user_count
-            outcomes.extend(step.outcomes)
-            consumed_after += decision.pool_deltas().get(product_id, 0)
-            for total in step.error_totals:
-                counts[(total.product_id, total.code.value)] = counts.get((total.product_id, total.code.value), 0) + total.count
-    seats = [SeatMove(product_id, before.consumed, consumed_after, after.total)]
-    return ChangeSummary(change.dry_run, affected, seats, error_totals(change.catalog, counts), outcomes[:1000])
+            # the waiting paths that take the seats, and whatever else their users' seats move (R7)
+            summary = summary.merged(decision.summary(change), change.catalog)
+    # this change sets the product's total (a dry run's later steps read the stored one)
+    seats = [replace(s, total_units=after.total) if s.product_id == product_id else s for s in summary.seats]
+    return replace(summary, seats=seats)
 
 
 # ------------------------------------------------------------------------------ purchaseSubscription
@@ -322,7 +317,9 @@ async def take_over_subscription(rt: Runtime, actor: Actor, request: Subscriptio
         if not change.dry_run:
             await licensing.take_over_seats(change.conn, change.tenant_id, sub.id, sub.product_id)
             updated = await subscriptions.update_subscription(change.conn, change.tenant_id, sub.id, {"is_self_service": False})
-        changes = await _summary(change, sub.product_id, before, after, recover=True, affected=moved)
+        # the licenses drawn from it stay as they are (their seats are the pool's now): nobody's
+        # licenses or paths change, so no user is affected (D16)
+        changes = await _summary(change, sub.product_id, before, after, recover=True)
         await change.audit(
             "SUBSCRIPTION_TAKEN_OVER", f"Took over self-service {_label(change, sub)}; {moved} license(s) joined the pool",
             target_id=request.subscription_id, licenses=moved,

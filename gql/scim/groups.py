@@ -106,6 +106,11 @@ async def _existing(call: Call, raw_id: str) -> ScimGroup:
     return found
 
 
+def _key(value: str) -> str:
+    """A member value as compared within one PATCH (GUIDs ignore case)."""
+    return value.lower()
+
+
 def _member_values(value: Any) -> list[str]:
     items = value if isinstance(value, list) else [value]
     values: list[str] = []
@@ -117,8 +122,10 @@ def _member_values(value: Any) -> list[str]:
     return values
 
 
-async def _member_ids(call: Call, values: list[str]) -> list[str]:
-    """SCIM member values (GUIDs of users or groups) as the use cases' ids; unknown → 400 invalidValue."""
+async def _member_ids(call: Call, values: list[str], *, removing: bool = False) -> list[str]:
+    """SCIM member values (GUIDs of users or groups) as the use cases' ids; unknown → 400
+    invalidValue. `removing`: an id that names nobody (a user just deleted, say) is no member,
+    and removing a non-member is a no-op (D17): skipped."""
     limit = call.runtime.settings.max_members_per_call
     if len(values) > limit:
         raise ScimError(400, "tooMany", f"{len(values):,} member values in one request; at most {limit:,}: split the change.")
@@ -127,11 +134,15 @@ async def _member_ids(call: Call, values: list[str]) -> list[str]:
         try:
             keys.append(uuid.UUID(raw))
         except ValueError as exc:
+            if removing:
+                continue
             raise ScimError(400, "invalidValue", f"Member value {raw[:80]!r} is not the id of a user or group.") from exc
     async with call.runtime.db.read() as conn:
         users, found_groups = await scim_reads.member_kinds(conn, call.tenant_id, keys)
     unknown = [str(k) for k in keys if k not in users and k not in found_groups]
-    if unknown:
+    if unknown and removing:
+        keys = [k for k in keys if k in users or k in found_groups]
+    elif unknown:
         raise ScimError(400, "invalidValue", f"No user or group of this organisation has the id {unknown[0]}.")
     seen: set[uuid.UUID] = set()
     ids: list[str] = []
@@ -222,9 +233,38 @@ async def patch_group(call: Call, raw_id: str) -> Response:
     ops = _operations(await json_body(call.request))
     display_name: Any = KEEP
     external_id: Any = KEEP
-    add: list[str] = []
-    remove: list[str] = []
+    # the members as the operations leave them, in order (RFC 7644 §3.5.2): the last operation
+    # on a member decides (removed and added again: stays as it was, D14 keeps its seat); a
+    # replace resets the list, later operations edit the replacement
+    add: dict[str, str] = {}  # normalised value -> value, in order
+    remove: dict[str, str] = {}
     replace_members: list[str] | None = None
+
+    def adding(values: list[str]) -> None:
+        nonlocal replace_members
+        if replace_members is not None:
+            replace_members += [v for v in values if _key(v) not in {_key(m) for m in replace_members}]
+            return
+        for v in values:
+            remove.pop(_key(v), None)
+            add[_key(v)] = v
+
+    def removing(values: list[str]) -> None:
+        nonlocal replace_members
+        if replace_members is not None:
+            gone = {_key(v) for v in values}
+            replace_members = [m for m in replace_members if _key(m) not in gone]
+            return
+        for v in values:
+            add.pop(_key(v), None)
+            remove[_key(v)] = v
+
+    def replacing(values: list[str]) -> None:
+        nonlocal replace_members
+        add.clear()
+        remove.clear()
+        replace_members = list(values)
+
     for op in ops:
         verb = str(op.get("op", "")).lower()
         path = op.get("path")
@@ -245,9 +285,9 @@ async def patch_group(call: Call, raw_id: str) -> Response:
                 elif path_value == "members":
                     values = _member_values(item)
                     if verb == "add":
-                        add += values
+                        adding(values)
                     else:
-                        replace_members = values
+                        replacing(values)
                 else:
                     raise ScimError(400, "invalidPath", f"Groups have no attribute {key!r}.")
             continue
@@ -266,18 +306,18 @@ async def patch_group(call: Call, raw_id: str) -> Response:
             external_id = None if verb == "remove" else value
         elif lowered == "members":
             if verb == "add":
-                add += _member_values(value)
+                adding(_member_values(value))
             elif verb == "remove":
                 if value is None:
-                    replace_members = []
+                    replacing([])
                 else:
-                    remove += _member_values(value)  # Entra: {"op": "Remove", "path": "members", "value": [{"value": …}]}
+                    removing(_member_values(value))  # Entra: {"op": "Remove", "path": "members", "value": [{"value": …}]}
             else:
-                replace_members = _member_values(value) if value else []
+                replacing(_member_values(value) if value else [])
         elif selected is not None:
             if verb != "remove":
                 raise ScimError(400, "invalidPath", "members[value eq \"…\"] takes remove only; add members with path members.")
-            remove.append(selected)
+            removing([selected])
         else:
             raise ScimError(400, "invalidPath", f"Groups have no attribute {str(path)[:100]!r}.")
     if display_name is not KEEP and display_name is not None and not isinstance(display_name, str):
@@ -291,8 +331,8 @@ async def patch_group(call: Call, raw_id: str) -> Response:
     await groups.change_group(call.runtime, call.actor, ChangeGroup(
         to_global_id("Group", group.id), _rename(group, display_name, external_id),
         members=(await _member_ids(call, replace_members) if replace_members else []) if replace_members is not None else None,
-        remove=await _member_ids(call, remove) if remove else [],
-        add=await _member_ids(call, add) if add else [],
+        remove=await _member_ids(call, list(remove.values()), removing=True) if remove else [],
+        add=await _member_ids(call, list(add.values())) if add else [],
     ))
     if call.params.get("attributes") or call.params.get("excludedAttributes"):
         return await _respond(call, group.id)

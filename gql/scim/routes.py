@@ -41,7 +41,7 @@ def scim_routes(
 
     async def oidc_actor(rt: Runtime, token: UnverifiedOidcToken) -> tuple[TenantRecord, str, frozenset[Role]]:
         """As /graphql: the tenant that trusts the token's `iss` (nothing fetched otherwise),
-        the token verified against its settings, and the caller (UPN of a user, else `sub`)."""
+        the token verified against its settings, and the caller, audited by the token's `sub` (D11)."""
         async with rt.db.read() as conn:
             raw = await conn.get_raw_connection()
             reader = reads.Reader(raw.driver_connection, rt.db.count_statement)
@@ -51,7 +51,7 @@ def scim_routes(
             raise AuthError(UNTRUSTED_ISSUER)
         tenant, trust, user = found
         payload = await verify(keys, token, trust)
-        return tenant, user.user_principal_name if user else payload["sub"], roles_from(payload, trust.roles_claim)
+        return tenant, payload["sub"], roles_from(payload, trust.roles_claim)
 
     async def actor_of(request: Request) -> Actor:
         authorization = request.headers.get("authorization")

@@ -172,6 +172,23 @@ async def test_d5_else_the_caller_is_an_admin_principal_named_by_sub(rs: Trustin
     assert {"actor": "entra-object-4711", "action": "GROUP_CREATED"} in [e["node"] for e in audit["auditLog"]["edges"]]
 
 
+async def test_d11_a_caller_matched_to_a_user_is_audited_by_the_tokens_sub(rs: Trusting, oidc_api: Api) -> None:
+    """The caller is the user (D5: their own seats, `viewer`), but the audit's actor stays the
+    token's `sub` (D11), on GraphQL and on SCIM (scim:<sub>, R30)."""
+    await rs.tenant.create_user("Ann Lee")
+    token = rs.token(sub="entra-object-99", preferred_username=f"ann.lee@{rs.tenant.domain}", roles=["GlobalAdministrator"])
+    assert viewer_of(await rs.viewer(token))["user"] == {"userPrincipalName": f"ann.lee@{rs.tenant.domain}"}
+    body = (await rs.tenant.api.post(
+        'mutation { createGroup(input: { displayName: "By Ann" }) { group { id } errors { code } } }', token=token
+    )).json()
+    assert body["data"]["createGroup"]["errors"] == [], body
+    scim = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"via-ann@{rs.tenant.domain}"}
+    assert (await _scim(oidc_api, "POST", "/Users", token, scim)).status_code == 201
+    audit = [e["node"] for e in (await rs.tenant.ok("{ auditLog(first: 5) { edges { node { actor action } } } }"))["auditLog"]["edges"]]
+    assert {"actor": "entra-object-99", "action": "GROUP_CREATED"} in audit
+    assert {"actor": "scim:entra-object-99", "action": "USER_CREATED"} in audit
+
+
 async def test_r31_hs256_tokens_keep_working_for_a_tenant_that_trusts_an_issuer(rs: Trusting) -> None:
     viewer = viewer_of(await rs.viewer(rs.tenant.token(Role.GLOBAL_READER)))
     assert viewer["roles"] == ["GLOBAL_READER"]

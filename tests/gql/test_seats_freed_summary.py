@@ -93,3 +93,75 @@ async def test_r4_a_group_license_removed_hands_its_seats_to_another_groups_queu
     assert without_dry_run(real["changes"]) == without_dry_run(dry["changes"])
     assert (await product(tenant, "EMS"))["consumedUnits"] == 2
     assert [(await states(tenant, u))[0][2] for u in waiting] == ["ACTIVE", "ACTIVE", "ERROR"]
+
+
+QUANTITY = (
+    "mutation($i: UpdateSubscriptionQuantityInput!) { updateSubscriptionQuantity(input: $i) { errors { code message } "
+    f"{CHANGES} }} }}"
+)
+MEMBERS = f"mutation($i: GroupMembersInput!) {{ removeGroupMembers(input: $i) {{ errors {{ code message }} {CHANGES} }} }}"
+
+
+async def audio_waits_for_skype(tenant: Tenant, skype_holders: list[str]) -> tuple[str, str, str]:
+    """One seat each of Skype for Business Online (Plan 2) and Audio Conferencing (which needs
+    Skype's plan, R7). Wes waits for Skype (COUNT_VIOLATION) behind the holders, so his Audio
+    Conferencing path is in DEPENDENCY_VIOLATION and takes no seat. Returns the Skype
+    subscription, Wes and the holders' group."""
+    skype_sub = await tenant.buy("MCOSTANDARD", 1)
+    await tenant.buy("MCOMEETADV", 1)
+    skype, audio = [(await product(tenant, s))["id"] for s in ("MCOSTANDARD", "MCOMEETADV")]
+    wes = await tenant.create_user("Wes")
+    holders = await tenant.create_group("Skype holders", skype_holders)
+    for group in (holders, await tenant.create_group("Skype for Wes", [wes])):
+        await license_group(tenant, group, [{"productId": skype}])
+    await license_group(tenant, await tenant.create_group("Audio", [wes]), [{"productId": audio}])
+    assert sorted(s[0::2] for s in await states(tenant, wes)) == [("MCOMEETADV", "ERROR"), ("MCOSTANDARD", "ERROR")]
+    assert (await product(tenant, "MCOMEETADV"))["consumedUnits"] == 0
+    return skype_sub, wes, holders
+
+
+@pytest.mark.parametrize("freeing", ["a member leaves", "a seat is bought"])
+async def test_r7_a_dependent_path_that_recovers_with_the_seat_shows_its_own_products_seats(tenant: Tenant, freeing: str) -> None:
+    """The freed (or bought) Skype seat goes to Wes, whose Audio Conferencing path then recovers
+    and takes that product's seat: the summary lists both products, as the pools show them after."""
+    holder = await tenant.create_user("Hal")
+    skype_sub, wes, holders = await audio_waits_for_skype(tenant, [holder])
+    if freeing == "a member leaves":
+        i, query, field = {"groupId": holders, "memberIds": [holder]}, MEMBERS, "removeGroupMembers"
+        skype_after = (1, 1, 1)
+    else:
+        i, query, field = {"subscriptionId": skype_sub, "quantity": 2}, QUANTITY, "updateSubscriptionQuantity"
+        skype_after = (1, 2, 2)
+    dry = (await tenant.ok(query, {"i": {**i, "dryRun": True}}))[field]
+    assert dry["errors"] == []
+    seats = {s["product"]["skuPartNumber"]: (s["consumedBefore"], s["consumedAfter"], s["totalUnits"])
+             for s in dry["changes"]["products"]}
+    assert seats == {"MCOMEETADV": (0, 1, 1), "MCOSTANDARD": skype_after}
+    assert ("Wes", "MCOMEETADV", "ACTIVE") in [
+        (o["user"]["displayName"], o["product"]["skuPartNumber"], o["state"]) for o in dry["changes"]["outcomes"]
+    ]
+    assert (await product(tenant, "MCOMEETADV"))["consumedUnits"] == 0  # the dry run stored nothing
+    real = (await tenant.ok(query, {"i": i}))[field]
+    assert without_dry_run(real["changes"]) == without_dry_run(dry["changes"])
+    for sku, (_, consumed, total) in seats.items():
+        pool = await product(tenant, sku)
+        assert (pool["consumedUnits"], pool["totalUnits"]) == (consumed, total), sku
+    assert sorted(s[0::2] for s in await states(tenant, wes)) == [("MCOMEETADV", "ACTIVE"), ("MCOSTANDARD", "ACTIVE")]
+
+
+CREATE = """
+mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } errors { code field userId productId } changes { dryRun } } }"""
+
+
+async def test_d16_a_refused_create_user_names_no_user(tenant: Tenant) -> None:
+    """The refused new user is rolled back: its license problems carry no user id (one would name
+    nothing, and differ between the dry run and the real run)."""
+    await tenant.buy("EMS", 1)
+    ems = (await product(tenant, "EMS"))["id"]
+    i = {"userPrincipalName": f"nowhere@{tenant.domain}", "displayName": "Nowhere", "licenses": [{"productId": ems}]}
+    dry = (await tenant.ok(CREATE, {"i": {**i, "dryRun": True}}))["createUser"]
+    real = (await tenant.ok(CREATE, {"i": i}))["createUser"]
+    assert dry == real
+    assert real["user"] is None and real["changes"] is None
+    assert [(e["code"], e["userId"], e["productId"]) for e in real["errors"]] == [("USAGE_LOCATION_REQUIRED", None, ems)]
+    assert (await tenant.ok("{ users(first: 5) { totalCount } }"))["users"]["totalCount"] == 0

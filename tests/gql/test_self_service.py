@@ -351,6 +351,8 @@ async def test_r3_take_over_moves_seats_and_licenses_into_the_pool(shop: Shop, r
     assert taken["changes"]["products"] == [
         {"product": {"skuPartNumber": "SPE_E3"}, "consumedBefore": 1, "consumedAfter": 3, "totalUnits": 5}
     ]
+    # the purchaser's licenses stay as they are, their seats now the pool's: nobody is affected (D16)
+    assert taken["changes"]["affectedUserCount"] == 0
 
     pool = await shop.pool()
     assert (pool["totalUnits"], pool["consumedUnits"], pool["availableUnits"]) == (5, 3, 2)

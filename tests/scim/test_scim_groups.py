@@ -175,3 +175,55 @@ async def test_members_is_read_in_any_case_on_post_and_put(scim: Scim) -> None:
     assert await member_ids(scim, created["id"]) == [b]
     await scim.ok("PUT", f"/Groups/{created['id']}", {"schemas": [GROUP_SCHEMA], "displayName": "Cased"})
     assert await member_ids(scim, created["id"]) == []
+
+
+STATES = "query($id: ID!) { user(id: $id) { licenseAssignmentStates { state error { code } } } }"
+AUDIT_ACTIONS = "{ auditLog(first: 20) { edges { node { action } } } }"
+
+
+async def test_r30_d14_a_patch_is_judged_on_where_its_operations_leave_the_members(scim: Scim) -> None:
+    """Operations apply in order (RFC 7644 §3.5.2) and the PATCH is judged on the result: a
+    member removed and added again in one PATCH stays as they were — their seat kept (D14),
+    nothing audited or appended; one added and then removed is not added."""
+    t = scim.tenant
+    await t.buy("EMS", 1)
+    ems = (await product(t, "EMS"))["id"]
+    holder, waiting, other = [(await scim.create_user(f"s{i}@contoso.example", name={"givenName": f"S{i}"}))["id"]
+                              for i in range(3)]
+    group = (await scim.create_group("Seated", [holder, waiting]))["id"]
+    await license_group(t, gid("Group", group), [{"productId": ems}])
+
+    async def seat_states() -> list[str]:
+        return [(await t.ok(STATES, {"id": gid("User", u)}))["user"]["licenseAssignmentStates"][0]["state"] for u in (holder, waiting)]
+
+    assert await seat_states() == ["ACTIVE", "ERROR"]
+    audits = len((await t.ok(AUDIT_ACTIONS))["auditLog"]["edges"])
+    events = (await t.ok("{ licenseEvents(first: 1) { totalCount } }"))["licenseEvents"]["totalCount"]
+    await scim.patch(f"/Groups/{group}", {"op": "remove", "path": f'members[value eq "{holder}"]'},
+                     {"op": "add", "path": "members", "value": [{"value": holder}]}, status=204)
+    assert await member_ids(scim, group) == sorted([holder, waiting])
+    assert await seat_states() == ["ACTIVE", "ERROR"]  # the holder kept the seat
+    assert len((await t.ok(AUDIT_ACTIONS))["auditLog"]["edges"]) == audits
+    assert (await t.ok("{ licenseEvents(first: 1) { totalCount } }"))["licenseEvents"]["totalCount"] == events
+    # added, then removed: not a member; removed after a replace: not in the replacement
+    await scim.patch(f"/Groups/{group}", {"op": "add", "path": "members", "value": [{"value": other}]},
+                     {"op": "remove", "path": "members", "value": [{"value": other}]}, status=204)
+    assert await member_ids(scim, group) == sorted([holder, waiting])
+    await scim.patch(f"/Groups/{group}", {"op": "replace", "path": "members", "value": [{"value": holder}, {"value": other}]},
+                     {"op": "remove", "path": f'members[value eq "{other}"]'}, status=204)
+    assert await member_ids(scim, group) == [holder]
+
+
+async def test_d17_removing_an_id_that_names_nobody_is_a_no_op(scim: Scim) -> None:
+    """Entra removes the memberships of a user it has just deprovisioned: the id names nobody
+    any more, so it is no member, and removing a non-member changes nothing (D17)."""
+    gone, stays = [(await scim.create_user(f"g{i}@contoso.example"))["id"] for i in range(2)]
+    group = (await scim.create_group("Team", [gone, stays]))["id"]
+    await scim.ok("DELETE", f"/Users/{gone}", status=204)
+    await scim.patch(f"/Groups/{group}", {"op": "Remove", "path": "members", "value": [{"value": gone}]}, status=204)
+    await scim.patch(f"/Groups/{group}", {"op": "remove", "path": f'members[value eq "{gone}"]'}, status=204)
+    await scim.patch(f"/Groups/{group}", {"op": "remove", "path": 'members[value eq "not-a-guid"]'}, status=204)
+    assert await member_ids(scim, group) == [stays]
+    # adding an id that names nobody is still refused
+    await scim.error("PATCH", f"/Groups/{group}", {"schemas": [PATCH_OP], "Operations": [
+        {"op": "add", "path": "members", "value": [{"value": gone}]}]}, 400, "invalidValue")
