@@ -74,8 +74,10 @@ class BatchDecision:
         outcomes = [
             PathOutcome(
                 o.user_id, o.product_id, None if o.group_id == DIRECT else o.group_id, o.state,
-                None if o.removed or o.error_code is None else ErrorCode(o.error_code),
-                None if o.removed or o.error_code is None else message_of(messages, o), o.removed,
+                # a removed path as it was stored, its error included (null only when ACTIVE; the
+                # batch decides in SQL only paths whose errors are a seat's or a location's)
+                None if o.error_code is None or o.state != "ERROR" else ErrorCode(o.error_code),
+                None if o.error_code is None or o.state != "ERROR" else message_of(messages, o), o.removed,
                 (o.queue_seq, o.created_seq, str(o.product_id), str(o.group_id)),
             )
             for o in figures.outcomes

@@ -30,7 +30,7 @@ from db.repo import subscriptions as subscription_repo
 from db.repo.licensing import Facts, LicenseKey, PathKey, StoredPath, load_facts
 from engine.subscription_pool import PoolFigures
 from services.change import Change
-from services.errors import Problem, Refused, path_code
+from services.errors import ErrorCode, Problem, Refused, path_code
 from services.pools import read_figures
 from services.summaries import MAX_OUTCOMES, ChangeSummary, PathOutcome, error_totals, seat_moves
 
@@ -215,9 +215,12 @@ class Decision:
         shown = heapq.nsmallest(MAX_OUTCOMES, changed, key=lambda item: (item[1] is None or item[1].is_active, line(item[0])))
         outcomes = []
         for key, state in shown:
-            if state is None:
+            if state is None:  # removed: as it was stored, its error included (null only when ACTIVE)
+                stored = self.before[key]
+                had = ErrorCode(stored.error_code) if stored.state == "ERROR" and stored.error_code else None
                 outcome = PathOutcome(
-                    key[0], key[1], _group_or_none(key[2]), self.before[key].state, None, None, True, line(key)
+                    key[0], key[1], _group_or_none(key[2]), stored.state, had,
+                    (stored.error_message or "") if had else None, True, line(key),
                 )
             else:
                 code = path_code(state.error) if state.error is not None else None
@@ -281,7 +284,7 @@ def _engine_path(
 async def decide(
     change: Change, proposal: Proposal, *, direct: bool, requested: Iterable[tuple[uuid.UUID, uuid.UUID]] = (),
     self_service_subscription: SubscriptionRecord | None = None, facts: Facts | None = None,
-    free_seats: Mapping[uuid.UUID, int] | None = None,
+    free_seats: Mapping[uuid.UUID, int] | None = None, refused_from: Mapping[PathKey, StoredPath] | None = None,
 ) -> Decision:
     """Evaluate the affected users before and after the proposal (`engine.evaluate`).
 
@@ -290,6 +293,10 @@ async def decide(
     it would newly put any path into ERROR (D1, D16: `Decision.refusals`). `free_seats`: the
     free seats of some products as the change leaves them, where a dry run has not stored
     what changes them (a subscription's new quantity, seats an earlier step took).
+    `refused_from`: for a direct change that follows an earlier step of the same change (a
+    user's dynamic groups followed, D24), the paths as they were before the whole change: D1
+    refuses for the paths among them that turn from ACTIVE to ERROR; a path the earlier step
+    created is never refused for.
     """
     conn, rt, tid = change.conn, change.runtime, change.tenant_id
     if facts is None:
@@ -339,8 +346,10 @@ async def decide(
                 str(p.user_id), str(p.product_id), _gid(p.group_id), engine.PathStatus(p.state),
                 engine.ErrorCode(p.error_code) if p.error_code else None, p.error_message,
             )
-            for p in facts.paths.values()
+            for p in (facts.paths if refused_from is None else refused_from).values()
         ]
+        if refused_from is not None:  # paths the earlier step created: as they are now
+            before_states += [s for s in after.paths if decision.key_of(s) not in refused_from]
         free = await rows.self_service_free(conn, tid, products)
         decision.refusals = engine.direct_refusals(
             before_states, after, rt.engine_catalog, requested=[(str(u), str(p)) for u, p in requested],

@@ -9,12 +9,12 @@ groups by their rules (R22, `dynamic_groups.follow_rules`), with the licenses th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from db.records import UserRecord
 from db.repo import dynamic_groups as rule_rows
-from db.repo.licensing import load_facts
+from db.repo.licensing import PathKey, StoredPath, load_facts
 from services.change import Change
 from services.dynamic_groups import RuleMoves, follow_rules
 from services.errors import Problem, Refused
@@ -55,9 +55,12 @@ async def users_changed(
     # the dynamic groups first: D1 refuses only for the paths the users keep, so a path the
     # change ends by taking its user out of a dynamic group must be gone when the new
     # locations are judged (a dry run stores these moves in its own, rolled-back transaction)
+    # D24: D1 judges the paths the users keep against how they were before the whole change
+    # (the dynamic groups' step below may already have recorded the new values' errors)
+    original = (await load_facts(change.conn, change.tenant_id, list(locations))).paths if locations and refuse_new_errors else None
     moves = await follow_rules(change, created=created, updated=updated, stored_ids=stored_ids, store_in_dry_run=bool(locations))
     if locations:
-        summary = await _locations_changed(change, locations, refuse=refuse_new_errors)
+        summary = await _locations_changed(change, locations, refuse=refuse_new_errors, refused_from=original)
     if deleted:
         # the deleted users leave their dynamic groups with their memberships: the audit counts
         # those leaves as it counts a rule's (D32)
@@ -70,10 +73,14 @@ async def users_changed(
     return UsersChanged(summary, freed, moves)
 
 
-async def _locations_changed(change: Change, locations: dict[uuid.UUID, str | None], *, refuse: bool) -> ChangeSummary:
-    """R8, D1: new usage locations re-evaluate the users' paths."""
+async def _locations_changed(
+    change: Change, locations: dict[uuid.UUID, str | None], *, refuse: bool,
+    refused_from: Mapping[PathKey, StoredPath] | None = None,
+) -> ChangeSummary:
+    """R8, D1: new usage locations re-evaluate the users' paths (`refused_from`: the paths
+    before the whole change, `license_changes.decide`)."""
     proposal = Proposal(user_ids=set(locations), locations=dict(locations))
-    decision = await decide(change, proposal, direct=refuse)
+    decision = await decide(change, proposal, direct=refuse, refused_from=refused_from)
     if decision.refusals:
         raise Refused([
             Problem(p.code, p.message, "input.usageLocation", p.user_id, p.product_id) for p in decision.problems()

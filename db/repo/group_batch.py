@@ -340,7 +340,8 @@ SELECT count(*) FROM (
 ) affected
 """
 OUTCOMES = """
-SELECT user_id, product_id, group_id, state, error_code, removed, queue_seq, created_seq FROM gb_result
+SELECT user_id, product_id, group_id, state, CASE WHEN removed THEN old_error ELSE error_code END AS error_code, removed,
+       queue_seq, created_seq FROM gb_result
 WHERE changed
 ORDER BY (removed OR error_code IS NULL), queue_seq, created_seq, product_id, group_id
 LIMIT :n
@@ -488,7 +489,7 @@ class Outcome:
     product_id: uuid.UUID
     group_id: uuid.UUID  # DIRECT for a direct path
     state: str
-    error_code: str | None
+    error_code: str | None  # a removed path's as it was stored
     removed: bool
     queue_seq: int = 0  # its place in line (D2) and its user's creation number: the R4 order
     created_seq: int = 0

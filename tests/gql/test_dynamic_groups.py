@@ -132,6 +132,44 @@ async def test_d24_clearing_the_location_that_put_a_user_in_a_licensed_dynamic_g
     assert [e["code"] for e in kept["errors"]] == ["USAGE_LOCATION_REQUIRED"]
 
 
+async def test_d24_a_change_that_also_moves_the_user_between_dynamic_groups_still_refuses_for_the_paths_kept(api: Any) -> None:
+    """Leaving (or joining) a dynamic group is never refused, but the paths the user keeps are
+    judged against how they were before the whole change (D1): a direct EMS that the cleared
+    location would put into ERROR refuses the change, dry run and real run alike, and nothing
+    changes — also when the same change takes the user out of one dynamic group or into
+    another."""
+    tenant = await api.new_tenant(default_usage_location=None)
+    await tenant.buy("EMS", 10)
+    ems = (await product(tenant, "EMS"))["id"]
+    norway = await dynamic_group(tenant, "Norway", 'user.usageLocation -eq "NO"')
+    ops = await dynamic_group(tenant, "Ops", 'user.department -eq "ops"')
+    for group in (norway, ops):
+        assert (await license_group(tenant, group, [{"productId": ems}]))["errors"] == []
+    rita = await tenant.create_user("Rita", location="NO", department="engineering")
+    nils = await tenant.create_user("Nils", location="SE")
+    lea = await tenant.create_user("Lea", location="NO", department="ops")
+    assert (await assign(tenant, [rita, nils], [{"productId": ems}]))["errors"] == []
+    before = {u: await states(tenant, u) for u in (rita, nils, lea)}
+    cases = [
+        (rita, {"usageLocation": None}),  # leaves Norway, keeps the direct path
+        (nils, {"usageLocation": None, "department": "ops"}),  # joins Ops, keeps the direct path
+        (lea, {"usageLocation": None}),  # leaves Norway, keeps the Ops path (no tenant default)
+    ]
+    for user, change in cases:
+        for dry in (True, False):
+            refused = (await tenant.ok(UPDATE_USER, {"i": {"userId": user, **change, "dryRun": dry}}))["updateUser"]
+            assert [(e["code"], e["field"]) for e in refused["errors"]] == [("USAGE_LOCATION_REQUIRED", "input.usageLocation")], (
+                user, dry, refused)
+            assert refused["changes"] is None
+    assert {u: await states(tenant, u) for u in (rita, nils, lea)} == before
+    assert await members_of(tenant, norway) == ["Lea", "Rita"]
+    assert await members_of(tenant, ops) == ["Lea"]
+    # moving Rita to another location she may have leaves Norway and refuses nothing
+    moved = (await tenant.ok(UPDATE_USER, {"i": {"userId": rita, "usageLocation": "SE"}}))["updateUser"]
+    assert moved["errors"] == []
+    assert await states(tenant, rita) == [("EMS", None, "ACTIVE", None)]
+
+
 async def test_r19_a_dry_run_create_user_shows_the_licenses_its_dynamic_groups_give(tenant: Tenant) -> None:
     """The dry run decides the rule-driven licenses as the real run does, and stores nothing."""
     await tenant.buy("EMS", 5)

@@ -165,3 +165,21 @@ async def test_d16_a_refused_create_user_names_no_user(tenant: Tenant) -> None:
     assert real["user"] is None and real["changes"] is None
     assert [(e["code"], e["userId"], e["productId"]) for e in real["errors"]] == [("USAGE_LOCATION_REQUIRED", None, ems)]
     assert (await tenant.ok("{ users(first: 5) { totalCount } }"))["users"]["totalCount"] == 0
+
+
+async def test_d16_a_removed_path_shows_the_error_it_had(tenant: Tenant) -> None:
+    """A removed path is listed as it was stored: ERROR with its error (`error` is null only
+    when ACTIVE), after the change's own errors — decided in SQL (a member leaves) or by the
+    engine (the user is deleted)."""
+    await tenant.buy("EMS", 1)
+    ems = (await product(tenant, "EMS"))["id"]
+    users = [await tenant.create_user(f"Member {i}") for i in range(3)]
+    group = await tenant.create_group("Queue", users)
+    await license_group(tenant, group, [{"productId": ems}])
+    left = (await tenant.ok(MEMBERS, {"i": {"groupId": group, "memberIds": [users[1]]}}))["removeGroupMembers"]
+    deleted = (await tenant.ok(DELETE, {"i": {"userId": users[2]}}))["deleteUser"]
+    for payload in (left, deleted):
+        assert [(o["state"], o["error"]["code"] if o["error"] else None, o["removed"]) for o in payload["changes"]["outcomes"]] == [
+            ("ERROR", "COUNT_VIOLATION", True)
+        ]
+        assert payload["changes"]["errorCounts"] == []  # the change left no path in error
