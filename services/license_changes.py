@@ -28,6 +28,7 @@ from db.repo import events
 from db.repo import licensing as rows
 from db.repo import subscriptions as subscription_repo
 from db.repo.licensing import Facts, LicenseKey, PathKey, StoredPath, load_facts
+from engine.subscription_lifecycle import SubscriptionStatus, view
 from engine.subscription_pool import PoolFigures
 from services.change import Change
 from services.errors import ErrorCode, Problem, Refused, path_code
@@ -330,9 +331,12 @@ async def decide(
     for pid, free in (free_seats or {}).items():
         available[str(pid)] = free
     if self_service_subscription is not None:
-        # D6: the purchaser's seats come from their own subscription, not the pool
+        # D6: the purchaser's seats come from their own subscription, not the pool; R15: a
+        # DISABLED (or DELETED) one gives no new seat, while the seats already drawn stay
         used = await rows.self_service_seats_used(conn, tid, self_service_subscription.id)
-        available[str(self_service_subscription.product_id)] = self_service_subscription.quantity - used
+        status = view(self_service_subscription.terms, change.now, rt.cancellation_window).status
+        usable = self_service_subscription.quantity if status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.EXPIRED) else 0
+        available[str(self_service_subscription.product_id)] = usable - used
     holders = [(str(u), str(p)) for u, p in facts.holders | set(facts.self_service_holders)]
     args = (users, list(after_paths.values()), rt.engine_catalog, rt.rules, available)
     if len(after_paths) > OFF_LOOP_PATHS:

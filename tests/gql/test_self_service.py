@@ -31,7 +31,7 @@ mutation($i: AssignLicensesInput!) {
 PURCHASE = """
 mutation($i: PurchaseSubscriptionInput!) {
   purchaseSubscription(input: $i) {
-    subscription { id quantity isSelfService isTrial purchasedBy { id userPrincipalName } }
+    subscription { id quantity isSelfService isTrial status purchasedBy { id userPrincipalName } }
     errors { code field message }
     changes { products { product { skuPartNumber } consumedBefore consumedAfter totalUnits } }
   }
@@ -430,3 +430,20 @@ async def test_d6_a_group_license_reaching_a_self_service_holder_keeps_that_seat
     )
     paths = bob_paths["user"]["licenseAssignmentStates"]
     assert sorted((p["state"], p["assignedByGroup"] is not None) for p in paths) == [("ACTIVE", False), ("ACTIVE", True)]
+
+
+async def test_r15_a_disabled_self_service_subscription_gives_no_new_seat(shop: Shop) -> None:
+    """Bought 425 days ago without recurring billing: past its term and its grace, DISABLED.
+    Its purchaser can draw no new seat from it (R15), and nothing is stored."""
+    from datetime import UTC, datetime, timedelta
+
+    started = (datetime.now(UTC) - timedelta(days=425)).isoformat()
+    bought = await shop.buy_self_service(shop.e3, 2, startsAt=started, recurringBilling=False)
+    assert bought["errors"] == [] and bought["subscription"]["status"] == "DISABLED", bought
+    ss = bought["subscription"]["id"]
+    count = "{ licenseEvents(first: 1) { totalCount } }"
+    events = (await shop.tenant.ok(count))["licenseEvents"]["totalCount"]
+    refused = await shop.assign([shop.bob], [{"productId": shop.e3, "subscriptionId": ss}], token=shop.ann_token)
+    assert codes(refused) == ["COUNT_VIOLATION"]
+    assert await shop.licenses(shop.bob) == []
+    assert (await shop.tenant.ok(count))["licenseEvents"]["totalCount"] == events
