@@ -240,24 +240,17 @@ async def patch_group(call: Call, raw_id: str) -> Response:
     remove: dict[str, str] = {}
     replace_members: list[str] | None = None
 
-    def adding(values: list[str]) -> None:
+    def applying(values: list[str], *, added: bool) -> None:
         nonlocal replace_members
         if replace_members is not None:
-            replace_members += [v for v in values if _key(v) not in {_key(m) for m in replace_members}]
+            keys = {_key(v) for v in values}
+            kept = [m for m in replace_members if _key(m) not in keys]
+            replace_members = kept + values if added else kept
             return
+        into, out_of = (add, remove) if added else (remove, add)
         for v in values:
-            remove.pop(_key(v), None)
-            add[_key(v)] = v
-
-    def removing(values: list[str]) -> None:
-        nonlocal replace_members
-        if replace_members is not None:
-            gone = {_key(v) for v in values}
-            replace_members = [m for m in replace_members if _key(m) not in gone]
-            return
-        for v in values:
-            add.pop(_key(v), None)
-            remove[_key(v)] = v
+            out_of.pop(_key(v), None)
+            into[_key(v)] = v
 
     def replacing(values: list[str]) -> None:
         nonlocal replace_members
@@ -285,7 +278,7 @@ async def patch_group(call: Call, raw_id: str) -> Response:
                 elif path_value == "members":
                     values = _member_values(item)
                     if verb == "add":
-                        adding(values)
+                        applying(values, added=True)
                     else:
                         replacing(values)
                 else:
@@ -306,18 +299,18 @@ async def patch_group(call: Call, raw_id: str) -> Response:
             external_id = None if verb == "remove" else value
         elif lowered == "members":
             if verb == "add":
-                adding(_member_values(value))
+                applying(_member_values(value), added=True)
             elif verb == "remove":
                 if value is None:
                     replacing([])
                 else:
-                    removing(_member_values(value))  # Entra: {"op": "Remove", "path": "members", "value": [{"value": …}]}
+                    applying(_member_values(value), added=False)  # Entra: {"op": "Remove", "path": "members", "value": [{"value": …}]}
             else:
                 replacing(_member_values(value) if value else [])
         elif selected is not None:
             if verb != "remove":
                 raise ScimError(400, "invalidPath", "members[value eq \"…\"] takes remove only; add members with path members.")
-            removing([selected])
+            applying([selected], added=False)
         else:
             raise ScimError(400, "invalidPath", f"Groups have no attribute {str(path)[:100]!r}.")
     if display_name is not KEEP and display_name is not None and not isinstance(display_name, str):
