@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
-from graphql import DocumentNode, GraphQLError
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_limit
@@ -70,6 +70,20 @@ class CheckedDocuments(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        document = context.graphql_document
+        # the name the request gave (`operation_name` falls back to the first operation's)
+        provided = getattr(context, "_provided_operation_name", None)
+        if (
+            document is not None and provided is None
+            and sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
+        ):
+            # GraphQL's GetOperation: without a name nothing is chosen, nothing runs (a request
+            # error; validation is skipped, the document is not cached)
+            context.pre_execution_errors = [GraphQLError(
+                "The document holds several operations: name the one to run with `operationName`."
+            )]
+            yield
+            return
         if self.cached:
             context.pre_execution_errors = []  # validated when it was first seen
         elif context.graphql_document is not None:

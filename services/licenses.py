@@ -227,14 +227,16 @@ async def _assign_licenses(change: Change, request: AssignLicenses) -> LicensesA
     problems: list[Problem] = []
     guests = [uid for uid in ids if users[uid].user_type == "GUEST"]
     if guests and (adds or request.replace) and not change.actor.has_any({Role.GLOBAL_ADMINISTRATOR}):
-        for uid in guests:
-            problems.append(
-                Problem(
-                    ErrorCode.GLOBAL_ADMINISTRATOR_REQUIRED,
-                    f"{users[uid].display_name} is a guest: only a Global Administrator can assign licenses to guests directly.",
-                    user_id=uid,
+        for uid in guests:  # D4: per user × product (a REPLACE adding nothing: per user)
+            for pid in list(adds) or [None]:
+                what = f"{catalog.products[pid].display_name} to" if pid is not None else "licenses to"
+                problems.append(
+                    Problem(
+                        ErrorCode.GLOBAL_ADMINISTRATOR_REQUIRED,
+                        f"{users[uid].display_name} is a guest: only a Global Administrator can assign {what} guests directly.",
+                        user_id=uid, product_id=pid,
+                    )
                 )
-            )
     proposal = Proposal(user_ids=set(ids))
     requested: list[tuple[uuid.UUID, uuid.UUID]] = []
     group_ids = {k[2] for k in facts.paths if k[2] != DIRECT}

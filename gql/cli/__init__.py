@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -84,11 +88,13 @@ def serve(
                 console.print(f"Tenant:    {DEMO_TENANT} (demo)")
                 console.print("Token (Global Administrator, 24 h) — in GraphiQL's Headers tab put:")
                 console.print(f'  {{"Authorization": "Bearer {token}"}}', soft_wrap=True)
+            cli = _invoked_as()
             console.print(
-                "Another token: [bold]licensing token --tenant contoso --role GlobalAdministrator[/]"
+                f"Another token: [bold]{cli} token --tenant contoso --role GlobalAdministrator[/]"
                 if demo
-                else "Get a token: [bold]licensing tenants create contoso --name Contoso --domain contoso.example[/] then "
-                "[bold]licensing token --tenant contoso --role GlobalAdministrator[/]"
+                else f"Get a token: [bold]{cli} tenants create contoso --name Contoso --domain contoso.example[/] then "
+                f"[bold]{cli} token --tenant contoso --role GlobalAdministrator[/]",
+                soft_wrap=True,
             )
             if workers > 1:
                 console.print(f"Workers:   {workers} processes on one port")
@@ -144,9 +150,19 @@ def _oidc_option(config: Settings, issuer: str | None, audience: str | None, rol
         raise fail(" ".join(p.message for p in exc.problems)) from exc
 
 
+def _invoked_as() -> str:
+    """The command as the admin can type it again: `licensing` when that is on PATH, else the
+    path it was started by (`.venv/bin/licensing` after the README's first command)."""
+    started = sys.argv[0] if sys.argv and sys.argv[0] else "licensing"
+    found = shutil.which("licensing")
+    if found and Path(found).resolve() == Path(started).resolve():
+        return "licensing"
+    return started if os.sep in started else "licensing"
+
+
 def _trust_said(trust: OidcTrust | None) -> str:
     if trust is None:
-        return "no OpenID Connect issuer (HS256 tokens only)"
+        return "trusts no OpenID Connect issuer (HS256 tokens only)"
     return f"trusts {trust.issuer} (audience {trust.audience}, roles in {trust.roles_claim})"
 
 

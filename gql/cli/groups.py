@@ -59,8 +59,8 @@ def groups_create(
         return to_global_id("Group", group.id), members
 
     gid, members = run_with_db(config, work)
-    kind = f"dynamic group with {members:,} member(s)" if rule else "group"
-    console.print(f"[green]Created {kind}[/] {escape(name)} (id {gid}).", highlight=False)
+    members_said = f" with {members:,} member(s)" if rule else ""
+    console.print(f"[green]Created {'dynamic ' if rule else ''}group[/] {escape(name)}{members_said} (id {gid}).", highlight=False)
 
 
 @groups_app.command("preview")

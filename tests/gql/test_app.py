@@ -100,3 +100,24 @@ async def test_graphql_response_json_makes_validation_failures_400(tenant: Tenan
     )
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/graphql-response+json")
+
+
+async def test_several_operations_without_an_operation_name_run_nothing(tenant: Tenant, api: Any) -> None:
+    """GraphQL's GetOperation: a document with several operations needs `operationName`; without
+    it the request is an error (400 under graphql-response+json, 200 and no data under JSON) and
+    nothing runs — not even the first operation, a mutation here."""
+    document = (
+        'mutation M { updateTenant(input: { defaultUsageLocation: "SE" }) { errors { code } } } '
+        "query Q { viewer { tenant { defaultUsageLocation } } }"
+    )
+    headers = {"Authorization": f"Bearer {tenant.admin}"}
+    for accept, status in (("application/graphql-response+json", 400), ("application/json", 200)):
+        for _ in range(2):  # the second time from the cache of checked documents
+            response = await api.client.post("/graphql", json={"query": document}, headers={**headers, "Accept": accept})
+            body = response.json()
+            assert response.status_code == status, body
+            assert body.get("data") is None and "operationName" in body["errors"][0]["message"]
+    viewer = await tenant.ok("{ viewer { tenant { defaultUsageLocation } } }")
+    assert viewer["viewer"]["tenant"]["defaultUsageLocation"] == "US"
+    named = await api.client.post("/graphql", json={"query": document, "operationName": "Q"}, headers=headers)
+    assert named.json()["data"] == {"viewer": {"tenant": {"defaultUsageLocation": "US"}}}

@@ -187,6 +187,13 @@ async def test_r17_guest_direct_license_needs_global_admin(tenant: Tenant) -> No
     ))["user"]["id"]
     as_license_admin = await assign(tenant, [guest], [{"productId": e3}], token=tenant.token(Role.LICENSE_ADMINISTRATOR))
     assert [e["code"] for e in as_license_admin["errors"]] == ["GLOBAL_ADMINISTRATOR_REQUIRED"]
+    # D4: reported per user × product
+    await tenant.buy("EMS", 5)
+    ems = (await product(tenant, "EMS"))["id"]
+    two = await assign(tenant, [guest], [{"productId": e3}, {"productId": ems}], token=tenant.token(Role.LICENSE_ADMINISTRATOR))
+    assert sorted((e["code"], e["userId"], e["productId"]) for e in two["errors"]) == sorted(
+        [("GLOBAL_ADMINISTRATOR_REQUIRED", guest, e3), ("GLOBAL_ADMINISTRATOR_REQUIRED", guest, ems)]
+    )
     assert (await assign(tenant, [guest], [{"productId": e3}]))["errors"] == []
 
 

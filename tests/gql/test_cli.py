@@ -161,3 +161,18 @@ def test_s7_db_upgrade_creates_the_embedded_database_that_the_other_commands_the
     finally:
         for pid in _postgres_under(elsewhere):  # the commands stop their server; never leave one behind
             psutil.Process(pid).kill()
+
+
+def test_the_banner_names_the_command_as_the_admin_can_type_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """After the README's first command `licensing` is not on PATH: the banner's token hint
+    names `.venv/bin/licensing`, as it was started; on PATH, plain `licensing`."""
+    from gql.cli import _invoked_as
+
+    started = tmp_path / ".venv" / "bin" / "licensing"
+    started.parent.mkdir(parents=True)
+    started.write_text("")
+    monkeypatch.setattr("sys.argv", [str(started), "serve"])
+    monkeypatch.setattr("shutil.which", lambda _name: None)
+    assert _invoked_as() == str(started)
+    monkeypatch.setattr("shutil.which", lambda _name: str(started))
+    assert _invoked_as() == "licensing"

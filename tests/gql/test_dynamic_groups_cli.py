@@ -26,7 +26,7 @@ async def test_groups_create_and_preview(cli: CliRunner, api: Any) -> None:
     assert "2 user(s)" in preview.output and "ann@" in preview.output and "bob@" not in preview.output
     created = await run(cli, "main", "groups", "create", "--tenant", tenant.id, "--name", "Sales", "--rule", 'user.department -eq "Sales"')
     assert created.exit_code == 0, created.output
-    assert "dynamic group with 2 member(s)" in created.output
+    assert "dynamic group Sales with 2 member(s)" in created.output
     data = await tenant.ok("{ groups(filter: {membershipType: DYNAMIC}) { edges { node { id displayName membershipRule } } } }")
     [group] = [e["node"] for e in data["groups"]["edges"]]
     assert group["membershipRule"] == 'user.department -eq "Sales"'
