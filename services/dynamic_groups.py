@@ -191,7 +191,7 @@ async def move(
             await directory.remove_members(change.conn, change.tenant_id, g, members, [])
     if change.dry_run and store_in_dry_run:
         await store(change, reconciled.decided)  # in the dry run's own transaction, rolled back
-        handed = await hand_on(change, reconciled.decided)
+        handed = await hand_on(change, reconciled.decided, stored=True)  # so later steps see it
     else:
         handed = await write(change, reconciled.decided)
     moves.changes = moves.changes.merged(handed, change.catalog)

@@ -82,7 +82,9 @@ class BatchDecision:
             )
             for o in figures.outcomes
         ]
-        return ChangeSummary(change.dry_run, figures.affected_users, seats, error_totals(change.catalog, errors), outcomes)
+        return ChangeSummary(
+            change.dry_run, figures.affected_users, seats, error_totals(change.catalog, errors), outcomes, figures.affected_ids
+        )
 
     def path_counts(self) -> PathCounts:
         counts: PathCounts = Counter()
@@ -183,9 +185,10 @@ class SplitDecision:
         outcomes = sorted(
             (*a.outcomes, *b.outcomes), key=lambda o: (o.removed or o.error_code is None, o.order)
         )[:MAX_OUTCOMES]
+        users = a.affected_users | b.affected_users if a.affected_users is not None and b.affected_users is not None else None
         return ChangeSummary(
             change.dry_run, a.affected_user_count + b.affected_user_count, seats, error_totals(change.catalog, counts),
-            outcomes,
+            outcomes, users,
         )
 
     async def store(self, change: Change) -> None:

@@ -154,7 +154,7 @@ class Decision:
     def license_key(self, lic: engine.EffectiveLicense) -> LicenseKey:
         return (self.ids[lic.user_id], self.ids[lic.product_id])
 
-    def affected_user_count(self) -> int:
+    def affected_users(self) -> frozenset[uuid.UUID]:
         """D16: users whose effective licenses or any path state changed."""
         users = {key[0] for key, _ in self.changed_paths()}
         before_lic = self.facts.holders | set(self.facts.self_service_holders)
@@ -162,7 +162,7 @@ class Decision:
             key = self.license_key(lic)
             if (key in before_lic) != lic.holds_seat:
                 users.add(key[0])
-        return len(users)
+        return frozenset(users)
 
     def writes(self) -> LicenseWrites:
         if self._writes is None:
@@ -230,8 +230,9 @@ class Decision:
                     (state.message or "") if code else None, False, line(key),
                 )
             outcomes.append(outcome)
+        affected = self.affected_users()
         return ChangeSummary(
-            change.dry_run, self.affected_user_count(), seats, error_totals(change.catalog, counts), outcomes
+            change.dry_run, len(affected), seats, error_totals(change.catalog, counts), outcomes, affected
         )
 
     async def store(self, change: Change) -> None:
@@ -295,9 +296,8 @@ async def decide(
     free seats of some products as the change leaves them, where a dry run has not stored
     what changes them (a subscription's new quantity, seats an earlier step took).
     `refused_from`: for a direct change that follows an earlier step of the same change (a
-    user's dynamic groups followed, D24), the paths as they were before the whole change: D1
-    refuses for the paths among them that turn from ACTIVE to ERROR; a path the earlier step
-    created is never refused for.
+    user's dynamic groups followed, D24), the paths as they were before the whole change
+    (`_judged_from`: D1 refuses the location errors of the kept paths).
     """
     conn, rt, tid = change.conn, change.runtime, change.tenant_id
     if facts is None:
@@ -345,21 +345,43 @@ async def decide(
         after = engine.evaluate(*args, tenant_default_location=default, seat_holders=holders)
     decision = Decision(proposal, facts, dict(facts.paths), after, after_paths, pools, self_service=self_service_subscription)
     if direct:
-        before_states = [
-            engine.PathState(
-                str(p.user_id), str(p.product_id), _gid(p.group_id), engine.PathStatus(p.state),
-                engine.ErrorCode(p.error_code) if p.error_code else None, p.error_message,
-            )
-            for p in (facts.paths if refused_from is None else refused_from).values()
-        ]
-        if refused_from is not None:  # paths the earlier step created: as they are now
-            before_states += [s for s in after.paths if decision.key_of(s) not in refused_from]
+        before_states = [_engine_state(p) for p in facts.paths.values()]
+        if refused_from is not None:
+            before_states = _judged_from(decision, refused_from)
         free = await rows.self_service_free(conn, tid, products)
         decision.refusals = engine.direct_refusals(
             before_states, after, rt.engine_catalog, requested=[(str(u), str(p)) for u, p in requested],
             self_service_seats={str(p): n for p, n in free.items()},
         )
     return decision
+
+
+LOCATION_ERRORS = frozenset({engine.ErrorCode.USAGE_LOCATION_REQUIRED, engine.ErrorCode.PROHIBITED_IN_USAGE_LOCATION_VIOLATION})
+
+
+def _engine_state(p: StoredPath) -> engine.PathState:
+    return engine.PathState(
+        str(p.user_id), str(p.product_id), _gid(p.group_id), engine.PathStatus(p.state),
+        engine.ErrorCode(p.error_code) if p.error_code else None, p.error_message,
+    )
+
+
+def _judged_from(decision: Decision, original: Mapping[PathKey, StoredPath]) -> list[engine.PathState]:
+    """D24: what a user change's location decision is refused against, after its dynamic
+    groups were followed (which may already have recorded the new location's errors): a kept
+    path that now has a location error is judged against how it was before the whole change;
+    any other path against how the earlier step left it (its errors — a prerequisite lost with
+    a group — are recorded, never refused); a path that step created is never refused for."""
+    states = []
+    for state in decision.after.paths:
+        key = decision.key_of(state)
+        if key in original and state.error in LOCATION_ERRORS:
+            states.append(_engine_state(original[key]))
+        elif key in decision.facts.paths:
+            states.append(_engine_state(decision.facts.paths[key]))
+        else:
+            states.append(state)
+    return states
 
 
 async def decide_direct(
@@ -398,23 +420,26 @@ async def write(change: Change, decided: Decided) -> ChangeSummary:
     return await hand_on(change, decided)
 
 
-async def hand_on(change: Change, decided: Decided) -> ChangeSummary:
+async def hand_on(change: Change, decided: Decided, *, stored: bool | None = None) -> ChangeSummary:
     """R4, D2: the seats a decided (and, in a real run, stored) change frees go to the paths
     waiting for them; their decisions as one summary. A dry run has stored nothing: the free
     seats are those the change would leave, and its own users (whose stored paths are as they
-    were before it) are not taken for waiting ones."""
+    were before it) are not taken for waiting ones. `stored`: the change is stored (default: in
+    a real run) — a dry run that stores a step in its own rolled-back transaction, so that later
+    steps see it, stores the hand-on's decisions there too."""
     deltas = decided.pool_deltas()
     freed = [p for p, d in deltas.items() if d < 0]
     if not freed:
         return ChangeSummary(change.dry_run)
+    stored = not change.dry_run if stored is None else stored
     free: dict[uuid.UUID, int] | None = None
     skip: list[uuid.UUID] = []
-    if change.dry_run:
+    if not stored:
         before = decided.seats_before()
         free = {p: before[p].available - d for p, d in deltas.items() if p in before}
         skip = await decided.user_ids()
     summary = ChangeSummary(change.dry_run)
-    for decision in await recover_seats(change, freed, free_seats=free, excluding=skip):
+    for decision in await recover_seats(change, freed, free_seats=free, excluding=skip, store_decisions=stored):
         summary = summary.merged(decision.summary(change), change.catalog)
     return summary
 
@@ -428,13 +453,14 @@ async def store(change: Change, decided: Decided) -> None:
 
 async def recover_seats(
     change: Change, product_ids: Iterable[uuid.UUID], *, free_seats: Mapping[uuid.UUID, int] | None = None,
-    excluding: Iterable[uuid.UUID] = (),
+    excluding: Iterable[uuid.UUID] = (), store_decisions: bool | None = None,
 ) -> list[Decision]:
     """R4, D2: when seats become free (unassigned, bought, taken over), paths waiting for them
     are re-evaluated in queue order until the seats are taken or nobody waits; returns the
     decisions, in order. A dry run decides the same without storing: `free_seats` then gives
     the free seats as the change would leave them; `excluding`: users not to take for waiting
-    ones."""
+    ones; `store_decisions`: store each decision (default: in a real run)."""
+    store_each = not change.dry_run if store_decisions is None else store_decisions
     pending = sorted(set(product_ids))
     seen: set[uuid.UUID] = set(excluding)
     free = dict(free_seats) if free_seats is not None else None
@@ -446,7 +472,7 @@ async def recover_seats(
         seen.update(waiting)
         decision = await decide(change, Proposal(user_ids=set(waiting)), direct=False, free_seats=free)
         decisions.append(decision)
-        if not change.dry_run:
+        if store_each:
             await store(change, decision)
         if free is not None:
             for pid, delta in decision.pool_deltas().items():

@@ -55,6 +55,9 @@ class ChangeSummary:
     seats: list[SeatMove] = field(default_factory=list)
     error_totals: list[ErrorTotal] = field(default_factory=list)
     outcomes: list[PathOutcome] = field(default_factory=list)  # errors first, then R4 order; at most MAX_OUTCOMES
+    # the affected users themselves, where the decision knows them (the engine's; a SQL batch
+    # gives a count): merged steps then count a user they both changed once (D16)
+    affected_users: frozenset[uuid.UUID] | None = field(default=None, compare=False)
 
     def merged(self, later: ChangeSummary, catalog: Catalog) -> ChangeSummary:
         """This step of a change followed by a later one (a user's update, then the licenses it
@@ -75,12 +78,24 @@ class ChangeSummary:
         for total in (*self.error_totals, *later.error_totals):
             key = (total.product_id, total.code.value)
             counts[key] = counts.get(key, 0) + total.count
-        outcomes = sorted((*self.outcomes, *later.outcomes), key=lambda o: (o.removed or o.error_code is None, o.order))
+        # a path both steps changed is listed once, as the later step left it; the earlier
+        # step's error on it is no longer one the change leaves
+        paths = {(o.user_id, o.product_id, o.group_id): o for o in self.outcomes}
+        for o in later.outcomes:
+            earlier = paths.get((o.user_id, o.product_id, o.group_id))
+            if earlier is not None and not earlier.removed and earlier.error_code is not None:
+                key = (earlier.product_id, earlier.error_code.value)
+                counts[key] = max(0, counts.get(key, 0) - 1)
+            paths[(o.user_id, o.product_id, o.group_id)] = o
+        outcomes = sorted(paths.values(), key=lambda o: (o.removed or o.error_code is None, o.order))
+        if self.affected_users is not None and later.affected_users is not None:
+            users: frozenset[uuid.UUID] | None = self.affected_users | later.affected_users
+            affected = len(users or ())
+        else:
+            users, affected = None, self.affected_user_count + later.affected_user_count
         return ChangeSummary(
-            self.dry_run, self.affected_user_count + later.affected_user_count,
-            [moves[p] for p in _by_name(catalog, moves)],
-            error_totals(catalog, counts),
-            outcomes[:MAX_OUTCOMES],
+            self.dry_run, affected, [moves[p] for p in _by_name(catalog, moves)],
+            error_totals(catalog, {k: n for k, n in counts.items() if n}), outcomes[:MAX_OUTCOMES], users,
         )
 
     def is_empty(self) -> bool:

@@ -332,13 +332,13 @@ WHERE changed GROUP BY product_id, state, error_code, removed
 POOL_DELTAS = """
 SELECT product_id, sum(holds::int - held::int) AS delta FROM gb_licenses WHERE holds <> held GROUP BY product_id
 """
-AFFECTED = """
-SELECT count(*) FROM (
+_AFFECTED = """
     SELECT user_id FROM gb_result WHERE changed
     UNION
-    SELECT user_id FROM gb_licenses WHERE holds <> held
-) affected
-"""
+    SELECT user_id FROM gb_licenses WHERE holds <> held"""
+AFFECTED = f"SELECT count(*) FROM ({_AFFECTED}) affected"
+AFFECTED_FEW = f"SELECT user_id FROM ({_AFFECTED}) affected LIMIT :n"  # listed when they are few
+AFFECTED_LISTED = 1000
 OUTCOMES = """
 SELECT user_id, product_id, group_id, state, CASE WHEN removed THEN old_error ELSE error_code END AS error_code, removed,
        queue_seq, created_seq FROM gb_result
@@ -504,6 +504,7 @@ class Figures:
     changed_paths: Mapping[tuple[uuid.UUID, str, str | None, bool], int]
     affected_users: int
     outcomes: tuple[Outcome, ...]  # errors first, then R4 order
+    affected_ids: frozenset[uuid.UUID] | None = None  # the affected users, when at most AFFECTED_LISTED
 
 
 @dataclass(frozen=True)
@@ -711,13 +712,15 @@ class GroupBatch:
             (r.product_id, r.state, r.error_code, r.removed): int(r.n) for r in await conn.execute(text(FIGURES))
         }
         deltas = {r.product_id: int(r.delta) for r in await conn.execute(text(POOL_DELTAS))}
-        affected = int((await conn.execute(text(AFFECTED))).scalar_one())
+        few = frozenset((await conn.execute(text(AFFECTED_FEW), {"n": AFFECTED_LISTED + 1})).scalars())
+        affected_ids = few if len(few) <= AFFECTED_LISTED else None
+        affected = len(few) if affected_ids is not None else int((await conn.execute(text(AFFECTED))).scalar_one())
         outcomes = tuple(
             Outcome(r.user_id, r.product_id, r.group_id, r.state, r.error_code, r.removed, r.queue_seq, r.created_seq)
             for r in await conn.execute(text(OUTCOMES), {"n": max_outcomes})
         )
         await self.nested_loops(on=True)  # the rest of the transaction plans as usual
-        return Figures({p: d for p, d in deltas.items() if d}, changed, affected, outcomes)
+        return Figures({p: d for p, d in deltas.items() if d}, changed, affected, outcomes, affected_ids)
 
     async def apply(self, figures: Figures, messages: Mapping[uuid.UUID, tuple[str, str, str]], now: datetime) -> None:
         """Write the decided batch: paths, effective licenses, group-license and pool counters.

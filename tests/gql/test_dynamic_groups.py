@@ -405,3 +405,46 @@ async def test_r23_d32_case_is_ignored_beyond_a_to_z_by_the_whole_tenant_rule_an
     nina = await tenant.create_user("Nina", department="Sales")
     assert (await tenant.ok(UPDATE_USER, {"i": {"userId": nina, "displayName": "ÅSE ÆRØ II"}}))["updateUser"]["errors"] == []
     assert await members_of(tenant, group) == ["Dana", "Olga", "Åse Ærø", "ÅSE ÆRØ II"]
+
+
+async def test_d24_an_error_the_group_leave_causes_is_recorded_also_when_the_location_changes_too(api: Any) -> None:
+    """Leaving Sales takes Skype away, so the direct Audio Conferencing path loses its
+    prerequisite (R7): recorded, never refused (D24) — with or without a (harmless) new usage
+    location in the same change; only the new location's own errors refuse."""
+    tenant = await api.new_tenant()
+    await tenant.buy("MCOSTANDARD", 5)
+    await tenant.buy("MCOMEETADV", 5)
+    skype, audio = [(await product(tenant, s))["id"] for s in ("MCOSTANDARD", "MCOMEETADV")]
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "sales"')
+    assert (await license_group(tenant, sales, [{"productId": skype}]))["errors"] == []
+    rita = await tenant.create_user("Rita", location="US", department="sales")
+    olga = await tenant.create_user("Olga", location="US", department="sales")
+    assert (await assign(tenant, [rita, olga], [{"productId": audio}]))["errors"] == []
+    for user, change in ((olga, {"department": "eng"}), (rita, {"department": "eng", "usageLocation": "SE"})):
+        for dry in (True, False):
+            moved = (await tenant.ok(UPDATE_USER, {"i": {"userId": user, **change, "dryRun": dry}}))["updateUser"]
+            assert moved["errors"] == [], (change, dry, moved)
+        assert await states(tenant, user) == [("MCOMEETADV", None, "ERROR", "DEPENDENCY_VIOLATION")]
+
+
+async def test_d16_a_user_both_steps_of_a_change_affect_counts_once(api: Any) -> None:
+    """Joining a dynamic group (its license) and getting a usage location (the static group's
+    path recovers) are two steps of one updateUser: one user affected (D16), dry run and real."""
+    tenant = await api.new_tenant(default_usage_location=None)
+    await tenant.buy("EMS", 5)
+    await tenant.buy("ENTERPRISEPACK", 5)
+    ems, e3 = [(await product(tenant, s))["id"] for s in ("EMS", "ENTERPRISEPACK")]
+    rita = await tenant.create_user("Rita", location=None, department="eng")
+    await license_group(tenant, await tenant.create_group("Static", [rita]), [{"productId": ems}])  # no location: ERROR
+    sales = await dynamic_group(tenant, "Sales", 'user.department -eq "sales"')
+    assert (await license_group(tenant, sales, [{"productId": e3}]))["errors"] == []
+    query = """mutation($i: UpdateUserInput!) { updateUser(input: $i) { errors { code }
+      changes { affectedUserCount outcomes { product { skuPartNumber } state error { code } } errorCounts { code count } } } }"""
+    for dry in (True, False):
+        out = (await tenant.ok(query, {"i": {"userId": rita, "department": "sales", "usageLocation": "US", "dryRun": dry}}))["updateUser"]
+        assert out["errors"] == [], out
+        assert out["changes"]["affectedUserCount"] == 1, (dry, out)
+        assert sorted((o["product"]["skuPartNumber"], o["state"]) for o in out["changes"]["outcomes"]) == [
+            ("EMS", "ACTIVE"), ("ENTERPRISEPACK", "ACTIVE")
+        ]
+        assert out["changes"]["errorCounts"] == []
