@@ -154,10 +154,12 @@ def _invoked_as() -> str:
     """The command as the admin can type it again: `licensing` when that is on PATH, else the
     path it was started by (`.venv/bin/licensing` after the README's first command)."""
     started = sys.argv[0] if sys.argv and sys.argv[0] else "licensing"
+    if Path(started).name != "licensing" or os.sep not in started:
+        return "licensing"  # run some other way (python -m, a test runner)
     found = shutil.which("licensing")
     if found and Path(found).resolve() == Path(started).resolve():
         return "licensing"
-    return started if os.sep in started else "licensing"
+    return started
 
 
 def _trust_said(trust: OidcTrust | None) -> str:
@@ -189,11 +191,11 @@ def tenants_create(
     created = run_with_db(config, work)
     console.print(
         f"[green]Created tenant[/] {created.id} ({created.display_name}, {created.domain}). "
-        f"Next: licensing token --tenant {created.id} --role GlobalAdministrator",
+        f"Next: {_invoked_as()} token --tenant {created.id} --role GlobalAdministrator",
         soft_wrap=True,
     )
     if trust is not None:
-        console.print(f"It {_trust_said(trust)}. Check the provider: licensing tenants check-oidc {created.id}", soft_wrap=True)
+        console.print(f"It {_trust_said(trust)}. Check the provider: {_invoked_as()} tenants check-oidc {created.id}", soft_wrap=True)
 
 
 @tenants_app.command("update")
@@ -298,7 +300,7 @@ def token(
 
     found = run_with_db(config, work)
     if found is None:
-        raise fail(f"no tenant {tenant_id!r}; create it first: licensing tenants create {tenant_id} --name …")
+        raise fail(f"no tenant {tenant_id!r}; create it first: {_invoked_as()} tenants create {tenant_id} --name …")
     domain, secret = found
     subject = sub or f"admin@{domain}"
     print(issue_token(secret, tenant_id, subject, roles, ttl_seconds=ttl))
@@ -349,4 +351,4 @@ def seed(
         f"{summary.memberships:,} memberships, {summary.licenses:,} licenses over {summary.paths:,} paths in {seconds:.1f} s."
     )
     console.print("Seats used: " + ", ".join(f"{sku} {n:,}" for sku, n in summary.consumed.items()), soft_wrap=True)
-    console.print(f"Next: licensing token --tenant {tid} --role GlobalAdministrator")
+    console.print(f"Next: {_invoked_as()} token --tenant {tid} --role GlobalAdministrator")

@@ -176,3 +176,5 @@ def test_the_banner_names_the_command_as_the_admin_can_type_it(monkeypatch: pyte
     assert _invoked_as() == str(started)
     monkeypatch.setattr("shutil.which", lambda _name: str(started))
     assert _invoked_as() == "licensing"
+    monkeypatch.setattr("sys.argv", ["/usr/lib/python3/site-packages/pytest/__main__.py"])  # not the command
+    assert _invoked_as() == "licensing"
