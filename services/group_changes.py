@@ -175,21 +175,9 @@ class SplitDecision:
         return self.in_sql.path_counts() + self.by_engine.path_counts()
 
     def summary(self, change: Change) -> ChangeSummary:
-        a, b = self.in_sql.summary(change), self.by_engine.summary(change)
-        deltas = self.pool_deltas()
-        touched = {s.product_id for s in (*a.seats, *b.seats)} | set(deltas)
-        seats = seat_moves(change.catalog, touched, self.seats_before(), deltas)  # the engine's users' products too
-        counts: Counter[tuple[uuid.UUID, str]] = Counter()
-        for total in (*a.error_totals, *b.error_totals):
-            counts[(total.product_id, total.code.value)] += total.count
-        outcomes = sorted(
-            (*a.outcomes, *b.outcomes), key=lambda o: (o.removed or o.error_code is None, o.order)
-        )[:MAX_OUTCOMES]
-        users = a.affected_users | b.affected_users if a.affected_users is not None and b.affected_users is not None else None
-        return ChangeSummary(
-            change.dry_run, a.affected_user_count + b.affected_user_count, seats, error_totals(change.catalog, counts),
-            outcomes, users,
-        )
+        """The two parts' summaries as the steps of one change (their users are disjoint; both
+        read the pools before either is stored, so each part's seat move adds to the other's)."""
+        return self.in_sql.summary(change).merged(self.by_engine.summary(change), change.catalog)
 
     async def store(self, change: Change) -> None:
         await self.in_sql.store(change)

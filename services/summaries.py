@@ -63,7 +63,9 @@ class ChangeSummary:
         """This step of a change followed by a later one (a user's update, then the licenses it
         moved; a change, then the waiting paths that took the seats it freed): a product both
         touched shows its seats before the first and after the last (each step's own move
-        added up), error totals add up, and the outcomes of both come errors first, in R4 order."""
+        added up); a path both changed is listed once, as the later step left it, errors first
+        in R4 order; error totals add up, less the earlier errors of such paths; a user both
+        affected counts once where both steps know their users."""
         if later.is_empty():
             return self
         if self.is_empty():

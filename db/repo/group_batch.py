@@ -332,12 +332,15 @@ WHERE changed GROUP BY product_id, state, error_code, removed
 POOL_DELTAS = """
 SELECT product_id, sum(holds::int - held::int) AS delta FROM gb_licenses WHERE holds <> held GROUP BY product_id
 """
-_AFFECTED = """
+# the affected users, each row with their number: read in one pass, listed when they are few
+AFFECTED = """
+SELECT user_id, count(*) OVER () AS n FROM (
     SELECT user_id FROM gb_result WHERE changed
     UNION
-    SELECT user_id FROM gb_licenses WHERE holds <> held"""
-AFFECTED = f"SELECT count(*) FROM ({_AFFECTED}) affected"
-AFFECTED_FEW = f"SELECT user_id FROM ({_AFFECTED}) affected LIMIT :n"  # listed when they are few
+    SELECT user_id FROM gb_licenses WHERE holds <> held
+) affected
+LIMIT :n
+"""
 AFFECTED_LISTED = 1000
 OUTCOMES = """
 SELECT user_id, product_id, group_id, state, CASE WHEN removed THEN old_error ELSE error_code END AS error_code, removed,
@@ -712,9 +715,9 @@ class GroupBatch:
             (r.product_id, r.state, r.error_code, r.removed): int(r.n) for r in await conn.execute(text(FIGURES))
         }
         deltas = {r.product_id: int(r.delta) for r in await conn.execute(text(POOL_DELTAS))}
-        few = frozenset((await conn.execute(text(AFFECTED_FEW), {"n": AFFECTED_LISTED + 1})).scalars())
-        affected_ids = few if len(few) <= AFFECTED_LISTED else None
-        affected = len(few) if affected_ids is not None else int((await conn.execute(text(AFFECTED))).scalar_one())
+        listed = (await conn.execute(text(AFFECTED), {"n": AFFECTED_LISTED})).all()
+        affected = int(listed[0].n) if listed else 0
+        affected_ids = frozenset(r.user_id for r in listed) if affected <= AFFECTED_LISTED else None
         outcomes = tuple(
             Outcome(r.user_id, r.product_id, r.group_id, r.state, r.error_code, r.removed, r.queue_seq, r.created_seq)
             for r in await conn.execute(text(OUTCOMES), {"n": max_outcomes})

@@ -68,7 +68,8 @@ FOLD_COLLATIONS = ("pg_c_utf8", "C.utf8", "C.UTF-8")  # candidates for choose_fo
 _fold_collation: str | None = None  # chosen by choose_fold; None: translate()
 
 
-def _fold_sample() -> str:
+def fold_sample() -> str:
+    """Every character below U+30000 but NUL and the surrogates: what choose_fold checks."""
     return "".join(chr(c) for c in range(1, 0x30000) if not 0xD800 <= c <= 0xDFFF)
 
 
@@ -84,7 +85,7 @@ async def choose_fold(conn: AsyncConnection, database: str | None = None) -> str
     if database is not None and database in _chosen:
         _fold_collation = _chosen[database]
         return _fold_collation
-    sample = _fold_sample()
+    sample = fold_sample()
     expected = fold(sample)
     present = set(
         (await conn.execute(
@@ -115,9 +116,10 @@ def set_fold_collation(name: str | None) -> None:
 def folded(column: ColumnElement[str]) -> ColumnElement[str]:
     """`column` folded as `engine.membership_rules.fold` folds it; empty is null. The result
     compares byte for byte (collation "C")."""
-    value = collate(func.nullif(column, ""), "C")
+    raw = func.nullif(column, "")
+    value = collate(raw, "C")
     if _fold_collation is not None:
-        other = collate(func.lower(collate(func.nullif(column, ""), _fold_collation)), "C")
+        other = collate(func.lower(collate(raw, _fold_collation)), "C")
     else:
         source, target = fold_table()
         other = func.translate(value, bindparam("fold_from", source, type_=String), bindparam("fold_to", target, type_=String))
