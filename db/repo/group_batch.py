@@ -183,6 +183,16 @@ BATCH_READS = {
         "PATH_ROW": "p.row_id", "LICENSE_ROW": "l.row_id",
     },
 }
+# Of the products whose stored paths a batch reads, those someone in the tenant holds: a path
+# exists only beside its user's license row (`user_licenses`: one per user and product with a
+# path), found by the licenses' product index. Licensing a group with products nobody holds yet
+# (the common first assignment) reads no stored path at all: for a 100,000-member group of a
+# 1,000,000-user tenant that scan of the tenant's 2,000,000 paths found nothing in 0.3-0.45 s.
+HELD_PRODUCTS = """
+SELECT p FROM unnest(CAST(:products AS uuid[])) AS p
+WHERE EXISTS (SELECT 1 FROM user_licenses l WHERE l.tenant_id = :t AND l.product_id = p)
+ORDER BY p"""
+NO_STORED_PATHS = {"STORED_PATHS": "(SELECT p.*, p.ctid AS row_id FROM license_paths p WHERE false) p", "PATH_ROW": "p.row_id"}
 PROBED_BATCH = 20_000  # users; above this, one scan per table (measured: see bench/group_licensing.py)
 
 # D2: new paths take places in line after every stored one, in user creation order. While
@@ -602,13 +612,16 @@ class GroupBatch:
                 o_disabled.append(_array(disabled))
         graph = {**overlay.params(), "licensing": self.licensing}
         down = (await self.conn.execute(text(DOWN), {"t": self.tenant_id, **graph})).all()
+        held = list((await self.conn.execute(
+            text(HELD_PRODUCTS), {"t": self.tenant_id, "products": sorted(set(self.products) | set(self.rule_products))}
+        )).scalars())
+        reads = BATCH_READS[self.probed] if held else {**BATCH_READS[self.probed], **NO_STORED_PATHS}
         await self._run(
-            FILL_PATHS.format(**BATCH_READS[self.probed]),
+            FILL_PATHS.format(**reads),
             {
                 **graph, "o_group": o_group, "o_product": o_product, "o_disabled": o_disabled,
                 "down_top": [r.top for r in down], "down_group": [r.group_id for r in down],
-                "products": self.products,
-                "read_products": sorted(set(self.products) | set(self.rule_products)),
+                "products": self.products, "read_products": held,
             },
         )
         self.new_paths = int((await self.conn.execute(text("SELECT count(*) FROM gb_paths WHERE kind = 'N'"))).scalar_one())
