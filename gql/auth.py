@@ -89,6 +89,9 @@ def decode_token(secret: str, authorization: str | None) -> Claims:
     return claims
 
 
+EMPTY_SUB = "the token's sub claim is empty: it must name the caller (a user's id or UPN, or an admin principal name)"
+
+
 def _verify(secret: str, token: str) -> tuple[Claims, float]:
     try:
         payload = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "tid", "sub"], "verify_aud": False})
@@ -105,6 +108,8 @@ def _verify(secret: str, token: str) -> tuple[Claims, float]:
     tid, sub, raw_roles = payload.get("tid"), payload.get("sub"), payload.get("roles", [])
     if not isinstance(tid, str) or not isinstance(sub, str) or not isinstance(raw_roles, list):
         raise AuthError("the token's tid, sub and roles claims are malformed")
+    if not sub.strip():
+        raise AuthError(EMPTY_SUB)
     roles = frozenset(CLAIM_ROLES[r] for r in raw_roles if isinstance(r, str) and r in CLAIM_ROLES)
     expires = float(payload["exp"])
     return Claims(tid, sub, roles, expires), expires

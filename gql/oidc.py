@@ -26,6 +26,7 @@ from db.records import OidcTrust
 from gql.auth import (
     ALGORITHM_REFUSED,
     BAD_SIGNATURE,
+    EMPTY_SUB,
     EXPIRED,
     MALFORMED,
     NOT_YET_VALID,
@@ -283,6 +284,8 @@ async def verify(keys: KeyCache, token: UnverifiedOidcToken, trust: OidcTrust) -
             raise AuthError(MALFORMED)
     if not isinstance(payload.get("sub"), str):
         raise AuthError(MALFORMED)
+    if not payload["sub"].strip():
+        raise AuthError(EMPTY_SUB)
     return payload
 
 

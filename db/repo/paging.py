@@ -42,9 +42,14 @@ def text_key(value: Any) -> str:
     return value
 
 
+BIGINT = (-(2**63), 2**63 - 1)  # what a bigint key can hold: a larger number in a cursor is not one this API returned
+
+
 def int_key(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError("expected an integer")
+    if not BIGINT[0] <= value <= BIGINT[1]:
+        raise ValueError("outside the range of a bigint")
     return value
 
 

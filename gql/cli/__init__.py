@@ -293,6 +293,8 @@ def token(
         roles.append(CLAIM_ROLES[r])
     if ttl < 1:
         raise fail("--ttl must be a positive number of seconds.")
+    if sub is not None and not sub.strip():
+        raise fail("--sub must name the caller (a user's UPN or id, or an admin principal name); omit it for admin@<domain>.")
 
     async def work(db: Database) -> tuple[str, str] | None:
         found = await tenant.find_tenant(db, tenant_id)

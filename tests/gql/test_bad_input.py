@@ -491,6 +491,8 @@ async def test_d9_bad_after_cursors_on_the_audit_log_are_top_level_bad_user_inpu
         "wrong arity": cursor(["x", "y"]),
         "id is no number": cursor(["not-a-number"]),
         "id is null": cursor([None]),
+        "id beyond a bigint": cursor(["any", 2**63]),
+        "id below a bigint": cursor(["any", -(2**63) - 1]),
     }
     query = "query($a: String) { auditLog(after: $a) { totalCount } }"
     assert await bad_cursor_answers(world, query, {}, cursors) == {}
@@ -503,7 +505,7 @@ async def test_d9_bad_after_cursors_on_member_of_are_top_level_bad_user_input(wo
 
 async def test_d9_bad_after_cursors_on_group_members_are_top_level_bad_user_input(world: World) -> None:
     cursors = {"not base64": "garbage!!", "wrong arity": cursor(["a", "b"]), "kind is no number": cursor(["x", "a", str(uuid.uuid4())]),
-               "key is no uuid": cursor([1, "a", "not-a-uuid"])}
+               "key is no uuid": cursor([1, "a", "not-a-uuid"]), "kind beyond a bigint": cursor([2**63, "a", str(uuid.uuid4())])}
     query = "query($id: ID!, $a: String) { group(id: $id) { members(after: $a) { totalCount } } }"
     assert await bad_cursor_answers(world, query, {"id": world.team}, cursors) == {}
 

@@ -44,6 +44,7 @@ def test_tenants_create_then_token(cli: CliRunner) -> None:
     [
         (["token", "--tenant", "nope-nope"], "no tenant"),
         (["token", "--tenant", "fabrikam", "--role", "Boss"], "unknown role"),
+        (["token", "--tenant", "fabrikam", "--sub", "  "], "--sub must name the caller"),
         (["tenants", "create", "Bad Id!", "--name", "x"], "tenant ID"),
         (["tenants", "create", "okid", "--name", "x", "--default-usage-location", "Norway"], "ISO 3166-1"),
         (["tenants", "create", "okid", "--name", "x", "--domain", "not a domain"], "domain"),

@@ -456,3 +456,9 @@ async def test_d35_an_hs256_token_with_an_aud_claim_is_checked_against_the_secre
         assert response.status_code == 200, response.text
     payload = {"tid": rs.tenant.id, "sub": "script", "roles": ["UserAdministrator"], "exp": now + 600, "aud": "x"}
     assert (await rs.viewer(jwt.encode(payload, "another-secret-of-at-least-32-bytes!!", algorithm="HS256"))).status_code == 401
+
+
+@pytest.mark.parametrize("sub", ["", "  "], ids=["empty", "blank"])
+async def test_s5_an_oidc_token_whose_sub_names_nobody_is_401(rs: Trusting, sub: str) -> None:
+    refused(await rs.viewer(rs.token(sub=sub, roles=["GlobalAdministrator"])), "sub claim is empty")
+    viewer_of(await rs.viewer(rs.token(roles=["GlobalAdministrator"])))

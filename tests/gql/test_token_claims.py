@@ -51,3 +51,18 @@ async def test_s5_a_numeric_date_spelled_as_a_string_is_401(
     code, body = await status(api, signed(api, tenant, **{claim: as_number}))
     assert code == 200, body
     assert tenant.id in body
+
+
+@pytest.mark.parametrize("sub", ["", "   "], ids=["empty", "blank"])
+async def test_s5_a_token_whose_sub_names_nobody_is_401_and_changes_nothing(api: Api, tenant: Tenant, sub: str) -> None:
+    """§5: `sub` is the caller, and D11 audits every change by it: a token naming nobody is refused."""
+    code, body = await status(api, signed(api, tenant, sub=sub))
+    assert code == 401, body
+    assert '"data"' not in body
+    assert "sub claim is empty" in body
+    rename = 'mutation { updateTenant(input: {displayName: "Renamed"}) { tenant { displayName } } }'
+    response = await api.post(rename, token=signed(api, tenant, sub=sub))
+    assert response.status_code == 401, response.text
+    named = await api.post("{ viewer { tenant { displayName } } }", token=signed(api, tenant))
+    assert named.status_code == 200, named.text
+    assert named.json()["data"]["viewer"]["tenant"]["displayName"] != "Renamed"
