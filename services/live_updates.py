@@ -63,6 +63,8 @@ async def follow_events(
             watch.clear()
             caught_up = False
             while not caught_up:
+                if live:  # before each page: one change of more than MAX_LAG events ends it at once
+                    await _check_lag(runtime, tenant_id, spec, position, watch.notified_seq)
                 async with db.live_read() as conn:  # one statement, one snapshot
                     page, newest = await events.page_upto(conn, tenant_id, spec, after=position, first=PAGE)
                 scanned = newest if len(page) < PAGE else page[-1].seq
@@ -70,8 +72,6 @@ async def follow_events(
                     yield page
                 position = max(position, scanned)  # delivered, or known to be none of its business
                 caught_up = len(page) < PAGE
-                if live:
-                    await _check_lag(runtime, tenant_id, spec, position, watch.notified_seq)
             live = True
             if watch.notified_seq <= position:
                 await watch.wait()

@@ -192,15 +192,17 @@ async def test_r27_a_subscriber_too_far_behind_is_ended_and_resumes_without_loss
         await ws.subscribe("one", EVENTS, {"f": {"userId": users[3]}})  # 1 visible event: not behind
         await ws.subscribe("seats", SEATS)
         await ready(tenant, 3)
-        assert (await assign(tenant, users, [{"productId": e3}]))["errors"] == []  # 10 events in one commit
-        received = []
+        assert (await assign(tenant, users[:1], [{"productId": e3}]))["errors"] == []
+        received = await ws.events("all", 1)
+        assert (await ws.data("seats"))["seatsChanged"]["consumedUnits"] == 1
+        assert (await assign(tenant, users[1:], [{"productId": e3}]))["errors"] == []  # 9 events in one commit
         while True:
             message = await ws.message("all")
             if message["type"] != "next":
                 break
             received.append(message["payload"]["data"]["licenseEvents"])
         assert error_codes(message) == ["SUBSCRIBER_TOO_SLOW"]
-        assert 1 <= len(received) < 10
+        assert len(received) == 1  # 9 behind at once: ended before a page of them
         assert [e["userId"] for e in await ws.events("one", 1)] == [users[3]]  # the socket's others carry on
         assert (await ws.data("seats"))["seatsChanged"]["consumedUnits"] == 10
         await ws.subscribe("resumed", EVENTS, {"a": received[-1]["cursor"]})
@@ -208,6 +210,29 @@ async def test_r27_a_subscriber_too_far_behind_is_ended_and_resumes_without_loss
         stored = await feed(tenant)
         assert [e["cursor"] for e in received + rest] == [e["cursor"] for e in stored]
         assert await ws.silent("resumed", 0.3)
+
+
+@pytest.mark.parametrize(("in_one_commit", "ended"), [(5, False), (6, True)], ids=["at the limit", "one over"])
+async def test_r27_one_change_of_more_events_than_the_limit_ends_a_live_subscription_at_once(
+    port: int, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, ready: Callable[[Tenant, int], Awaitable[None]],
+    in_one_commit: int, ended: bool,
+) -> None:
+    """R27's limit counts the events a change puts the subscriber behind, not what is left after a
+    first page: with pages of 2 and a limit of 5, one change of 6 events ends it before any page."""
+    monkeypatch.setattr(live_updates, "MAX_LAG", 5)
+    monkeypatch.setattr(live_updates, "PAGE", 2)
+    e3, users = await _licensed_tenant(tenant, *(f"User {i}" for i in range(in_one_commit)))
+    async with live_socket(port, tenant.admin) as ws:
+        await ws.subscribe("all", EVENTS)
+        await ready(tenant, 1)
+        assert (await assign(tenant, users, [{"productId": e3}]))["errors"] == []
+        if ended:
+            message = await ws.message("all")
+            assert message["type"] == "error", message
+            assert error_codes(message) == ["SUBSCRIBER_TOO_SLOW"]
+        else:
+            assert sorted(e["userId"] for e in await ws.events("all", in_one_commit)) == sorted(users)
+            assert await ws.silent("all", 0.3)
 
 
 async def test_r27_a_lost_listen_connection_is_remade_and_loses_nothing(
