@@ -368,3 +368,11 @@ async def member_kinds(
     groups = {r[0] for r in await conn.execute(select(G.c.id).where(G.c.tenant_id == tenant_id, G.c.id == any_uuid(ids)))}
     return users, groups
 
+
+async def is_member(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, member_id: uuid.UUID) -> bool:
+    """Whether this user or group is a direct member of the group."""
+    users = select(GUM.c.user_id).where(GUM.c.tenant_id == tenant_id, GUM.c.group_id == group_id, GUM.c.user_id == member_id)
+    groups = select(GGM.c.member_group_id).where(
+        GGM.c.tenant_id == tenant_id, GGM.c.group_id == group_id, GGM.c.member_group_id == member_id
+    )
+    return (await conn.execute(select(exists(users) | exists(groups)))).scalar_one()

@@ -117,8 +117,16 @@ def _compare(node: Any, namespace: str | None) -> Node:
         value_filter = path.attr_name
         outer = _attr_name(value_filter.namespace, None)  # "emails.value"
         base = outer.split(".")[0]
-        selector = _some_value(base, _node(value_filter.expr, base))
-        return And(selector, Compare(outer, op, _value(node.comp_value, outer)))
+        inner = _node(value_filter.expr, base)
+        compared = Compare(outer, op, _value(node.comp_value, outer) if op != "pr" else None)
+        work = (isinstance(inner, Compare) and inner.attr == f"{base}.type" and inner.op == "eq"
+                and isinstance(inner.value, str) and inner.value.lower() == "work")
+        if base != "members" and work and not value_filter.negated:
+            # a user's one email and one address are the work entry, stored or not (as in PATCH
+            # paths): `emails[type eq "work"].value ne "x"` is `emails.value ne "x"`, which a user
+            # without an email matches
+            return compared
+        return And(_some_value(base, inner), compared)
     attr = _attr_name(path, namespace)
     return Compare(attr, op, _value(node.comp_value, attr) if op != "pr" else None)
 

@@ -218,13 +218,18 @@ def _operations(body: dict[str, Any]) -> list[dict[str, Any]]:
     return ops
 
 
-def _member_filter_value(path: str) -> str | None:
-    """`members[value eq "id"]` → "id" (None for any other path)."""
-    node = parse_filter(path[len("members"):].strip()[1:-1]) if path.lower().startswith("members[") and path.endswith("]") else None
-    if node is None:
+def _member_filter_value(path: str) -> tuple[str, str | None] | None:
+    """`members[value eq "id"]` → ("id", None), `members[value eq "id"].display` → ("id",
+    "display"); None for any other path."""
+    if not path.lower().startswith("members["):
         return None
+    close = path.rfind("]")
+    sub = path[close + 1:]
+    if close < 0 or (sub and not sub.startswith(".")):
+        return None
+    node = parse_filter(path[len("members"):close].strip()[1:])
     if isinstance(node, scim_reads.Compare) and node.attr == "value" and node.op == "eq" and isinstance(node.value, str):
-        return node.value
+        return node.value, sub[1:].lower() or None
     raise ScimError(400, "invalidFilter", f"Only members[value eq \"…\"] selects members; got {path[:200]!r}.")
 
 
@@ -251,6 +256,19 @@ async def patch_group(call: Call, raw_id: str) -> Response:
         for v in values:
             out_of.pop(_key(v), None)
             into[_key(v)] = v
+
+    async def member_now(value: str) -> bool:
+        """Whether `value` is a member as the operations so far leave the group."""
+        if replace_members is not None:
+            return any(_key(m) == _key(value) for m in replace_members)
+        if _key(value) in add or _key(value) in remove:
+            return _key(value) in add
+        try:
+            member_id = uuid.UUID(value)
+        except ValueError:
+            return False
+        async with call.runtime.db.read() as conn:
+            return await scim_reads.is_member(conn, call.tenant_id, group.id, member_id)
 
     def replacing(values: list[str]) -> None:
         nonlocal replace_members
@@ -308,9 +326,25 @@ async def patch_group(call: Call, raw_id: str) -> Response:
             else:
                 replacing(_member_values(value) if value else [])
         elif selected is not None:
-            if verb != "remove":
-                raise ScimError(400, "invalidPath", "members[value eq \"…\"] takes remove only; add members with path members.")
-            applying([selected], added=False)
+            chosen, sub = selected
+            if verb == "remove":
+                if sub is not None:
+                    raise ScimError(400, "mutability", f"A member's {sub} cannot be removed: remove the member, path members[value eq \"…\"].")
+                applying([chosen], added=False)
+                continue
+            if not await member_now(chosen):  # RFC 7644 §3.5.2.3: a value filter that selects nothing
+                raise ScimError(400, "noTarget", f"members[value eq \"{chosen[:80]}\"] selects no member of this group; "
+                                "add members with path members.")
+            if verb == "add" or sub not in (None, "value"):
+                raise ScimError(400, "mutability" if sub in ("display", "type", "$ref") else "invalidPath",
+                                f"A member is its value alone ({sub or 'add'} cannot change it): replace "
+                                "members[value eq \"…\"] with another member, or add members with path members.")
+            replaced_by = ([value.strip()] if isinstance(value, str) and value.strip() else _member_values(value)) if sub == "value" \
+                else _member_values(value)
+            if sub == "value" and len(replaced_by) != 1:
+                raise ScimError(400, "invalidValue", "members[value eq \"…\"].value is replaced by one member id.")
+            applying([chosen], added=False)
+            applying(replaced_by, added=True)
         else:
             raise ScimError(400, "invalidPath", f"Groups have no attribute {str(path)[:100]!r}.")
     if display_name is not KEEP and display_name is not None and not isinstance(display_name, str):

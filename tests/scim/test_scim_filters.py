@@ -70,6 +70,12 @@ async def names(scim: Scim, expression: str) -> list[str]:
     ('not (emails[type eq "work"])', ["carol"]),
     ('emails[not (type eq "home")].value ne "bob@fabrikam.example"', ["alice"]),
     ('addresses[type eq "work"].country eq "no"', ["alice"]),
+    # the work entry is the user's one email or address, stored or not: `ne` matches a user without one
+    ('emails[type eq "work"].value ne "bob@fabrikam.example"', ["alice", "carol"]),
+    ('emails[type eq "Work"].value ne "other@fabrikam.example"', ["alice", "bob", "carol"]),
+    ('addresses[type eq "work"].country ne "NO"', ["bob", "carol"]),
+    ('emails[type eq "work"].value pr', ["alice", "bob"]),
+    ('not (emails[type eq "work"].value pr)', ["carol"]),
     ('addresses.country ne "NO"', ["bob", "carol"]),
     (f'{ENTERPRISE}:department eq "sales"', ["alice"]),
     (f'{ENTERPRISE}:employeeNumber eq "E2"', ["bob"]),

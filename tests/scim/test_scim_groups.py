@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -227,3 +228,28 @@ async def test_d17_removing_an_id_that_names_nobody_is_a_no_op(scim: Scim) -> No
     # adding an id that names nobody is still refused
     await scim.error("PATCH", f"/Groups/{group}", {"schemas": [PATCH_OP], "Operations": [
         {"op": "add", "path": "members", "value": [{"value": gone}]}]}, 400, "invalidValue")
+
+
+async def test_rfc7644_a_replace_or_add_whose_member_filter_selects_nothing_is_no_target(scim: Scim) -> None:
+    """§3.5.2.3: a value filter on members that matches no member is 400 noTarget, nothing
+    applied; one that matches is replaced by the given member (or, with `.value`, the given id)."""
+    a, b, c = [(await scim.create_user(f"n{i}@contoso.example"))["id"] for i in range(3)]
+    group = (await scim.create_group("Targets", [a]))["id"]
+
+    async def refused(*operations: dict[str, Any], scim_type: str) -> None:
+        await scim.error("PATCH", f"/Groups/{group}", {"schemas": [PATCH_OP], "Operations": list(operations)}, 400, scim_type)
+        assert await member_ids(scim, group) == [a]
+
+    for op in ("replace", "add"):
+        for path in (f'members[value eq "{b}"]', f'members[value eq "{b}"].value', f'members[value eq "{b}"].display'):
+            await refused({"op": op, "path": path, "value": [{"value": c}]}, scim_type="noTarget")
+    # judged as the operations so far leave the group: b added first is a member, a removed first is not
+    await refused({"op": "remove", "path": "members", "value": [{"value": a}]},
+                  {"op": "replace", "path": f'members[value eq "{a}"]', "value": [{"value": c}]}, scim_type="noTarget")
+    await refused({"op": "add", "path": f'members[value eq "{a}"]', "value": [{"value": c}]}, scim_type="invalidPath")
+    await refused({"op": "replace", "path": f'members[value eq "{a}"].display', "value": "A"}, scim_type="mutability")
+    await scim.patch(f"/Groups/{group}", {"op": "add", "path": "members", "value": [{"value": b}]},
+                     {"op": "replace", "path": f'members[value eq "{b}"]', "value": [{"value": c}]}, status=204)
+    assert await member_ids(scim, group) == sorted([a, c])
+    await scim.patch(f"/Groups/{group}", {"op": "replace", "path": f'members[value eq "{c}"].value', "value": b}, status=204)
+    assert await member_ids(scim, group) == sorted([a, b])
