@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     Sequence,
     Text,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -30,6 +31,11 @@ order_seq = Sequence("order_seq")
 
 DIRECT = uuid.UUID(int=0)
 """`license_paths.group_id` of a direct assignment (a sentinel, so the primary key stays simple)."""
+
+ERROR_STATE = literal_column("'ERROR'")
+"""`license_paths.state = 'ERROR'` written into the SQL, not bound: the indexes of the paths in
+error are partial (WHERE state = 'ERROR'), and only a plan that sees the value may use them — a
+prepared statement's generic plan does not see a bound one."""
 
 
 class Base(DeclarativeBase):

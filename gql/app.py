@@ -200,7 +200,7 @@ def create_app(
         the_clock = clock or SystemClock()
         state["runtime"] = await Runtime.load(db, the_clock, settings)
         started.state.runtime = state["runtime"]
-        job = asyncio.create_task(_lifecycle_loop(db, the_clock, settings)) if run_lifecycle_job else None
+        job = asyncio.create_task(_lifecycle_loop(state["runtime"])) if run_lifecycle_job else None
         deliver = run_lifecycle_job if run_webhook_delivery is None else run_webhook_delivery
         delivery = asyncio.create_task(webhook_delivery.run_forever(state["runtime"], database_url)) if deliver else None
         if tune_gc:
@@ -278,11 +278,12 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, 50, 100)
 
 
-async def _lifecycle_loop(db: Database, clock: Clock, settings: Settings) -> None:
+async def _lifecycle_loop(runtime: Runtime) -> None:
+    settings = runtime.settings
     while True:
         try:
             changed = await lifecycle_job.run_once(
-                db, clock, settings.cancellation_window_days, settings.event_retention_days
+                runtime.db, runtime.clock, settings.cancellation_window_days, settings.event_retention_days, runtime=runtime
             )
             if changed:
                 log.info("subscription lifecycle: %d subscription(s) changed status", changed)

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import (
+    ERROR_STATE,
     Group,
     GroupGroupMember,
     GroupLicense,
@@ -262,7 +263,7 @@ def _group_conditions(tenant_id: str, spec: GroupFilterSpec) -> list[ColumnEleme
         has = exists().where(GL.c.tenant_id == tenant_id, GL.c.group_id == G.c.id)
         conds.append(has if spec.has_licenses else ~has)
     if spec.has_members_with_license_errors is not None:
-        has = exists().where(LP.c.tenant_id == tenant_id, LP.c.group_id == G.c.id, LP.c.state == "ERROR")
+        has = exists().where(LP.c.tenant_id == tenant_id, LP.c.group_id == G.c.id, LP.c.state == ERROR_STATE)
         conds.append(has if spec.has_members_with_license_errors else ~has)
     if spec.dynamic is not None:
         conds.append(G.c.membership_rule.is_not(None) if spec.dynamic else G.c.membership_rule.is_(None))

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.models import GroupLicense, LicensePath
+from db.models import ERROR_STATE, GroupLicense, LicensePath
 from db.records import UserRecord
 from db.repo.directory import USER_COLUMNS, U, user_sort
 from db.repo.paging import Page, keyset_page, text_key
@@ -63,7 +63,7 @@ async def remove(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID, pro
 def _error_members(tenant_id: str, group_id: uuid.UUID) -> Any:
     return (
         select(LP.c.user_id)
-        .where(LP.c.tenant_id == tenant_id, LP.c.group_id == group_id, LP.c.state == "ERROR")
+        .where(LP.c.tenant_id == tenant_id, LP.c.group_id == group_id, LP.c.state == ERROR_STATE)
         .distinct()
         .subquery("erroring")
     )

@@ -244,10 +244,47 @@ async def take_over_seats(conn: AsyncConnection, tenant_id: str, subscription_id
     return seats
 
 
-async def remove_self_service_licenses(conn: AsyncConnection, tenant_id: str, subscription_id: uuid.UUID) -> None:
-    """D23: licenses drawn from a self-service subscription that reached DELETED are removed."""
+async def remove_self_service_licenses(
+    conn: AsyncConnection, tenant_id: str, subscription_id: uuid.UUID, no_seat_message: str
+) -> list[uuid.UUID]:
+    """D23: licenses drawn from a self-service subscription that reached DELETED are removed:
+    its paths, and the licenses left without a path. A license that keeps another path (the
+    user is also in a group licensing the product) stays, without a seat and without the
+    subscription, its paths waiting for a pool seat in their places in line (COUNT_VIOLATION,
+    `no_seat_message`; the group counters follow): returns those users, to be judged for a seat
+    now (a path never outlives its license row, and a path that waits holds no seat)."""
     await conn.execute(LP.delete().where(LP.c.tenant_id == tenant_id, LP.c.subscription_id == subscription_id))
+    params = {"t": tenant_id, "s": subscription_id, "m": no_seat_message}
+    kept = await conn.execute(
+        text(
+            "UPDATE user_licenses l SET subscription_id = NULL, holds_seat = false, updated_at = now() "
+            "WHERE l.tenant_id = :t AND l.subscription_id = :s AND EXISTS (SELECT 1 FROM license_paths p "
+            "WHERE p.tenant_id = l.tenant_id AND p.user_id = l.user_id AND p.product_id = l.product_id) "
+            "RETURNING l.user_id, l.product_id"
+        ),
+        params,
+    )
+    pairs = [(r.user_id, r.product_id) for r in kept]
+    if pairs:
+        await conn.execute(
+            text(
+                """
+                WITH parked AS (
+                    UPDATE license_paths p SET state = 'ERROR', error_code = 'COUNT_VIOLATION', error_message = :m,
+                                               updated_at = now()
+                    FROM unnest(CAST(:u AS uuid[]), CAST(:p AS uuid[])) AS k(u, p)
+                    WHERE p.tenant_id = :t AND p.user_id = k.u AND p.product_id = k.p AND p.state = 'ACTIVE'
+                    RETURNING p.group_id, p.product_id
+                )
+                UPDATE group_licenses gl SET active_count = gl.active_count - c.n, error_count = gl.error_count + c.n
+                FROM (SELECT group_id, product_id, count(*) AS n FROM parked GROUP BY group_id, product_id) c
+                WHERE gl.tenant_id = :t AND gl.group_id = c.group_id AND gl.product_id = c.product_id
+                """
+            ),
+            {**params, "u": [u for u, _ in pairs], "p": [p for _, p in pairs]},
+        )
     await conn.execute(UL.delete().where(UL.c.tenant_id == tenant_id, UL.c.subscription_id == subscription_id))
+    return sorted({u for u, _ in pairs})
 
 
 # ------------------------------------------------------------------------------------ reads

@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, text
 
 from db.clock import ManualClock
 from db.models import DIRECT, LicensePath, Product, Subscription, UserLicense
-from db.repo import directory, tenants
+from db.repo import directory, group_licenses, tenants
 from db.session import Database
 from engine.subscription_lifecycle import add_years
 from services.lifecycle_job import LIFECYCLE_LOCK, run_once
@@ -251,6 +251,74 @@ async def test_d23_licenses_from_a_deleted_self_service_subscription_are_removed
         [("REMOVED", buyer.id, spb, False, "system"), ("REMOVED", other.id, spb, False, "system")]
     )
     assert tuple(action) == ("SELF_SERVICE_LICENSES_REMOVED", "system")
+
+
+@pytest.mark.parametrize("pool_seats", [1, 0], ids=["a pool seat is free", "no pool seat"])
+async def test_d23_a_self_service_holder_who_also_has_the_product_through_a_group_keeps_the_group_path(
+    db: Database, pool_seats: int
+) -> None:
+    """The deleted subscription's license goes, but its user's group path stays: the license row
+    stays with it (no path outlives its license), judged for a pool seat — given when one is
+    free (ADDED after the REMOVED), else the path waits in its place with COUNT_VIOLATION (R4).
+    Before the fix the license row went and the path stayed: a path without a license."""
+    clock = ManualClock(NOW)
+    await settle(db, clock)
+    tid = await new_tenant(db)
+    spb = await product(db)
+    async with db.write() as conn:
+        buyer = await directory.insert_user(
+            conn, tid, {"user_principal_name": f"buyer@{tid}.example", "display_name": "Buyer", "user_type": "MEMBER",
+                        "usage_location": "US"}
+        )
+        team = await directory.insert_group(conn, tid, {"display_name": "Team", "security_enabled": True})
+        await directory.add_members(conn, tid, team.id, [buyer.id], [])
+        await group_licenses.upsert(conn, tid, team.id, {spb: frozenset()})
+        await conn.execute(text("UPDATE group_licenses SET active_count = 1 WHERE tenant_id = :t"), {"t": tid})
+    gone = await add_subscription(
+        db, tid, starts_at=NOW - 600 * DAY, recurring=False, self_service=True, purchased_by=buyer.id, stored_status="DISABLED"
+    )
+    if pool_seats:
+        await add_subscription(db, tid, starts_at=NOW - 10 * DAY)  # 5 pool seats, none taken
+    async with db.write() as conn:
+        for group_id, source in ((DIRECT, gone), (team.id, None)):
+            await conn.execute(insert(LP).values(
+                tenant_id=tid, user_id=buyer.id, product_id=spb, group_id=group_id, disabled_plan_ids=[], queue_seq=1,
+                state="ACTIVE", subscription_id=source,
+            ))
+        await conn.execute(insert(UL).values(tenant_id=tid, user_id=buyer.id, product_id=spb, holds_seat=True, subscription_id=gone))
+
+    assert await run_once(db, clock, WINDOW_DAYS) == 1
+    async with db.read() as conn:
+        paths = (await conn.execute(
+            select(LP.c.group_id, LP.c.state, LP.c.error_code, LP.c.subscription_id).where(LP.c.tenant_id == tid)
+        )).all()
+        licenses = (await conn.execute(
+            select(UL.c.holds_seat, UL.c.subscription_id).where(UL.c.tenant_id == tid)
+        )).all()
+        consumed = (await conn.execute(
+            text("SELECT coalesce(sum(consumed), 0) FROM product_pools WHERE tenant_id = :t"), {"t": tid}
+        )).scalar_one()
+        counts = (await conn.execute(
+            text("SELECT active_count, error_count FROM group_licenses WHERE tenant_id = :t"), {"t": tid}
+        )).one()
+        got = (await conn.execute(
+            text("SELECT e.kind, e.holds_seat, e.actor, a.action FROM license_events e "
+                 "JOIN audit_events a ON a.tenant_id = e.tenant_id AND a.id = e.audit_id WHERE e.tenant_id = :t ORDER BY e.seq"),
+            {"t": tid},
+        )).all()
+    if pool_seats:
+        assert [tuple(r) for r in paths] == [(team.id, "ACTIVE", None, None)]
+        assert [tuple(r) for r in licenses] == [(True, None)]
+        assert (consumed, tuple(counts)) == (1, (1, 0))
+        assert [tuple(r) for r in got] == [
+            ("REMOVED", False, "system", "SELF_SERVICE_LICENSES_REMOVED"), ("ADDED", True, "system", "LICENSES_REPROCESSED"),
+        ]
+    else:
+        assert [tuple(r) for r in paths] == [(team.id, "ERROR", "COUNT_VIOLATION", None)]
+        assert [tuple(r) for r in licenses] == [(False, None)]
+        assert (consumed, tuple(counts)) == (0, (0, 1))
+        assert [tuple(r) for r in got] == [("REMOVED", False, "system", "SELF_SERVICE_LICENSES_REMOVED")]
+    assert await run_once(db, clock, WINDOW_DAYS) == 0  # settled: nothing more
 
 
 async def test_r26_events_older_than_the_retention_are_deleted(db: Database) -> None:
