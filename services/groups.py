@@ -321,11 +321,31 @@ async def change_group(rt: Runtime, actor: Actor, request: ChangeGroup) -> Group
             wanted, present = set(request.members), set(current)
             remove += [m for m in current if m not in wanted]
             add += [m for m in request.members if m not in present]
+        remove = await _still_named(change, list(dict.fromkeys(remove)))
         if remove:
-            await _change_members_of(change, group, list(dict.fromkeys(remove)), add=False)
+            await _change_members_of(change, group, remove, add=False)
         if add:
             await _change_members_of(change, group, list(dict.fromkeys(add)), add=True)
         return group
+
+
+async def _still_named(change: Change, member_ids: list[str]) -> list[str]:
+    """The ids to remove that still name a user or group once the change holds the license lock:
+    one deleted meanwhile (an identity provider deprovisions a user and, at once, removes the
+    memberships) is no member, and removing a non-member is a no-op (D17). Malformed ids stay, to
+    be refused."""
+    keys: dict[str, tuple[str, uuid.UUID]] = {}
+    for raw in member_ids:
+        try:
+            gid = from_global_id(raw)
+            keys[raw] = (gid.type_name, gid.uuid())
+        except BadId:
+            continue
+    users = [k for t, k in keys.values() if t == "User"]
+    groups = [k for t, k in keys.values() if t == "Group"]
+    found_users, found_groups = await directory.existing_ids(change.conn, change.tenant_id, users, groups)
+    return [raw for raw in member_ids
+            if raw not in keys or keys[raw][1] in (found_users if keys[raw][0] == "User" else found_groups)]
 
 
 async def change_members(

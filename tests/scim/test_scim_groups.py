@@ -253,3 +253,32 @@ async def test_rfc7644_a_replace_or_add_whose_member_filter_selects_nothing_is_n
     assert await member_ids(scim, group) == sorted([a, c])
     await scim.patch(f"/Groups/{group}", {"op": "replace", "path": f'members[value eq "{c}"].value', "value": b}, status=204)
     assert await member_ids(scim, group) == sorted([a, b])
+
+
+async def test_d17_a_member_deleted_while_its_removal_waits_is_no_member_and_the_rest_applies(
+    scim: Scim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An identity provider deprovisions a user and removes their memberships at once: the
+    removal was checked before the deletion committed, and reaches the change after it. The
+    removed id then names nobody — no member (D17) — and the PATCH's other operations apply."""
+    from gql.scim import groups as scim_groups
+    from services import groups as group_use_cases
+
+    gone, stays, joins = [(await scim.create_user(f"r{i}@contoso.example"))["id"] for i in range(3)]
+    group = (await scim.create_group("Racing", [gone, stays]))["id"]
+    real = group_use_cases.change_group
+
+    async def deleted_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        await scim.ok("DELETE", f"/Users/{gone}", status=204)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(scim_groups.groups, "change_group", deleted_meanwhile)
+    for remove in ({"op": "Remove", "path": "members", "value": [{"value": gone}]},
+                   {"op": "remove", "path": f'members[value eq "{gone}"]'}):
+        await scim.patch(f"/Groups/{group}", remove, {"op": "add", "path": "members", "value": [{"value": joins}]}, status=204)
+        monkeypatch.setattr(scim_groups.groups, "change_group", real)
+        assert await member_ids(scim, group) == sorted([stays, joins])
+        await scim.patch(f"/Groups/{group}", {"op": "remove", "path": "members", "value": [{"value": joins}]}, status=204)
+        gone = (await scim.create_user(f"again-{remove['op']}@contoso.example"))["id"]
+        await scim.patch(f"/Groups/{group}", {"op": "add", "path": "members", "value": [{"value": gone}]}, status=204)
+        monkeypatch.setattr(scim_groups.groups, "change_group", deleted_meanwhile)
