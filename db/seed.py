@@ -367,7 +367,10 @@ async def seed_tenant(
     if groups < 1:
         raise SeedError("the number of groups must be at least 1 (All Staff).")
     if groups > users:
-        raise SeedError(f"{groups:,} groups for {users:,} users is more groups than people; ask for at most {users:,}.")
+        raise SeedError(
+            f"{groups:,} groups for {users:,} users is more groups than people: pass --groups {users:,} or fewer "
+            f"(its default is 20), or seed more --users."
+        )
     if not 0 <= add_ons <= len(ADD_ONS):
         raise SeedError(f"add-ons must be 0–{len(ADD_ONS)}, not {add_ons}.")
     report = progress_callback or (lambda _phase, _done, _total: None)

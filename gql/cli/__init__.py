@@ -59,7 +59,7 @@ app.add_typer(scim_app, name="scim")
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Create the demo tenant 'contoso' and print an admin token.")] = False,
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Worker processes sharing the port (about one per core).")

@@ -4,7 +4,7 @@ and running a piece of work against the database (embedded unless DATABASE_URL i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -68,12 +68,22 @@ def _no_database(config: Settings) -> str | None:
     )
 
 
+def in_flags(message: str, flags: Mapping[str, str]) -> str:
+    """A use case's message with its input fields named as the command's options
+    (`input.displayName` → `--name`)."""
+    for field, flag in flags.items():
+        message = message.replace(f"`{field}`", f"`{flag}`")
+    return message
+
+
 def run_with_db(
-    config: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = True, create: bool = False
+    config: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = True, create: bool = False,
+    flags: Mapping[str, str] | None = None,
 ) -> T:
     """Run `work` on the database (migrated first); refusals and database trouble become an
     admin-facing error, never a traceback. Without DATABASE_URL, only `create` may start a new
-    embedded PostgreSQL in LICENSING_DATA_DIR: other commands need an existing one."""
+    embedded PostgreSQL in LICENSING_DATA_DIR: other commands need an existing one. `flags`:
+    the command's options by the input fields a refusal may name."""
     if not create and (missing := _no_database(config)):
         raise fail(missing)
     try:
@@ -92,7 +102,7 @@ def run_with_db(
     except (CliError, embedded.EmbeddedPostgresError) as exc:
         raise fail(str(exc)) from exc
     except Refused as exc:
-        raise fail(" ".join(p.message for p in exc.problems)) from exc
+        raise fail(in_flags(" ".join(p.message for p in exc.problems), flags or {})) from exc
     except OSError as exc:
         raise fail(f"could not reach the database: {exc}. Check DATABASE_URL.") from exc
     except Exception as exc:

@@ -58,7 +58,9 @@ def groups_create(
             members = await rule_rows.member_count(conn, tenant_id, group.id)
         return to_global_id("Group", group.id), members
 
-    gid, members = run_with_db(config, work)
+    gid, members = run_with_db(config, work, flags={
+        "input.displayName": "--name", "input.description": "--description", "input.membershipRule": "--rule",
+    })
     members_said = f" with {members:,} member(s)" if rule else ""
     console.print(f"[green]Created {'dynamic ' if rule else ''}group[/] {escape(name)}{members_said} (id {gid}).", highlight=False)
 

@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -100,8 +101,24 @@ def build_server(app: Any, host: str, port: int, settings: Settings, **options: 
     return uvicorn.Server(config)
 
 
+def _stopped(signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def run_server(app: Any, host: str, port: int, settings: Settings) -> None:
-    build_server(app, host, port, settings).run()
+    """Serve until SIGINT or SIGTERM. uvicorn shuts down gracefully on either, then raises the
+    signal again: SIGTERM's default action would end the process on the spot, past every
+    `finally` and `atexit` — leaving the embedded PostgreSQL running. Handled here, it unwinds
+    the process like Ctrl-C does, and `serve` stops the embedded server on the way out."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    if main:
+        signal.signal(signal.SIGTERM, _stopped)
+    try:
+        build_server(app, host, port, settings).run()
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def run_workers(make_app: Callable[[], Any], host: str, port: int, settings: Settings, workers: int) -> None:

@@ -179,3 +179,11 @@ def test_the_banner_names_the_command_as_the_admin_can_type_it(monkeypatch: pyte
     assert _invoked_as() == "licensing"
     monkeypatch.setattr("sys.argv", ["/usr/lib/python3/site-packages/pytest/__main__.py"])  # not the command
     assert _invoked_as() == "licensing"
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "-1"])
+def test_serve_refuses_a_port_outside_1_to_65535(cli: CliRunner, port: str) -> None:
+    result = cli.invoke(app, ["serve", "--port", port])
+    assert result.exit_code == 2, result.output
+    assert "--port" in result.output
+    assert "Traceback" not in result.output

@@ -84,3 +84,16 @@ async def test_import_members_into_a_dynamic_group_is_refused(cli: CliRunner, ap
     result = await run(cli, "import", "members", str(csv), "--tenant", tenant.id, "--group", "Sales")
     assert result.exit_code == 1, result.output
     assert "dynamic group" in " ".join(result.output.split())
+
+
+async def test_refusals_name_the_commands_options_not_the_apis_fields(cli: CliRunner, api: Any) -> None:
+    tenant = await new_tenant(cli, api)
+    for name, said in (("   ", "`--name` is required"), ("x" * 300, "`--name` is 300 characters long")):
+        result = await run(cli, "main", "groups", "create", "--tenant", tenant.id, "--name", name)
+        assert result.exit_code == 1, result.output
+        output = " ".join(result.output.split())
+        assert said in output and "input." not in output and "Traceback" not in output
+    assert (await tenant.ok("{ groups { totalCount } }"))["groups"]["totalCount"] == 0
+    seeded = await run(cli, "main", "seed", "--tenant", f"{tenant.id}s", "--users", "5")
+    assert seeded.exit_code == 1, seeded.output
+    assert "--groups 5 or fewer" in " ".join(seeded.output.split())

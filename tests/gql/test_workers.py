@@ -4,6 +4,7 @@ all stop when the parent is told to."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,3 +83,53 @@ def test_two_workers_serve_one_port_and_stop_together(database_url: str, tmp_pat
             parent.kill()
             parent.wait()
         log.close()
+
+
+def test_sigterm_stops_serve_and_its_embedded_postgresql(tmp_path: Path) -> None:
+    """SIGTERM (docker stop, systemd, kill) ends `licensing serve` as Ctrl-C does: gracefully,
+    exit 0, and the embedded PostgreSQL it started is stopped with it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    env.update({"LICENSING_DATA_DIR": str(tmp_path / "data"), "LICENSING_JWT_SECRET": SECRET,
+                "LICENSING_LIFECYCLE_INTERVAL_SECONDS": "3600"})
+    licensing = str(Path(sys.executable).with_name("licensing"))
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen([licensing, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.3)
+        assert _postgres_under(tmp_path / "data"), "the embedded PostgreSQL is running"
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
+        deadline = time.monotonic() + 30
+        while _postgres_under(tmp_path / "data"):
+            assert time.monotonic() < deadline, "the embedded PostgreSQL was left running"
+            time.sleep(0.2)
+        assert "stopping the embedded PostgreSQL" in (tmp_path / "serve.log").read_text()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        for pid in _postgres_under(tmp_path / "data"):  # a failed run leaves no server behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGQUIT)
+        log.close()
+
+
+def _postgres_under(folder: Path) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if (proc.info["name"] or "").startswith("postgres") and str(folder) in " ".join(proc.info["cmdline"] or []):
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
