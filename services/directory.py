@@ -254,8 +254,8 @@ async def update_user(rt: Runtime, actor: Actor, request: UpdateUser) -> UserCha
             if external_id is not None and await directory.external_id_taken(conn, tid, external_id, except_id=uid):
                 raise _external_id_taken(external_id)
             values["external_id"] = external_id
-        values = {k: value for k, value in values.items() if getattr(before, k) != value} if request.from_identity_provider else values
-        if not values:
+        values = {k: value for k, value in values.items() if getattr(before, k) != value}
+        if not values:  # R21: the same values again change nothing and are not audited
             return UserChanged(before, ChangeSummary(change.dry_run))
         if change.dry_run:
             user = replace(before, **values)

@@ -275,6 +275,8 @@ async def _assign_licenses(change: Change, request: AssignLicenses) -> LicensesA
     if problems:
         raise Refused(problems)
     changes = decision.summary(change).merged(await write(change, decision), change.catalog)
+    if not (changes.affected_user_count or decision.changed_paths()):
+        return LicensesAssigned([users[uid] for uid in ids], changes)  # R21: nothing changed, nothing audited
     await change.audit(
         "LICENSES_ASSIGNED",
         f"Licenses changed for {len(ids)} user(s): +{len(adds)} product(s), -{len(removes)} product(s), "
@@ -329,6 +331,8 @@ async def update_user_service_plans(rt: Runtime, actor: Actor, request: UpdateUs
         if decision.refusals:
             raise Refused(decision.problems())
         changes = decision.summary(change).merged(await write(change, decision), change.catalog)
+        if not (changes.affected_user_count or decision.changed_paths()):
+            return UserLicensesChanged(users[uid], changes)  # R21: the same plans again: nothing audited
         await change.audit(
             "SERVICE_PLANS_CHANGED",
             f"Apps and services of {catalog.products[pid].display_name} changed for {users[uid].user_principal_name}: "
@@ -455,6 +459,8 @@ async def assign_group_licenses(rt: Runtime, actor: Actor, request: AssignGroupL
         if not change.dry_run:
             await gl_repo.remove(conn, tid, group.id, removes)
         names = [catalog.products[p].sku_part_number for p in adds]
+        if not removes and all(current.get(p) == d for p, d in adds.items()) and not changes.affected_user_count:
+            return GroupLicensesChanged(group, changes, reconciled.batch_size)  # R21: held as asked already
         await change.audit(
             "GROUP_LICENSES_CHANGED",
             f"{group.display_name}: +{', '.join(names) or 'nothing'} "

@@ -219,6 +219,8 @@ async def update_subscription_quantity(rt: Runtime, actor: Actor, request: Updat
         if not change.dry_run:
             updated = await subscriptions.update_subscription(change.conn, change.tenant_id, sub.id, {"quantity": quantity})
         changes = await _summary(change, sub.product_id, before, after, recover=quantity > sub.quantity and not sub.is_self_service)
+        if quantity == sub.quantity:  # R21: the same quantity again changes nothing and is not audited
+            return SubscriptionChanged(updated, changes)
         await change.audit(
             "SUBSCRIPTION_QUANTITY_CHANGED",
             f"Changed {change.catalog.products[sub.product_id].display_name} from {sub.quantity} to {quantity} seats",
@@ -293,6 +295,8 @@ async def set_recurring_billing(rt: Runtime, actor: Actor, request: SetRecurring
                  "term_ends_at": terms.term_ends_at, "is_trial": terms.is_trial},
             )
         changes = await _summary(change, sub.product_id, before, after, recover=after.total > before.total and not sub.is_self_service)
+        if terms == sub.terms:  # R21: already so, nothing changed, nothing audited
+            return SubscriptionChanged(updated, changes)
         await change.audit(
             "SUBSCRIPTION_RECURRING_BILLING_CHANGED",
             f"Turned recurring billing {'on' if request.enabled else 'off'} for {_label(change, sub)}",

@@ -292,3 +292,25 @@ async def test_a_license_whose_last_path_ends_is_gone(tenant: Tenant) -> None:
     holders = await tenant.ok("query($p: ID!) { users(filter: {hasProductId: $p}) { totalCount } }", {"p": ems})
     assert holders["users"]["totalCount"] == 0
     assert (await tenant.ok(LICENSES, {"id": user}))["user"]["licenses"] == []
+
+
+async def test_r21_an_assignment_that_changes_nothing_appends_no_audit_event(tenant: Tenant) -> None:
+    await tenant.buy("SPE_E3", 2)
+    e3 = (await product(tenant, "SPE_E3"))["id"]
+    user = await tenant.create_user("Twice Assigned")
+    assert (await assign(tenant, [user], [{"productId": e3}]))["errors"] == []
+    teams = await plan_id(tenant, "SPE_E3", "TEAMS1")
+    planned = {"i": {"userId": user, "productId": e3, "disabledServicePlanIds": [teams]}}
+    assert (await tenant.ok(UPDATE_PLANS, planned))["updateUserServicePlans"]["errors"] == []
+    audit = "{ auditLog(first: 100) { totalCount edges { node { action } } } }"
+    before = (await tenant.ok(audit))["auditLog"]
+    again = await assign(tenant, [user], [{"productId": e3, "disabledServicePlanIds": [teams]}])
+    assert again["errors"] == [] and again["changes"]["affectedUserCount"] == 0
+    same_plans = await tenant.ok(UPDATE_PLANS, planned)
+    assert same_plans["updateUserServicePlans"]["changes"]["affectedUserCount"] == 0
+    assert (await tenant.ok(audit))["auditLog"] == before
+    # a real change is audited as before
+    assert (await assign(tenant, [user], [{"productId": e3}]))["changes"]["affectedUserCount"] == 1
+    after = (await tenant.ok(audit))["auditLog"]
+    assert after["totalCount"] == before["totalCount"] + 1
+    assert after["edges"][0]["node"]["action"] == "LICENSES_ASSIGNED"

@@ -351,3 +351,25 @@ async def test_s5_only_a_global_administrator_may_change_tenant_settings(tenant:
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", role
     assert (await tenant.ok("{ viewer { tenant { defaultUsageLocation } } }"))["viewer"]["tenant"]["defaultUsageLocation"] == "US"
     assert await events(tenant) == []
+
+
+async def test_r21_mutations_that_change_nothing_append_no_audit_event(tenant: Tenant) -> None:
+    """The same group license, quantity, billing setting or user fields again: nothing changes,
+    so nothing is audited (R21: every mutation that changes anything appends one)."""
+    from tests.gql.test_group_licenses import license_group
+
+    sub = await tenant.buy("EMS", 3)
+    ems = (await tenant.ok('{ product(skuPartNumber: "EMS") { id } }'))["product"]["id"]
+    ann = await tenant.create_user("Ann Same")
+    team = await tenant.create_group("Same Team", [ann])
+    assert (await license_group(tenant, team, [{"productId": ems}]))["errors"] == []
+    renamed = await tenant.ok(UPDATE_USER, {"i": {"userId": ann, "jobTitle": "Lead"}})
+    assert renamed["updateUser"]["errors"] == []
+    before = await events(tenant)
+    assert (await license_group(tenant, team, [{"productId": ems}]))["errors"] == []
+    assert (await tenant.ok(QUANTITY, {"i": {"subscriptionId": sub, "quantity": 3}}))["updateSubscriptionQuantity"]["errors"] == []
+    assert (await tenant.ok(RECURRING, {"i": {"subscriptionId": sub, "enabled": True}}))["setRecurringBilling"]["errors"] == []
+    assert (await tenant.ok(UPDATE_USER, {"i": {"userId": ann, "jobTitle": "Lead"}}))["updateUser"]["errors"] == []
+    assert await events(tenant) == before
+    assert (await tenant.ok(QUANTITY, {"i": {"subscriptionId": sub, "quantity": 4}}))["updateSubscriptionQuantity"]["errors"] == []
+    assert [e["action"] for e in await events(tenant)][0] == "SUBSCRIPTION_QUANTITY_CHANGED"
