@@ -23,6 +23,20 @@ from tests.support import free_port
 SECRET = "workers-test-secret-0123456789-0123456789-0123456789"
 
 
+def _wait_ready(server: subprocess.Popen[bytes], port: int, log: Path, seconds: float) -> None:
+    """Until the server answers /readyz; its log when it exits or takes longer."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert server.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
 def test_two_workers_serve_one_port_and_stop_together(database_url: str, tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "LICENSING_JWT_SECRET": SECRET,
@@ -34,16 +48,7 @@ def test_two_workers_serve_one_port_and_stop_together(database_url: str, tmp_pat
     parent = subprocess.Popen([licensing, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert parent.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
+        _wait_ready(parent, port, tmp_path / "serve.log", 60)
         workers = psutil.Process(parent.pid).children()
         assert len(workers) == 2
         token = issue_token(SECRET, tid, "admin@w.example", [Role.GLOBAL_ADMINISTRATOR], ttl_seconds=600)
@@ -96,16 +101,7 @@ def test_sigterm_stops_serve_and_its_embedded_postgresql(tmp_path: Path) -> None
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen([licensing, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.3)
+        _wait_ready(server, port, tmp_path / "serve.log", 180)
         assert _postgres_under(tmp_path / "data"), "the embedded PostgreSQL is running"
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
