@@ -272,12 +272,16 @@ async def _members(rt: Runtime, actor: Actor, request: ChangeMembers, *, add: bo
         return await _change_members_of(change, group, request.member_ids, add=add)
 
 
-async def _change_members_of(change: Change, group: GroupRecord, member_ids: Sequence[str], *, add: bool) -> MembersChanged:
-    """addGroupMembers / removeGroupMembers inside a change's transaction."""
+async def _change_members_of(
+    change: Change, group: GroupRecord, member_ids: Sequence[str], *, add: bool, limit: int | None = None
+) -> MembersChanged:
+    """addGroupMembers / removeGroupMembers inside a change's transaction (`limit`: how many
+    ids the request may name; LICENSING_MAX_MEMBERS_PER_CALL unless given)."""
     rt, conn, tid = change.runtime, change.conn, change.tenant_id
     if group.dynamic:
         raise refuse_manual(group)
-    users, groups = await parse_members(conn, tid, list(member_ids), "input.memberIds", rt.settings.max_members_per_call)
+    bound = rt.settings.max_members_per_call if limit is None else limit
+    users, groups = await parse_members(conn, tid, list(member_ids), "input.memberIds", bound)
     if group.id in groups:
         index = next(i for i, raw in enumerate(member_ids) if from_global_id(raw).key == str(group.id))
         raise v.invalid(f"input.memberIds.{index}", "A group cannot be a member of itself.")
@@ -315,15 +319,19 @@ async def change_group(rt: Runtime, actor: Actor, request: ChangeGroup) -> Group
         if request.update is not None:
             group = (await _update(change, group, request.update)).group
         remove, add = list(request.remove), list(request.add)
+        implied = 0  # removals a replacement implies: the group's own members, not ids the request names
         if request.members is not None:
             users, member_groups = await directory.direct_member_keys(change.conn, change.tenant_id, group.id)
             current = [to_global_id("User", u) for u in users] + [to_global_id("Group", g) for g in member_groups]
             wanted, present = set(request.members), set(current)
-            remove += [m for m in current if m not in wanted]
+            dropped = [m for m in current if m not in wanted]
+            implied = len(dropped)
+            remove += dropped
             add += [m for m in request.members if m not in present]
         remove = await _still_named(change, list(dict.fromkeys(remove)))
         if remove:
-            await _change_members_of(change, group, remove, add=False)
+            limit = change.runtime.settings.max_members_per_call + implied
+            await _change_members_of(change, group, remove, add=False, limit=limit)
         if add:
             await _change_members_of(change, group, list(dict.fromkeys(add)), add=True)
         return group

@@ -31,9 +31,15 @@ __all__ = ["Refused", "invalid"]
 
 
 def no_nul(value: str, field: str) -> str:
-    """Refuse a NUL character (U+0000) anywhere in a text input."""
+    """Refuse a NUL character (U+0000) anywhere in a text input, and a lone surrogate (JSON's
+    "\ud800" escape without its pair), which is not Unicode text and cannot be stored or compared."""
     if "\x00" in value:
         raise invalid(field, f"`{field}` contains a NUL character (U+0000), which text cannot hold; remove it.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise invalid(field, f"`{field}` contains an unpaired surrogate ({value[exc.start]!r} at position {exc.start}), "
+                      "which is not Unicode text: send valid UTF-8.") from exc
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -37,7 +38,9 @@ class Api:
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        # ASCII JSON, as json.dumps writes it: "\ud800" escapes reach the server as a client sent them
+        body = json.dumps({"query": query, "variables": variables or {}})
+        return await self.client.post("/graphql", content=body, headers={**headers, "Content-Type": "application/json"})
 
     async def new_tenant(self, default_usage_location: str | None = "US") -> Tenant:
         from db.repo import tenants

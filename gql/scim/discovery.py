@@ -47,7 +47,7 @@ USER_ATTRIBUTES = [
     _attr("active", "boolean", required=True, description="accountEnabled; false keeps the user's licenses."),
     # `type` is not published: one email and one address are stored, and they read back as the
     # "work" ones whatever type they were given (a "home" email returns as "work")
-    _attr("emails", "complex", multi=True, description="The work email (mail); it reads back with type work.", sub=[
+    _attr("emails", "complex", multi=True, description="The email stored as mail: the primary one, else the work one, else the first; read back as its value alone.", sub=[
         _attr("value"),
     ]),
     _attr("addresses", "complex", multi=True, description="The work address: its country is the usage location.", sub=[

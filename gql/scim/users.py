@@ -10,6 +10,7 @@ representation with scim2-models and stores the result the same way as a PUT.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,14 @@ from starlette.responses import Response
 from db.repo import scim as scim_reads
 from db.repo.scim import FilterError, ScimUser
 from gql.scim.filters import parse_filter
-from gql.scim.protocol import ScimError, json_body, require_patch_schema, scim_response, validation_failed
+from gql.scim.protocol import (
+    RETRY_AFTER,
+    ScimError,
+    json_body,
+    require_patch_schema,
+    scim_response,
+    validation_failed,
+)
 from gql.scim.resources import Call, list_response, not_found, paging, resource_id, response_parameters
 from services import directory
 from services.directory import KEEP, ChangedMeanwhile, CreateUser, DeleteUser, UpdateUser
@@ -129,9 +137,21 @@ def fields_of(model: Any) -> Fields:
     )
 
 
+def _without_manager(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without the enterprise extension's `manager`: it is not stored, and Okta and
+    Entra send it as `{"value": id, "displayName": …}` without the `$ref` scim2-models insists on
+    (RFC 7643 §4.3: `$ref` is RECOMMENDED, not required), which refused the whole user."""
+    for key, extension in body.items():
+        if key.lower() == ENTERPRISE_URN.lower() and isinstance(extension, dict):
+            kept = {k: v for k, v in extension.items() if k.lower() != "manager"}
+            if len(kept) != len(extension):
+                return {**body, key: kept}
+    return body
+
+
 def _parse(body: dict[str, Any], context: Context) -> Any:
     try:
-        return ScimUserModel.model_validate(body, scim_ctx=context)
+        return ScimUserModel.model_validate(_without_manager(body), scim_ctx=context)
     except ValidationError as exc:
         raise validation_failed(exc) from exc
 
@@ -188,14 +208,15 @@ async def _store(call: Call, found: ScimUser, f: Fields) -> Response:
 async def _read_modify_write(call: Call, raw_id: str, modify: Callable[[ScimUser], Fields]) -> Response:
     """Read the user, compute the new representation, store it unless the user changed in
     between — then read again and redo it (no lost update without ETags)."""
-    for attempt in range(MAX_ATTEMPTS):
+    for _attempt in range(MAX_ATTEMPTS):
         found = await _read(call, raw_id)
         try:
             return await _store(call, found, modify(found))
         except ChangedMeanwhile:
-            if attempt == MAX_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    # still changing under us: a busy resource, not a bad request — the client retries (D34)
+    raise ScimError(503, None, f"The user kept changing while this request was applied ({MAX_ATTEMPTS} attempts); "
+                    "nothing was changed. Retry the request.", {"Retry-After": RETRY_AFTER})
 
 
 async def replace_user(call: Call, raw_id: str) -> Response:
@@ -216,6 +237,22 @@ async def patch_user(call: Call, raw_id: str) -> Response:
 # to select.
 MANAGER_PATH = f"{ENTERPRISE_URN}:manager".lower()
 PHONE_TYPES = ("work", "mobile", "fax", "home", "pager", "other")
+# Entra's default mapping also adds proxy addresses as `emails[type eq "other"].Value` and the
+# office as `addresses[type eq "other"].Formatted`: only one email and one address are stored
+# (the work ones), so adding a home or other one is a no-op, as phone numbers are (a replace
+# whose filter selects nothing stays 400 noTarget, RFC 7644 §3.5.2.3)
+UNSTORED_ADD = re.compile(
+    r'^\s*(?:urn:ietf:params:scim:schemas:core:2\.0:user:)?(?:emails|addresses)\[\s*type\s+eq\s+"(?:home|other)"\s*\]',
+    re.IGNORECASE,
+)
+
+
+def _stored_add(operation: Any) -> bool:
+    """False for an `add` to a home or other email or address (not stored)."""
+    if not isinstance(operation, dict) or str(operation.get("op", "")).lower() != "add":
+        return True
+    path = operation.get("path")
+    return not (isinstance(path, str) and UNSTORED_ADD.match(path))
 
 
 def _manager_as_object(operation: Any) -> Any:
@@ -235,8 +272,13 @@ def _new_first(items: list[Any] | None, before: list[Any]) -> list[Any] | None:
 def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
     """The user as the PATCH leaves it (scim2-models applies the operations)."""
     require_patch_schema(body)
+    unstored_only = False
     if isinstance(body, dict) and isinstance(body.get("Operations"), list):
-        body = {**body, "Operations": [_manager_as_object(op) for op in body["Operations"]]}
+        operations = [_manager_as_object(op) for op in body["Operations"] if _stored_add(op)]
+        unstored_only = bool(body["Operations"]) and not operations
+        body = {**body, "Operations": operations}
+    if unstored_only:  # nothing the PATCH asks is stored: the user as it is
+        return fields_of(to_model(call, found))
     try:
         patch = PatchOp[ScimUserModel].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         model = to_model(call, found)
@@ -249,7 +291,8 @@ def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
         model.addresses = model.addresses or [Address(type="work")]
         model.phone_numbers = [PhoneNumber(type=t) for t in PHONE_TYPES]
         before = (list(model.emails), list(model.addresses))
-        patch.patch(model)
+        if patch.operations:
+            patch.patch(model)
         # one email and one address are stored: a value the PATCH brings goes first, so an added
         # work (or primary) one replaces the stored one instead of being dropped
         model.emails = _new_first(model.emails, before[0])

@@ -592,6 +592,28 @@ async def test_d8_a_nul_character_in_a_search_is_a_top_level_invalid_input(world
     assert "NUL" in body["errors"][0]["message"]
 
 
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query($s: String) { users(filter: {search: $s}) { totalCount } }", {"s": "a\ud800b"}),
+        ("query($s: String) { groups(filter: {search: $s}) { totalCount } }", {"s": "\udfff"}),
+    ],
+    ids=["users", "groups"],
+)
+async def test_d8_an_unpaired_surrogate_in_a_search_is_a_top_level_invalid_input(
+    world: World, query: str, variables: dict[str, Any]
+) -> None:
+    """JSON can escape half a surrogate pair ("\\ud800"): not Unicode text, so not an
+    "Unexpected error." from the driver either, but the admin's INVALID_INPUT."""
+    body = await world.top_level(query, variables, "INVALID_INPUT")
+    assert "unpaired surrogate" in body["errors"][0]["message"]
+
+
+async def test_d8_an_unpaired_surrogate_in_a_text_input_changes_nothing(world: World) -> None:
+    new = {"userPrincipalName": f"sur@{world.tenant.domain}", "displayName": "Half \ud83d pair"}
+    await world.refused(CREATE_USER, {"i": new}, "INVALID_INPUT", "input.displayName", contains="unpaired surrogate")
+
+
 async def test_d13_a_cursor_or_token_subject_holding_nul_names_nothing(world: World) -> None:
     body = await world.top_level("query($a: String) { users(after: $a) { totalCount } }", {"a": cursor(["a\x00", str(uuid.uuid4())])},
                                  "BAD_USER_INPUT")

@@ -282,3 +282,22 @@ async def test_d17_a_member_deleted_while_its_removal_waits_is_no_member_and_the
         gone = (await scim.create_user(f"again-{remove['op']}@contoso.example"))["id"]
         await scim.patch(f"/Groups/{group}", {"op": "add", "path": "members", "value": [{"value": gone}]}, status=204)
         monkeypatch.setattr(scim_groups.groups, "change_group", deleted_meanwhile)
+
+
+async def test_a_replacement_may_drop_more_members_than_a_request_may_name(scim: Scim, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-request bound counts the member values a request carries, not the removals a
+    PUT or a `replace members` implies: a group with more members than the bound can still be
+    replaced, cleared and renamed by PUT (which clears the members it omits, D27)."""
+    settings = scim.tenant.api.app.state.runtime.settings
+    ids = [(await scim.create_user(f"b{i}@contoso.example"))["id"] for i in range(5)]
+    group = (await scim.create_group("Bigger", ids[:4]))["id"]
+    monkeypatch.setattr(settings, "max_members_per_call", 2)
+    await scim.patch(f"/Groups/{group}", {"op": "replace", "path": "members", "value": [{"value": ids[4]}]}, status=204)
+    assert await member_ids(scim, group) == [ids[4]]
+    monkeypatch.setattr(settings, "max_members_per_call", 10)
+    await scim.patch(f"/Groups/{group}", {"op": "add", "path": "members", "value": [{"value": i} for i in ids[:4]]}, status=204)
+    monkeypatch.setattr(settings, "max_members_per_call", 2)
+    renamed = await scim.ok("PUT", f"/Groups/{group}", {"schemas": [GROUP_SCHEMA], "displayName": "Renamed"})
+    assert renamed["displayName"] == "Renamed" and await member_ids(scim, group) == []
+    await scim.error("PUT", f"/Groups/{group}", {"schemas": [GROUP_SCHEMA], "displayName": "Three",
+                                                 "members": [{"value": i} for i in ids[:3]]}, 400, "tooMany")

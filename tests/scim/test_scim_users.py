@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -292,3 +293,58 @@ async def test_d28_an_email_reads_back_as_given_without_a_type_the_service_does_
     assert out["emails"] == [{"value": "c@math.example"}]
     await scim.error("POST", "/Users", {"schemas": [USER_SCHEMA], "userName": "bad", "emails": [{"value": "not-a-mail"}]},
                      400, "invalidValue")
+
+
+async def test_okta_and_entra_send_the_manager_without_ref_and_it_is_ignored(scim: Scim) -> None:
+    """RFC 7643 §4.3: the manager's `$ref` is RECOMMENDED, not required; it is not stored."""
+    boss = await scim.create_user("boss@contoso.example")
+    body = {"schemas": [USER_SCHEMA, ENTERPRISE], "userName": "report@contoso.example",
+            ENTERPRISE: {"department": "Sales", "manager": {"value": boss["id"], "displayName": "Boss"}}}
+    created = await scim.ok("POST", "/Users", body, 201)
+    assert created[ENTERPRISE]["department"] == "Sales"
+    replaced = await scim.ok("PUT", f"/Users/{created['id']}", {**body, ENTERPRISE: {"department": "Ops", "manager": {"value": boss["id"]}}})
+    assert replaced[ENTERPRISE]["department"] == "Ops"
+
+
+async def test_entra_default_mappings_for_other_emails_and_addresses_are_no_ops(scim: Scim) -> None:
+    """Entra adds proxy addresses as emails[type eq "other"].Value and the office as
+    addresses[type eq "other"].Formatted: not stored, so a no-op — and the PATCH's other
+    operations apply (the whole PATCH was 400 noTarget)."""
+    user = await scim.create_user("mapped@contoso.example", emails=[{"value": "w@contoso.example", "type": "work"}])
+    path = f"/Users/{user['id']}"
+    out = await scim.patch(
+        path,
+        {"op": "Add", "path": 'emails[type eq "other"].Value', "value": "smtp:alias@contoso.example"},
+        {"op": "Add", "path": 'addresses[type eq "other"].Formatted', "value": "Building 4"},
+        {"op": "Replace", "path": "title", "value": "Lead"},
+    )
+    assert out["title"] == "Lead" and [e["value"] for e in out["emails"]] == ["w@contoso.example"]
+    alone = await scim.patch(path, {"op": "Add", "path": 'emails[type eq "other"].Value', "value": "smtp:x@contoso.example"})
+    assert [e["value"] for e in alone["emails"]] == ["w@contoso.example"]
+
+
+async def test_a_user_that_keeps_changing_under_a_patch_is_503_retry_after_not_400(
+    scim: Scim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each attempt of a read-modify-write found the user changed since it read it: a busy
+    resource the client retries (D34: contention is 503 with Retry-After), nothing changed."""
+    from gql.scim import users as scim_users
+    from services.directory import ChangedMeanwhile
+    from services.errors import ErrorCode, Problem
+
+    user = await scim.create_user("busy@contoso.example")
+    attempts = 0
+
+    async def always_changed(*_args: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        raise ChangedMeanwhile([Problem(ErrorCode.OTHER, "changed meanwhile")])
+
+    monkeypatch.setattr(scim_users, "_store", always_changed)
+    response = await scim.request("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": "title", "value": "Never"}]})
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "1" and attempts == scim_users.MAX_ATTEMPTS
+    assert "Retry the request" in response.json()["detail"]
+    monkeypatch.undo()
+    assert "title" not in await scim.ok("GET", f"/Users/{user['id']}")
