@@ -94,6 +94,30 @@ class Loaders:
         counts = await self.read_raw(lambda r: reads.direct_group_counts_of_users(r, self.tenant_id, keys))
         return [counts.get(k, 0) for k in keys]
 
+    async def _first_members(self, keys: Sequence[tuple[uuid.UUID, int]]) -> list[list[tuple[int, str, uuid.UUID]]]:
+        by_limit: dict[int, list[uuid.UUID]] = defaultdict(list)
+        for group_id, limit in keys:
+            by_limit[limit].append(group_id)
+        found: dict[tuple[uuid.UUID, int], list[tuple[int, str, uuid.UUID]]] = {}
+        for limit, ids in by_limit.items():
+            rows = await self.read_raw(lambda r, ids=ids, limit=limit: reads.first_members_of_groups(r, self.tenant_id, ids, limit))
+            for group_id, members in rows.items():
+                found[(group_id, limit)] = members
+        return [found.get(k, []) for k in keys]
+
+    async def _member_counts(self, keys: Sequence[uuid.UUID]) -> list[int]:
+        counts = await self.read_raw(lambda r: reads.direct_member_counts_of_groups(r, self.tenant_id, keys))
+        return [counts.get(k, 0) for k in keys]
+
+    @cached_property
+    def first_members_by_group(self) -> DataLoader[tuple[uuid.UUID, int], list[tuple[int, str, uuid.UUID]]]:
+        """`Group.members`' first page of many groups in one statement (kind, sort key, id)."""
+        return DataLoader(load_fn=self._first_members)
+
+    @cached_property
+    def member_count_by_group(self) -> DataLoader[uuid.UUID, int]:
+        return DataLoader(load_fn=self._member_counts)
+
     @cached_property
     def user_by_id(self) -> DataLoader[uuid.UUID, UserRecord | None]:
         return DataLoader(load_fn=self._users)

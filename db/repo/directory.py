@@ -420,9 +420,6 @@ async def direct_members_page(
     )
 
 
-async def direct_members_count(conn: AsyncConnection, tenant_id: str, group_id: uuid.UUID) -> int:
-    sub = _direct_members_query(tenant_id, group_id)
-    return int((await conn.execute(select(func.count()).select_from(sub))).scalar_one())
 
 
 async def member_of_page(

@@ -222,6 +222,53 @@ async def first_groups_of_users(
     return result
 
 
+# A group's direct members as `Group.members` pages them (db.repo.directory.direct_members_page:
+# groups first, then users, each by lower-cased display name, then id), the first `limit` of
+# each of many groups in one statement; and their counts.
+FIRST_MEMBERS = """
+SELECT g.gid, m.kind, m.sort, m.id
+FROM unnest($2::uuid[]) AS g(gid)
+CROSS JOIN LATERAL (
+    SELECT x.kind, x.sort, x.id FROM (
+        SELECT 0 AS kind, lower(gr.display_name) COLLATE "C" AS sort, gr.id
+        FROM group_group_members e JOIN groups gr ON gr.tenant_id = e.tenant_id AND gr.id = e.member_group_id
+        WHERE e.tenant_id = $1 AND e.group_id = g.gid
+        UNION ALL
+        SELECT 1, lower(u.display_name) COLLATE "C", u.id
+        FROM group_user_members m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+        WHERE m.tenant_id = $1 AND m.group_id = g.gid
+    ) x
+    ORDER BY x.kind, x.sort, x.id
+    LIMIT $3
+) m
+"""
+MEMBER_COUNTS = """
+SELECT g.gid,
+       (SELECT count(*) FROM group_group_members e JOIN groups gr ON gr.tenant_id = e.tenant_id AND gr.id = e.member_group_id
+        WHERE e.tenant_id = $1 AND e.group_id = g.gid)
+     + (SELECT count(*) FROM group_user_members m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+        WHERE m.tenant_id = $1 AND m.group_id = g.gid)
+FROM unnest($2::uuid[]) AS g(gid)
+"""
+
+
+async def first_members_of_groups(
+    reader: Reader, tenant_id: str, group_ids: Sequence[uuid.UUID], limit: int
+) -> dict[uuid.UUID, list[tuple[int, str, uuid.UUID]]]:
+    """The first `limit` direct members (kind 0 a group, 1 a user; sort key; id) of each group."""
+    result: dict[uuid.UUID, list[tuple[int, str, uuid.UUID]]] = {g: [] for g in group_ids}
+    if group_ids:
+        for r in await reader.fetch(FIRST_MEMBERS, tenant_id, list(group_ids), limit):
+            result[r[0]].append((int(r[1]), r[2], r[3]))
+    return result
+
+
+async def direct_member_counts_of_groups(reader: Reader, tenant_id: str, group_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not group_ids:
+        return {}
+    return {r[0]: int(r[1]) for r in await reader.fetch(MEMBER_COUNTS, tenant_id, list(group_ids))}
+
+
 GROUP_COUNTS = """
 SELECT user_id, count(*) FROM group_user_members WHERE tenant_id = $1 AND user_id = ANY($2::uuid[]) GROUP BY user_id
 """

@@ -21,7 +21,7 @@ from db.models import DIRECT
 from db.records import GroupRecord, SubscriptionRecord, UserRecord
 from db.repo import directory, group_licenses, reads
 from db.repo.catalog import ProductInfo
-from db.repo.paging import BadCursor, Page
+from db.repo.paging import BadCursor, Page, encode_cursor
 from engine.subscription_lifecycle import view as subscription_view
 from engine.subscription_pool import PoolFigures
 from gql.errors import ErrorCode, LicenseError, PublicError, bad_user_input, page_size
@@ -579,7 +579,15 @@ class Group(Node):
         n = page_size(first)
         ctx = info.context
         gid = self.record.id
-        page = await fetch_page(info, lambda c: directory.direct_members_page(c, ctx.tenant_id, gid, first=n, after=after))
+        if after is None:  # the first page of every group of a list in one statement (§6)
+            rows = await ctx.loaders.first_members_by_group.load((gid, n + 1))
+            page = Page(
+                items=[("Group" if kind == 0 else "User", i) for kind, _sort, i in rows[:n]],
+                cursors=[encode_cursor((kind, sort, str(i))) for kind, sort, i in rows[:n]],
+                has_next=len(rows) > n, has_previous=False,
+            )
+        else:
+            page = await fetch_page(info, lambda c: directory.direct_members_page(c, ctx.tenant_id, gid, first=n, after=after))
         users = await ctx.loaders.user_by_id.load_many([i for kind, i in page.items if kind == "User"])
         groups = await ctx.loaders.group_by_id.load_many([i for kind, i in page.items if kind == "Group"])
         by_id: dict[uuid.UUID, Any] = {u.id: User.of(u) for u in users if u}
@@ -587,7 +595,7 @@ class Group(Node):
         edges = [Edge(cursor=cur, node=by_id[i]) for (_, i), cur in zip(page.items, page.cursors) if i in by_id]
 
         async def count() -> int:
-            return await ctx.read(lambda c: directory.direct_members_count(c, ctx.tenant_id, gid))
+            return int(await ctx.loaders.member_count_by_group.load(gid))
 
         return Connection(edges=edges, page_info=page_info(page), count_=count)
 

@@ -71,3 +71,47 @@ async def test_a_page_of_license_events_reads_their_audit_events_in_one_statemen
         actions.append({e["node"]["auditEvent"]["action"] for e in edges})
     assert counts[0] == counts[1]
     assert actions == [{"LICENSES_ASSIGNED"}, {"LICENSES_ASSIGNED"}]
+
+
+GROUP_MEMBERS = """
+query($first: Int!) {
+  groups(first: $first) {
+    edges { node { displayName members(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { __typename ... on User { displayName } ... on Group { displayName } } } } } }
+  }
+}"""
+NEXT_MEMBERS = """
+query($id: ID!, $after: String) {
+  group(id: $id) { members(first: 2, after: $after) { pageInfo { hasNextPage } edges { node { ... on User { displayName } ... on Group { displayName } } } } }
+}"""
+
+
+async def test_the_first_members_of_a_page_of_groups_are_read_together(tenant: Tenant, app: Any) -> None:
+    """`groups { members(first: 2) }`: one statement for every group's first page and one for
+    their counts, however many groups; the first page's cursors continue where the per-group
+    pages do (groups before users, each by display name)."""
+    users = [await tenant.create_user(f"Member {i:02d}") for i in range(6)]
+    inner = await tenant.create_group("A inner", users[:1])
+    groups = [await tenant.create_group(f"G {g:02d}", users[g % 3 : g % 3 + 3]) for g in range(12)]
+    added = await tenant.ok("mutation($i: GroupMembersInput!) { addGroupMembers(input: $i) { errors { code } } }",
+                            {"i": {"groupId": groups[0], "memberIds": [inner]}})
+    assert added["addGroupMembers"]["errors"] == []
+    database = app.state.runtime.db
+
+    async def statements(first: int) -> tuple[int, list[Any]]:
+        before = database.statement_count
+        data = await tenant.ok(GROUP_MEMBERS, {"first": first})
+        return database.statement_count - before, [e["node"] for e in data["groups"]["edges"]]
+
+    small, _ = await statements(3)
+    large, nodes = await statements(13)
+    assert small == large
+    first = next(n for n in nodes if n["displayName"] == "G 00")
+    assert first["members"]["totalCount"] == 4
+    assert [e["node"]["displayName"] for e in first["members"]["edges"]] == ["A inner", "Member 00"]
+    assert first["members"]["pageInfo"]["hasNextPage"] is True
+    rest = (await tenant.ok(NEXT_MEMBERS, {"id": groups[0], "after": first["members"]["pageInfo"]["endCursor"]}))["group"]["members"]
+    assert [e["node"]["displayName"] for e in rest["edges"]] == ["Member 01", "Member 02"]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    one = next(n for n in nodes if n["displayName"] == "G 01")
+    assert one["members"]["totalCount"] == 3
+    assert [e["node"]["displayName"] for e in one["members"]["edges"]] == ["Member 01", "Member 02"]
