@@ -407,6 +407,12 @@ async def decide_and_write(change: Change, proposal: Proposal, *, facts: Facts |
     return decision.summary(change).merged(await write(change, decision), change.catalog)
 
 
+def changed_anything(summary: ChangeSummary, decision: Decision) -> bool:
+    """R21: whether a decided (and written) change altered any user or path: its audit event is
+    due then, and only then (the license events it appended point at that event)."""
+    return bool(summary.affected_user_count or decision.changed_paths())
+
+
 # ------------------------------------------------------------------------------------ write
 
 

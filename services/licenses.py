@@ -28,7 +28,7 @@ from services.context import Actor, Runtime
 from services.errors import ErrorCode, Problem, Refused, not_found, refuse
 from services.group_changes import Overlay, reconcile
 from services.ids import plan_id_arg, product_id_arg, uuid_arg
-from services.license_changes import NewPath, Proposal, decide, decide_and_write, write
+from services.license_changes import NewPath, Proposal, changed_anything, decide, decide_and_write, write
 from services.roles import Role
 from services.summaries import ChangeSummary
 
@@ -275,7 +275,7 @@ async def _assign_licenses(change: Change, request: AssignLicenses) -> LicensesA
     if problems:
         raise Refused(problems)
     changes = decision.summary(change).merged(await write(change, decision), change.catalog)
-    if not (changes.affected_user_count or decision.changed_paths()):
+    if not changed_anything(changes, decision):
         return LicensesAssigned([users[uid] for uid in ids], changes)  # R21: nothing changed, nothing audited
     await change.audit(
         "LICENSES_ASSIGNED",
@@ -331,7 +331,7 @@ async def update_user_service_plans(rt: Runtime, actor: Actor, request: UpdateUs
         if decision.refusals:
             raise Refused(decision.problems())
         changes = decision.summary(change).merged(await write(change, decision), change.catalog)
-        if not (changes.affected_user_count or decision.changed_paths()):
+        if not changed_anything(changes, decision):
             return UserLicensesChanged(users[uid], changes)  # R21: the same plans again: nothing audited
         await change.audit(
             "SERVICE_PLANS_CHANGED",
@@ -380,7 +380,7 @@ async def reprocess_licenses(rt: Runtime, actor: Actor, request: ReprocessLicens
         moved = moves is not None and moves.any
         if moves is not None and moved and moves.changes is not None:
             changes = moves.changes.merged(changes, change.catalog)
-        if changes.affected_user_count or decision.changed_paths() or moved:
+        if changed_anything(changes, decision) or moved:
             await change.audit(
                 "LICENSES_REPROCESSED", f"Reprocessed {len(ids)} user(s); {changes.affected_user_count} changed"
                 + (moves.summary_text() if moves is not None else ""),

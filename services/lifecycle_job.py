@@ -67,7 +67,7 @@ class _Judge:
         change = Change(conn, Actor.system(tenant), await self.loaded(), False, now, _license_locked=True)
         decision = await license_changes.decide(change, license_changes.Proposal(user_ids=set(user_ids)), direct=False)
         summary = decision.summary(change).merged(await license_changes.write(change, decision), change.catalog)
-        if summary.affected_user_count or decision.changed_paths():
+        if license_changes.changed_anything(summary, decision):
             await change.audit(
                 "LICENSES_REPROCESSED",
                 f"Judged {len(user_ids)} license(s) left by a deleted self-service subscription for a pool seat",

@@ -420,8 +420,6 @@ async def direct_members_page(
     )
 
 
-
-
 async def member_of_page(
     conn: AsyncConnection, tenant_id: str, user_id: uuid.UUID, *, transitive: bool, first: int, after: str | None
 ) -> Page[GroupRecord]:

@@ -339,10 +339,12 @@ async def patch_group(call: Call, raw_id: str) -> Response:
                 raise ScimError(400, "mutability" if sub in ("display", "type", "$ref") else "invalidPath",
                                 f"A member is its value alone ({sub or 'add'} cannot change it): replace "
                                 "members[value eq \"…\"] with another member, or add members with path members.")
-            replaced_by = ([value.strip()] if isinstance(value, str) and value.strip() else _member_values(value)) if sub == "value" \
-                else _member_values(value)
-            if sub == "value" and len(replaced_by) != 1:
-                raise ScimError(400, "invalidValue", "members[value eq \"…\"].value is replaced by one member id.")
+            if sub == "value":  # `.value` is replaced by one member id (a string, or one member object)
+                replaced_by = [value.strip()] if isinstance(value, str) and value.strip() else _member_values(value)
+                if len(replaced_by) != 1:
+                    raise ScimError(400, "invalidValue", "members[value eq \"…\"].value is replaced by one member id.")
+            else:
+                replaced_by = _member_values(value)
             applying([chosen], added=False)
             applying(replaced_by, added=True)
         else:

@@ -291,8 +291,7 @@ def _patched(call: Call, found: ScimUser, body: Any) -> Fields:
         model.addresses = model.addresses or [Address(type="work")]
         model.phone_numbers = [PhoneNumber(type=t) for t in PHONE_TYPES]
         before = (list(model.emails), list(model.addresses))
-        if patch.operations:
-            patch.patch(model)
+        patch.patch(model)
         # one email and one address are stored: a value the PATCH brings goes first, so an added
         # work (or primary) one replaces the stored one instead of being dropped
         model.emails = _new_first(model.emails, before[0])

@@ -163,9 +163,13 @@ async def test_a_connection_lost_during_execution_is_503(
         await second.close()
         async with tenant.api.database().engine.connect() as admin:  # not a connection of the app's pool
             await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": second_pid})
+            deadline = time.monotonic() + 10
             while (
                 await admin.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": second_pid})
             ).scalar_one():
+                # pg_stat_activity is read once per transaction: a new one sees the backend gone
+                await admin.commit()
+                assert time.monotonic() < deadline, "the terminated backend did not exit"
                 await asyncio.sleep(0.05)
         assert first_pid != second_pid
 

@@ -40,6 +40,13 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         await database.dispose()
 
 
+async def member(conn: Any, tid: str, name: str, **values: Any) -> Any:
+    """A member user of the tenant, named `name` (its UPN `name@<tenant>.example`)."""
+    return await directory.insert_user(
+        conn, tid, {"user_principal_name": f"{name.lower()}@{tid}.example", "display_name": name, "user_type": "MEMBER", **values}
+    )
+
+
 async def new_tenant(db: Database) -> str:
     tid = f"job{uuid.uuid4().hex[:12]}"
     async with db.write() as conn:
@@ -208,12 +215,8 @@ async def test_d23_licenses_from_a_deleted_self_service_subscription_are_removed
     tid = await new_tenant(db)
     spb = await product(db)
     async with db.write() as conn:
-        buyer = await directory.insert_user(
-            conn, tid, {"user_principal_name": f"buyer@{tid}.example", "display_name": "Buyer", "user_type": "MEMBER"}
-        )
-        other = await directory.insert_user(
-            conn, tid, {"user_principal_name": f"other@{tid}.example", "display_name": "Other", "user_type": "MEMBER"}
-        )
+        buyer = await member(conn, tid, "Buyer")
+        other = await member(conn, tid, "Other")
     gone = await add_subscription(
         db, tid, starts_at=NOW - 600 * DAY, recurring=False, self_service=True, purchased_by=buyer.id, stored_status="DISABLED"
     )
@@ -266,10 +269,7 @@ async def test_d23_a_self_service_holder_who_also_has_the_product_through_a_grou
     tid = await new_tenant(db)
     spb = await product(db)
     async with db.write() as conn:
-        buyer = await directory.insert_user(
-            conn, tid, {"user_principal_name": f"buyer@{tid}.example", "display_name": "Buyer", "user_type": "MEMBER",
-                        "usage_location": "US"}
-        )
+        buyer = await member(conn, tid, "Buyer", usage_location="US")
         team = await directory.insert_group(conn, tid, {"display_name": "Team", "security_enabled": True})
         await directory.add_members(conn, tid, team.id, [buyer.id], [])
         await group_licenses.upsert(conn, tid, team.id, {spb: frozenset()})
